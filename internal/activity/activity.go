@@ -1,0 +1,123 @@
+// Package activity writes Transfer Family's JSON activity records: one object per line with
+// Transfer Family's field names and value formats (bytes as strings, ciphers and MACs as
+// "client-to-server,server-to-client"), to any sink.
+package activity
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// Activity types.
+const (
+	Connected    = "CONNECTED"
+	Disconnected = "DISCONNECTED"
+	AuthFailure  = "AUTH_FAILURE"
+	KexFailure   = "KEX_FAILURE"
+	Open         = "OPEN"
+	Close        = "CLOSE"
+	PartialClose = "PARTIAL_CLOSE"
+	Delete       = "DELETE"
+	Rename       = "RENAME"
+	Mkdir        = "MKDIR"
+	Rmdir        = "RMDIR"
+	Setstat      = "SETSTAT"
+	Error        = "ERROR"
+)
+
+// Record is one activity record. Field names are Transfer Family's; fields marked "transferd" are
+// additions that Transfer Family does not write.
+type Record struct {
+	// Timestamp is when the record was written (transferd: CloudWatch adds its own @timestamp).
+	Timestamp    time.Time `json:"timestamp"`
+	ActivityType string    `json:"activity-type"`
+	SessionID    string    `json:"session-id,omitempty"`
+	ResourceARN  string    `json:"resource-arn,omitempty"`
+	User         string    `json:"user,omitempty"`
+	Client       string    `json:"client,omitempty"`
+	SourceIP     string    `json:"source-ip,omitempty"`
+	Role         string    `json:"role,omitempty"`
+	HomeDir      string    `json:"home-dir,omitempty"`
+	UserPolicy   string    `json:"user-policy,omitempty"`
+	Method       string    `json:"method,omitempty"`
+	Kex          string    `json:"kex,omitempty"`
+	// HostKeyAlgorithm is the negotiated host key signature algorithm (transferd).
+	HostKeyAlgorithm string `json:"host-key-algorithm,omitempty"`
+	Ciphers          string `json:"ciphers,omitempty"`
+	Macs             string `json:"macs,omitempty"`
+
+	SSHPublicKey            string `json:"ssh-public-key,omitempty"`
+	SSHPublicKeyType        string `json:"ssh-public-key-type,omitempty"`
+	SSHPublicKeyFingerprint string `json:"ssh-public-key-fingerprint,omitempty"`
+
+	Operation string `json:"operation,omitempty"`
+	Path      string `json:"path,omitempty"`
+	// NewPath is a RENAME's destination (transferd: Transfer Family's field name is undocumented).
+	NewPath  string `json:"new-path,omitempty"`
+	Mode     string `json:"mode,omitempty"`
+	BytesIn  string `json:"bytes-in,omitempty"`
+	BytesOut string `json:"bytes-out,omitempty"`
+	Message  string `json:"message,omitempty"`
+
+	// Failed negotiation (transferd): which category had no common algorithm and each side's list.
+	NegotiationCategory string   `json:"negotiation-category,omitempty"`
+	ClientOffered       []string `json:"client-offered,omitempty"`
+	ServerOffered       []string `json:"server-offered,omitempty"`
+}
+
+// Sink receives activity records. Log must be safe for concurrent use and must not block for long.
+type Sink interface {
+	Log(r *Record)
+}
+
+// JSONLines writes each record as one JSON line to w. It is safe for concurrent use.
+type JSONLines struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	now func() time.Time
+	err error
+}
+
+// NewJSONLines returns a sink writing to w. now stamps records (time.Now when nil).
+func NewJSONLines(w io.Writer, now func() time.Time) *JSONLines {
+	if now == nil {
+		now = time.Now
+	}
+	return &JSONLines{w: bufio.NewWriter(w), now: now}
+}
+
+// Log writes r as one line and flushes it, so that a reader tailing the log sees whole records.
+func (j *JSONLines) Log(r *Record) {
+	if r.Timestamp.IsZero() {
+		r.Timestamp = j.now().UTC()
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return // a Record always marshals
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.w.Write(b); err != nil && j.err == nil {
+		j.err = err
+	}
+	if err := j.w.Flush(); err != nil && j.err == nil {
+		j.err = err
+	}
+}
+
+// Err returns the first write error, if any.
+func (j *JSONLines) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// Discard drops every record.
+type Discard struct{}
+
+// Log does nothing.
+func (Discard) Log(*Record) {}

@@ -1,0 +1,155 @@
+// Package transfer is the shared vocabulary of transferd: servers, users, keys, home directory
+// mappings, sessions, identifiers, ARNs and the closed set of error kinds. It imports nothing of
+// transferd's own, so every other package can use it.
+package transfer
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Server states, as Transfer Family's DescribeServer reports them.
+const (
+	StateOnline      = "ONLINE"
+	StateOffline     = "OFFLINE"
+	StateStarting    = "STARTING"
+	StateStopping    = "STOPPING"
+	StateStartFailed = "START_FAILED"
+	StateStopFailed  = "STOP_FAILED"
+)
+
+// Storage domains.
+const (
+	DomainS3  = "S3"
+	DomainEFS = "EFS"
+)
+
+// Home directory types.
+const (
+	HomePath    = "PATH"
+	HomeLogical = "LOGICAL"
+)
+
+// Mapping types.
+const (
+	MappingDirectory = "DIRECTORY"
+	MappingFile      = "FILE"
+)
+
+// SetStat options (ProtocolDetails.SetStatOption).
+const (
+	SetStatDefault   = "DEFAULT"
+	SetStatEnableNoOp = "ENABLE_NO_OP"
+)
+
+// IdentityServiceManaged is the only identity provider type the spine implements.
+const IdentityServiceManaged = "SERVICE_MANAGED"
+
+// DefaultSecurityPolicy is what AWS's API and CLI use when CreateServer names none.
+const DefaultSecurityPolicy = "TransferSecurityPolicy-2024-01"
+
+// Source tells who created a resource: the bootstrap config file or the management API. The config
+// file reconciles only what it created.
+const (
+	SourceConfig = "config"
+	SourceAPI    = "api"
+)
+
+// Tag is a key/value pair attached to a resource.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Server is one SFTP endpoint: what Transfer Family calls a server.
+type Server struct {
+	ServerID string
+	// Endpoint is the address the server listens on (host:port).
+	Endpoint                      string
+	SecurityPolicyName            string
+	PreAuthenticationLoginBanner  string
+	PostAuthenticationLoginBanner string
+	Domain                        string
+	IdentityProviderType          string
+	Protocols                     []string
+	SetStatOption                 string
+	LoggingRole                   string
+	State                         string
+	Tags                          []Tag
+	Source                        string
+	CreatedAt                     time.Time
+}
+
+// HostKey is a server's private host key.
+type HostKey struct {
+	ServerID    string
+	HostKeyID   string
+	Description string
+	// Type is the key's SSH type, e.g. ssh-rsa or ssh-ed25519.
+	Type string
+	// Fingerprint is SHA256:base64 without padding, as ssh-keygen -l prints it.
+	Fingerprint  string
+	PrivateKey   []byte // PEM
+	DateImported time.Time
+}
+
+// Mapping maps an Entry the user sees onto a Target storage path (/bucket/prefix).
+type Mapping struct {
+	Entry  string
+	Target string
+	Type   string // DIRECTORY (default) or FILE
+}
+
+// PosixProfile is the POSIX identity of a user on EFS-like storage.
+type PosixProfile struct {
+	UID           uint32
+	GID           uint32
+	SecondaryGIDs []uint32
+}
+
+// SSHPublicKey is one of a user's public keys.
+type SSHPublicKey struct {
+	SSHPublicKeyID string
+	// Body is the key in authorized_keys form: "type base64 [comment]".
+	Body         string
+	DateImported time.Time
+}
+
+// User is a service-managed user of one server.
+type User struct {
+	ServerID              string
+	UserName              string
+	Role                  string
+	HomeDirectoryType     string
+	HomeDirectory         string
+	HomeDirectoryMappings []Mapping
+	Policy                string
+	PosixProfile          *PosixProfile
+	SSHPublicKeys         []SSHPublicKey
+	Tags                  []Tag
+	Source                string
+}
+
+// Session is one authenticated SSH connection: who, from where, onto which server.
+type Session struct {
+	// ID is a random hex string, as Transfer Family's session-id.
+	ID            string
+	Server        Server
+	User          User
+	ResourceARN   string
+	RemoteIP      string
+	ClientVersion string
+
+	// openFiles counts the file handles open in this session; a graceful shutdown waits while it
+	// is above zero.
+	openFiles atomic.Int64
+}
+
+// FileOpened records that a file handle was opened.
+func (s *Session) FileOpened() { s.openFiles.Add(1) }
+
+// FileClosed records that a file handle was closed.
+func (s *Session) FileClosed() { s.openFiles.Add(-1) }
+
+// OpenFiles reports how many file handles are open.
+func (s *Session) OpenFiles() int64 { return s.openFiles.Load() }
