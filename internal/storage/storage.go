@@ -136,10 +136,10 @@ type AttrSetter interface {
 
 // SpaceInfo is what statvfs reports.
 type SpaceInfo struct {
-	BlockSize, FragmentSize                 uint64
-	Blocks, BlocksFree, BlocksAvail         uint64
-	Files, FilesFree, FilesAvail, MaxName   uint64
-	ReadOnly                                bool
+	BlockSize, FragmentSize               uint64
+	Blocks, BlocksFree, BlocksAvail       uint64
+	Files, FilesFree, FilesAvail, MaxName uint64
+	ReadOnly                              bool
 }
 
 // SpaceReporter is a backend that can tell how much space is left.

@@ -38,7 +38,7 @@ const (
 
 // SetStat options (ProtocolDetails.SetStatOption).
 const (
-	SetStatDefault   = "DEFAULT"
+	SetStatDefault    = "DEFAULT"
 	SetStatEnableNoOp = "ENABLE_NO_OP"
 )
 
