@@ -111,7 +111,9 @@ type PosixProfile struct {
 type SSHPublicKey struct {
 	SSHPublicKeyID string
 	// Body is the key in authorized_keys form: "type base64 [comment]".
-	Body         string
+	Body string
+	// Fingerprint is SHA256:base64 without padding, as ssh-keygen -l prints it.
+	Fingerprint  string
 	DateImported time.Time
 }
 

@@ -1,0 +1,50 @@
+package transfer
+
+import (
+	"crypto/rsa"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// User public key types Transfer Family accepts.
+var userKeyTypes = map[string]bool{
+	ssh.KeyAlgoED25519:  true,
+	ssh.KeyAlgoECDSA256: true,
+	ssh.KeyAlgoECDSA384: true,
+	ssh.KeyAlgoECDSA521: true,
+	ssh.KeyAlgoRSA:      true,
+}
+
+// MinRSABits is the smallest RSA key accepted for users and host keys.
+const MinRSABits = 2048
+
+// ParseSSHPublicKey checks an authorized_keys line (type, base64 body, optional comment) and
+// returns it as an SSHPublicKey with its fingerprint, plus the parsed key. Only ssh-ed25519,
+// ecdsa-sha2-nistp256/384/521 and ssh-rsa (at least 2048 bits; used with rsa-sha2-256/512
+// signatures) are accepted, as in Transfer Family.
+func ParseSSHPublicKey(field, body string) (SSHPublicKey, ssh.PublicKey, error) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return SSHPublicKey{}, nil, Invalid(field, "is empty")
+	}
+	if len(body) > MaxKeyBodyLength {
+		return SSHPublicKey{}, nil, Invalid(field, "is %d characters long; at most %d are allowed", len(body), MaxKeyBodyLength)
+	}
+	if strings.ContainsAny(body, "\r\n") {
+		return SSHPublicKey{}, nil, Invalid(field, "must be a single line: type, base64 key and an optional comment")
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(body))
+	if err != nil {
+		return SSHPublicKey{}, nil, Invalid(field, "is not an SSH public key (%v); expected e.g. \"ssh-ed25519 AAAA... comment\"", err)
+	}
+	if !userKeyTypes[pub.Type()] {
+		return SSHPublicKey{}, nil, Invalid(field, "key type %s is not supported; use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa", pub.Type())
+	}
+	if ck, ok := pub.(ssh.CryptoPublicKey); ok {
+		if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < MinRSABits {
+			return SSHPublicKey{}, nil, Invalid(field, "RSA key has %d bits; at least %d are required", rk.N.BitLen(), MinRSABits)
+		}
+	}
+	return SSHPublicKey{Body: body, Fingerprint: ssh.FingerprintSHA256(pub)}, pub, nil
+}
