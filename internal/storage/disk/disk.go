@@ -1,0 +1,332 @@
+// Package disk is the local-directory storage backend, the embedded default: POSIX semantics like
+// EFS, confined to one root directory.
+//
+// A Location {Bucket, Key} is the file ROOT/bucket/key; the zero Location is ROOT itself, and its
+// entries are the buckets. Every file-system access goes through an os.Root, so no path and no
+// symbolic link planted in the tree can reach a file outside ROOT.
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/transferd/transferd/internal/storage"
+)
+
+// Permissions for what the store creates; the process umask still applies.
+const (
+	rootPerm = 0o750
+	dirPerm  = 0o755
+	filePerm = 0o644
+)
+
+// Store is a storage backend over one local directory. It is safe for concurrent use.
+type Store struct {
+	root *os.Root
+	// escapes is the error os.Root reports for a path that would leave the root. The os package
+	// does not export it, so New provokes it once; errors are then matched by identity, not text.
+	escapes error
+}
+
+var (
+	_ storage.Backend       = (*Store)(nil)
+	_ storage.Renamer       = (*Store)(nil)
+	_ storage.AttrSetter    = (*Store)(nil)
+	_ storage.SpaceReporter = (*Store)(nil)
+	_ storage.DirMaker      = (*Store)(nil)
+)
+
+// New returns a store over the directory root, creating it (mode 0750) if it is missing.
+func New(root string) (*Store, error) {
+	if err := os.MkdirAll(root, rootPerm); err != nil {
+		return nil, fmt.Errorf("create storage root: %w", err)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("open storage root: %w", err)
+	}
+	s := &Store{root: r}
+	var pe *fs.PathError
+	if _, err := r.Lstat(".."); errors.As(err, &pe) {
+		s.escapes = pe.Err
+	}
+	return s, nil
+}
+
+// Close releases the root directory. Handles and listers still open keep working.
+func (s *Store) Close() error { return s.root.Close() }
+
+// name returns loc's path relative to the root. It refuses what a clean storage path never holds
+// (empty, "." or ".." elements), so a location cannot wander into another bucket either.
+func (s *Store) name(op string, loc storage.Location) (string, error) {
+	if loc.Bucket == "" {
+		if loc.Key != "" {
+			return "", storage.Errorf(op, loc, storage.KindInvalid, "key without a bucket", nil)
+		}
+		return ".", nil
+	}
+	if !validElem(loc.Bucket) {
+		return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid bucket name", nil)
+	}
+	if loc.Key == "" {
+		return loc.Bucket, nil
+	}
+	for elem := range strings.SplitSeq(loc.Key, "/") {
+		if !validElem(elem) {
+			return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid path", nil)
+		}
+	}
+	return loc.Bucket + "/" + loc.Key, nil
+}
+
+func validElem(e string) bool {
+	return e != "" && e != "." && e != ".." && !strings.ContainsAny(e, "/\x00")
+}
+
+// Stat returns the attributes of loc, following symbolic links that stay inside the root.
+// Sys() is the platform's *syscall.Stat_t.
+func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, error) {
+	name, err := s.name("stat", loc)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Stat(name)
+	if err != nil {
+		return nil, s.fail("stat", loc, err)
+	}
+	if loc.IsRoot() {
+		return rootInfo{fi}, nil
+	}
+	return fi, nil
+}
+
+// rootInfo names the storage root "/" rather than ".".
+type rootInfo struct{ fs.FileInfo }
+
+func (rootInfo) Name() string { return "/" }
+
+// OpenRead opens the regular file at loc for reading.
+func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (storage.ReadHandle, error) {
+	name, err := s.name("open", loc)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.openRegular("open", loc, name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &readHandle{s: s, loc: loc, f: f}, nil
+}
+
+// OpenWrite opens the file at loc for writing at any offset. flags.Append is ignored: clients send
+// the offset of every write, which O_APPEND would override. With flags.Read the handle is also a
+// storage.ReadWriteHandle.
+func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
+	name, err := s.name("open", loc)
+	if err != nil {
+		return nil, err
+	}
+	if loc.Key == "" {
+		// Files live inside buckets; the root and the buckets are directories.
+		if fi, err := s.root.Stat(name); err == nil && fi.IsDir() {
+			return nil, storage.Errorf("open", loc, storage.KindIsDir, "", nil)
+		}
+		return nil, storage.Errorf("open", loc, storage.KindPermission, "files must be inside a bucket", nil)
+	}
+	flag := os.O_WRONLY
+	if flags.Read {
+		flag = os.O_RDWR
+	}
+	if flags.Create {
+		flag |= os.O_CREATE
+	}
+	if flags.Truncate {
+		flag |= os.O_TRUNC
+	}
+	if flags.Exclusive {
+		flag |= os.O_EXCL
+	}
+	f, err := s.openRegular("open", loc, name, flag, filePerm)
+	if err != nil {
+		return nil, err
+	}
+	w := &writeHandle{s: s, loc: loc, f: f}
+	if flags.Read {
+		return &readWriteHandle{w}, nil
+	}
+	return w, nil
+}
+
+// openRegular opens name and makes sure it is a regular file. O_NONBLOCK keeps a FIFO planted in
+// the tree from blocking the open; on a regular file it has no effect.
+func (s *Store) openRegular(op string, loc storage.Location, name string, flag int, perm fs.FileMode) (*os.File, error) {
+	f, err := s.root.OpenFile(name, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, s.fail(op, loc, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, s.fail(op, loc, err)
+	}
+	switch {
+	case fi.IsDir():
+		f.Close()
+		return nil, storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, storage.Errorf(op, loc, storage.KindInvalid, "not a regular file", nil)
+	}
+	return f, nil
+}
+
+// Mkdir creates the directory loc; its parent must exist. Creating a bucket is allowed.
+func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
+	name, err := s.name("mkdir", loc)
+	if err != nil {
+		return err
+	}
+	if loc.IsRoot() {
+		return storage.Errorf("mkdir", loc, storage.KindExist, "", nil)
+	}
+	if err := s.root.Mkdir(name, dirPerm); err != nil {
+		return s.fail("mkdir", loc, err)
+	}
+	return nil
+}
+
+// MkdirAll creates the directory loc and any missing parents.
+func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) error {
+	name, err := s.name("mkdir", loc)
+	if err != nil {
+		return err
+	}
+	if err := s.root.MkdirAll(name, dirPerm); err != nil {
+		return s.fail("mkdir", loc, err)
+	}
+	return nil
+}
+
+// Remove removes the file (or symbolic link) at loc; a directory is refused with KindIsDir.
+func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
+	return s.remove("remove", loc, false)
+}
+
+// Rmdir removes the empty directory at loc.
+func (s *Store) Rmdir(ctx context.Context, loc storage.Location) error {
+	return s.remove("rmdir", loc, true)
+}
+
+// remove checks what loc is before removing it, because os.Root.Remove removes files and empty
+// directories alike. Should loc be swapped between the check and the removal, the removal acts on
+// what is there, as if the two requests had arrived in the other order.
+func (s *Store) remove(op string, loc storage.Location, dir bool) error {
+	name, err := s.name(op, loc)
+	if err != nil {
+		return err
+	}
+	if loc.IsRoot() {
+		return storage.Errorf(op, loc, storage.KindPermission, "the storage root cannot be removed", nil)
+	}
+	fi, err := s.root.Lstat(name)
+	if err != nil {
+		return s.fail(op, loc, err)
+	}
+	switch {
+	case dir && !fi.IsDir():
+		return storage.Errorf(op, loc, storage.KindNotDir, "", nil)
+	case !dir && fi.IsDir():
+		return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+	}
+	if err := s.root.Remove(name); err != nil {
+		return s.fail(op, loc, err)
+	}
+	return nil
+}
+
+// Rename moves a file or directory. Without replace an existing destination is an error of kind
+// Exist; with replace it is replaced as rename(2) does. The check for an existing destination and
+// the rename are two steps, so a destination created in between is replaced.
+func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace bool) error {
+	fromName, err := s.name("rename", from)
+	if err != nil {
+		return err
+	}
+	toName, err := s.name("rename", to)
+	if err != nil {
+		return err
+	}
+	if from.IsRoot() || to.IsRoot() {
+		return storage.Errorf("rename", from, storage.KindPermission, "the storage root cannot be renamed", nil)
+	}
+	if !replace {
+		_, err := s.root.Lstat(toName)
+		switch {
+		case err == nil:
+			return storage.Errorf("rename", to, storage.KindExist, "", nil)
+		case !errors.Is(err, fs.ErrNotExist):
+			return s.fail("rename", to, err)
+		}
+	}
+	if err := s.root.Rename(fromName, toName); err != nil {
+		return s.fail("rename", from, err)
+	}
+	return nil
+}
+
+// SetAttrs changes size, permission bits and times, in that order. Changing the owner is not
+// supported, and a request that asks for it changes nothing.
+func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
+	const op = "setstat"
+	name, err := s.name(op, loc)
+	if err != nil {
+		return err
+	}
+	if attrs.UID != nil || attrs.GID != nil {
+		return storage.Errorf(op, loc, storage.KindNotSupported, "changing owner is not supported", nil)
+	}
+	if loc.IsRoot() {
+		return storage.Errorf(op, loc, storage.KindPermission, "the storage root cannot be changed", nil)
+	}
+	if attrs.Size != nil {
+		if *attrs.Size < 0 {
+			return storage.Errorf(op, loc, storage.KindInvalid, "negative size", nil)
+		}
+		f, err := s.openRegular(op, loc, name, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(*attrs.Size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return s.fail(op, loc, err)
+		}
+	}
+	if attrs.Mode != nil {
+		if err := s.root.Chmod(name, attrs.Mode.Perm()); err != nil {
+			return s.fail(op, loc, err)
+		}
+	}
+	if attrs.Atime != nil || attrs.Mtime != nil {
+		// A zero time leaves that time as it is.
+		var atime, mtime time.Time
+		if attrs.Atime != nil {
+			atime = *attrs.Atime
+		}
+		if attrs.Mtime != nil {
+			mtime = *attrs.Mtime
+		}
+		if err := s.root.Chtimes(name, atime, mtime); err != nil {
+			return s.fail(op, loc, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package disk
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"github.com/transferd/transferd/internal/storage"
+)
+
+// readHandle is a file open for reading.
+type readHandle struct {
+	s   *Store
+	loc storage.Location
+	f   *os.File
+}
+
+func (h *readHandle) ReadAt(p []byte, off int64) (int, error) {
+	return readAt(h.s, h.loc, h.f, p, off)
+}
+
+func (h *readHandle) Close() error {
+	if err := h.f.Close(); err != nil {
+		return h.s.fail("close", h.loc, err)
+	}
+	return nil
+}
+
+// writeHandle is a file open for writing at any offset.
+type writeHandle struct {
+	s   *Store
+	loc storage.Location
+	f   *os.File
+}
+
+func (h *writeHandle) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, storage.Errorf("write", h.loc, storage.KindInvalid, "negative offset", nil)
+	}
+	n, err := h.f.WriteAt(p, off)
+	if err != nil {
+		return n, h.s.fail("write", h.loc, err)
+	}
+	return n, nil
+}
+
+// Close makes the data durable (fsync) and closes the file; it reports the first failure.
+func (h *writeHandle) Close() error {
+	serr := h.f.Sync()
+	cerr := h.f.Close()
+	if serr != nil && !errors.Is(serr, os.ErrClosed) {
+		return h.s.fail("close", h.loc, serr)
+	}
+	if cerr != nil {
+		return h.s.fail("close", h.loc, cerr)
+	}
+	return nil
+}
+
+// Abort closes the file and keeps what was written, as a POSIX file system (and EFS) does when a
+// client goes away mid-transfer. It reports only a failure to close.
+func (h *writeHandle) Abort(cause error) error {
+	if err := h.f.Close(); err != nil {
+		return h.s.fail("close", h.loc, err)
+	}
+	return nil
+}
+
+// readWriteHandle is a file open for reading and writing.
+type readWriteHandle struct{ *writeHandle }
+
+func (h *readWriteHandle) ReadAt(p []byte, off int64) (int, error) {
+	return readAt(h.s, h.loc, h.f, p, off)
+}
+
+// readAt reads as io.ReaderAt does, with io.EOF passed through unclassified.
+func readAt(s *Store, loc storage.Location, f *os.File, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, storage.Errorf("read", loc, storage.KindInvalid, "negative offset", nil)
+	}
+	n, err := f.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		return n, s.fail("read", loc, err)
+	}
+	return n, err
+}
