@@ -1,0 +1,348 @@
+// Package config owns transferd's bootstrap file: the YAML schema (field names as in AWS Transfer
+// Family and CloudFormation), its defaults, and validation that names the file, line and field of
+// every problem before anything starts.
+//
+// The types are plain data: the zero value of a field means its default, Parse and Load fill the
+// defaults in, and the comments on the fields are the reference documentation of the file.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Config is the bootstrap file given to `transferd serve --config FILE`. transferd applies it to
+// its state store on every start; it reconciles only the servers and users the file created.
+type Config struct {
+	// Region is the AWS region that ARNs name (arn:aws:transfer:REGION:...). transferd runs in
+	// no region; the value only shapes ARNs. Default us-east-1.
+	Region string `yaml:"Region,omitempty"`
+
+	// AccountId is the 12-digit AWS account ID that ARNs name. Quote it ("000000000000") or
+	// write it unquoted: the digits are taken as written. Default 000000000000.
+	AccountID string `yaml:"AccountId,omitempty"`
+
+	// Storage is where files live. Default: local storage under DATA_DIR/storage.
+	Storage Storage `yaml:"Storage,omitempty"`
+
+	// Servers are the SFTP endpoints to run, at least one.
+	Servers []Server `yaml:"Servers"`
+}
+
+// Storage chooses the storage backend. At most one backend may be set; when none is, local storage
+// under DATA_DIR/storage is used. (An S3 backend will be a sibling field.)
+type Storage struct {
+	// Local keeps files in a local directory tree. The storage path /bucket/a/b is the file
+	// ROOT/bucket/a/b; the directories directly under ROOT are the buckets.
+	Local *LocalStorage `yaml:"Local,omitempty"`
+}
+
+// LocalStorage is a local directory that holds the buckets.
+type LocalStorage struct {
+	// Root is the directory that holds the buckets. A relative path is relative to the directory
+	// of the config file; Load and Parse make it so. Default: DATA_DIR/storage (resolved by the
+	// caller, which knows --data-dir).
+	Root string `yaml:"Root,omitempty"`
+}
+
+// Server is one SFTP endpoint: what Transfer Family calls a server.
+type Server struct {
+	// ServerId is the server's ID: s- and 17 lowercase hex digits, e.g. s-0123456789abcdef0.
+	// Optional: when absent, the state store generates an ID on the first start and finds the
+	// server again by its Endpoint on later starts. IDs must be distinct.
+	ServerID string `yaml:"ServerId,omitempty"`
+
+	// Endpoint is the host:port to listen on. Required. The host may be an IP address, a host
+	// name, or empty (":2222") for all interfaces; the port is 1 to 65535. Two servers may not
+	// listen on the same address, and a server on all interfaces takes its port on every host.
+	Endpoint string `yaml:"Endpoint"`
+
+	// SecurityPolicyName names the security policy that sets the SSH key exchanges, ciphers,
+	// MACs and host key algorithms, as in Transfer Family. Default TransferSecurityPolicy-2024-01.
+	// `transferd policy list` shows the catalog.
+	SecurityPolicyName string `yaml:"SecurityPolicyName,omitempty"`
+
+	// PreAuthenticationLoginBanner is sent to SSH clients before they authenticate. At most
+	// 4096 characters of printable ASCII, tabs and line breaks.
+	PreAuthenticationLoginBanner string `yaml:"PreAuthenticationLoginBanner,omitempty"`
+
+	// PostAuthenticationLoginBanner is accepted and kept, as Transfer Family does, but SFTP
+	// clients are never shown it (Transfer Family shows it over FTP and FTPS only); setting it
+	// gives a warning. Same limits as PreAuthenticationLoginBanner.
+	PostAuthenticationLoginBanner string `yaml:"PostAuthenticationLoginBanner,omitempty"`
+
+	// Domain is the kind of storage Transfer Family would use: S3 or EFS. Default S3.
+	Domain string `yaml:"Domain,omitempty"`
+
+	// IdentityProviderType says who authenticates users. Only SERVICE_MANAGED (users and keys
+	// listed here or imported through the API) is supported. Default SERVICE_MANAGED.
+	IdentityProviderType string `yaml:"IdentityProviderType,omitempty"`
+
+	// Protocols lists the file transfer protocols served. Only SFTP is supported; FTP, FTPS and
+	// AS2 are errors. Default [SFTP].
+	Protocols []string `yaml:"Protocols,omitempty"`
+
+	// ProtocolDetails holds protocol settings.
+	ProtocolDetails ProtocolDetails `yaml:"ProtocolDetails,omitempty"`
+
+	// Tags are 0 to 50 key/value pairs attached to the server. Keys are 1 to 128 characters,
+	// values 0 to 256, and keys are distinct.
+	Tags []Tag `yaml:"Tags,omitempty"`
+
+	// Users are the server's service-managed users. User names are distinct within a server.
+	Users []User `yaml:"Users,omitempty"`
+}
+
+// ProtocolDetails holds protocol settings of a server.
+type ProtocolDetails struct {
+	// SetStatOption is DEFAULT, where SETSTAT requests (chmod, touch, the timestamps `put -p`
+	// sets) fail as they would on S3, or ENABLE_NO_OP, where they succeed and change nothing.
+	// Default DEFAULT.
+	SetStatOption string `yaml:"SetStatOption,omitempty"`
+}
+
+// User is a service-managed user of a server.
+type User struct {
+	// UserName is the SFTP login name: 3 to 100 characters of letters, digits, _ @ . - that do
+	// not start with @ . or -. Required; "root" is refused, as Transfer Family refuses it at
+	// login.
+	UserName string `yaml:"UserName"`
+
+	// Role is the IAM role ARN Transfer Family would assume for the user. Optional: transferd
+	// has no IAM; it only checks the shape and records the role in activity logs.
+	Role string `yaml:"Role,omitempty"`
+
+	// HomeDirectoryType is PATH, where the user sees storage paths (/bucket/prefix) and starts
+	// in HomeDirectory, or LOGICAL, where HomeDirectoryMappings build the tree the user sees and
+	// nothing else is reachable. Default PATH, as in Transfer Family.
+	HomeDirectoryType string `yaml:"HomeDirectoryType,omitempty"`
+
+	// HomeDirectoryMappings build a LOGICAL user's tree: 1 to 50,000 mappings, each mapping an
+	// Entry the user sees onto a Target storage path. A single Entry of / is a chroot; other
+	// entries may not be nested in one another. Only for LOGICAL users.
+	HomeDirectoryMappings []Mapping `yaml:"HomeDirectoryMappings,omitempty"`
+
+	// HomeDirectory is the storage path (/bucket or /bucket/prefix) a PATH user starts in.
+	// Optional; may contain ${transfer:UserName}. Only for PATH users.
+	HomeDirectory string `yaml:"HomeDirectory,omitempty"`
+
+	// Policy is a session policy (JSON, at most 2048 characters). transferd does not evaluate
+	// IAM policies: it keeps the policy and records it in activity logs as user-policy, and
+	// setting it gives a warning.
+	Policy string `yaml:"Policy,omitempty"`
+
+	// SshPublicKeys are 0 to 50 authorized_keys lines ("ssh-ed25519 AAAA... comment"): ssh-ed25519,
+	// ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least 2048 bits, no key twice. A user with no
+	// keys cannot log in until keys are imported through the API.
+	SSHPublicKeys []string `yaml:"SshPublicKeys,omitempty"`
+
+	// Tags are 0 to 50 key/value pairs attached to the user, as for servers.
+	Tags []Tag `yaml:"Tags,omitempty"`
+}
+
+// Mapping maps an Entry the user sees onto a Target storage path.
+type Mapping struct {
+	// Entry is the absolute path the user sees, e.g. / or /reports.
+	Entry string `yaml:"Entry"`
+
+	// Target is the storage path it shows: /bucket or /bucket/prefix, without a trailing slash.
+	// ${transfer:UserName} is replaced by the user name at login; it is kept as written here.
+	Target string `yaml:"Target"`
+
+	// Type is DIRECTORY, where Entry is a directory showing Target's contents, or FILE, where
+	// Entry is the single object Target. Default DIRECTORY.
+	Type string `yaml:"Type,omitempty"`
+}
+
+// Tag is a key/value pair attached to a server or user.
+type Tag struct {
+	// Key is 1 to 128 characters: letters, digits, spaces and _ . : / = + - @.
+	Key string `yaml:"Key"`
+
+	// Value is 0 to 256 characters of the same set.
+	Value string `yaml:"Value"`
+}
+
+// Options are what the caller knows that the file does not. The zero Options checks nothing extra.
+type Options struct {
+	// CheckPolicy reports whether a security policy name is known; the error it returns becomes
+	// the message about SecurityPolicyName. Nil means no check.
+	CheckPolicy func(name string) error
+}
+
+// Load reads, decodes, defaults and validates the config file at path. Problems in the file are
+// reported together as an *Error.
+func Load(path string, opts Options) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *fs.PathError names the operation and the path
+	}
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return parse(data, path, dir, opts)
+}
+
+// Parse decodes, defaults and validates a config file's contents. filename is used in error
+// messages, and a relative Storage.Local.Root is made relative to its directory. Problems are
+// reported together as an *Error.
+func Parse(data []byte, filename string, opts Options) (*Config, error) {
+	return parse(data, filename, filepath.Dir(filename), opts)
+}
+
+func parse(data []byte, filename, dir string, opts Options) (*Config, error) {
+	var c Config
+	d := newDecoder()
+	d.decodeFile(data, &c)
+	if !d.fatal {
+		c.setDefaults(dir)
+		v := validator{opts: opts, decoder: d}
+		v.config(&c)
+	}
+	if len(d.problems) > 0 {
+		return nil, d.err(filename)
+	}
+	return &c, nil
+}
+
+// setDefaults fills in every zero field that has a default and resolves Storage.Local.Root
+// against dir.
+func (c *Config) setDefaults(dir string) {
+	a := c.Account()
+	c.Region, c.AccountID = a.Region, a.AccountID
+	if l := c.Storage.Local; l != nil && l.Root != "" && !filepath.IsAbs(l.Root) {
+		l.Root = filepath.Join(dir, l.Root)
+	}
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		s.setDefaults()
+		for j := range s.Users {
+			s.Users[j].setDefaults()
+		}
+	}
+}
+
+func (s *Server) setDefaults() {
+	if s.SecurityPolicyName == "" {
+		s.SecurityPolicyName = transfer.DefaultSecurityPolicy
+	}
+	if s.Domain == "" {
+		s.Domain = transfer.DomainS3
+	}
+	if s.IdentityProviderType == "" {
+		s.IdentityProviderType = transfer.IdentityServiceManaged
+	}
+	if len(s.Protocols) == 0 {
+		s.Protocols = []string{protocolSFTP}
+	}
+	if s.ProtocolDetails.SetStatOption == "" {
+		s.ProtocolDetails.SetStatOption = transfer.SetStatDefault
+	}
+}
+
+func (u *User) setDefaults() {
+	if u.HomeDirectoryType == "" {
+		u.HomeDirectoryType = transfer.HomePath
+	}
+	for i := range u.HomeDirectoryMappings {
+		if u.HomeDirectoryMappings[i].Type == "" {
+			u.HomeDirectoryMappings[i].Type = transfer.MappingDirectory
+		}
+	}
+}
+
+// Account returns the region and account ID that ARNs name, with defaults.
+func (c *Config) Account() transfer.Account {
+	return transfer.Account{Region: c.Region, AccountID: c.AccountID}.WithDefaults()
+}
+
+// TransferServer returns the server as the state store keeps it: defaults applied, State ONLINE,
+// Source config. ServerID is empty when the file gives none.
+func (s *Server) TransferServer() transfer.Server {
+	d := *s
+	d.Protocols = slices.Clone(s.Protocols)
+	d.setDefaults()
+	return transfer.Server{
+		ServerID:                      d.ServerID,
+		Endpoint:                      d.Endpoint,
+		SecurityPolicyName:            d.SecurityPolicyName,
+		PreAuthenticationLoginBanner:  d.PreAuthenticationLoginBanner,
+		PostAuthenticationLoginBanner: d.PostAuthenticationLoginBanner,
+		Domain:                        d.Domain,
+		IdentityProviderType:          d.IdentityProviderType,
+		Protocols:                     d.Protocols,
+		SetStatOption:                 d.ProtocolDetails.SetStatOption,
+		State:                         transfer.StateOnline,
+		Tags:                          transferTags(d.Tags),
+		Source:                        transfer.SourceConfig,
+	}
+}
+
+// TransferUser returns the user of server serverID as the state store keeps it: defaults
+// applied, keys parsed with their fingerprints (IDs and import dates are the store's to set),
+// Source config. ${transfer:UserName} stays unexpanded. The error is about a key that does not
+// parse, which cannot happen for a Config that Load or Parse returned.
+func (u *User) TransferUser(serverID string) (transfer.User, error) {
+	d := *u
+	d.HomeDirectoryMappings = slices.Clone(u.HomeDirectoryMappings)
+	d.setDefaults()
+	tu := transfer.User{
+		ServerID:          serverID,
+		UserName:          d.UserName,
+		Role:              d.Role,
+		HomeDirectoryType: d.HomeDirectoryType,
+		HomeDirectory:     d.HomeDirectory,
+		Policy:            d.Policy,
+		Tags:              transferTags(d.Tags),
+		Source:            transfer.SourceConfig,
+	}
+	for _, m := range d.HomeDirectoryMappings {
+		tu.HomeDirectoryMappings = append(tu.HomeDirectoryMappings, transfer.Mapping(m))
+	}
+	for i, body := range d.SSHPublicKeys {
+		k, _, err := transfer.ParseSSHPublicKey(indexed("SshPublicKeys", i), body)
+		if err != nil {
+			return transfer.User{}, err
+		}
+		tu.SSHPublicKeys = append(tu.SSHPublicKeys, k)
+	}
+	return tu, nil
+}
+
+func transferTags(tags []Tag) []transfer.Tag {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]transfer.Tag, len(tags))
+	for i, t := range tags {
+		out[i] = transfer.Tag(t)
+	}
+	return out
+}
+
+// Warnings returns notes about settings that are accepted but do not act as a reader might
+// expect, one line each, naming the field.
+func (c *Config) Warnings() []string {
+	var w []string
+	for i, s := range c.Servers {
+		sp := indexed("Servers", i)
+		if s.PostAuthenticationLoginBanner != "" {
+			w = append(w, sp+".PostAuthenticationLoginBanner: is kept but not shown: Transfer Family shows it over FTP and FTPS only, never to SFTP clients")
+		}
+		for j, u := range s.Users {
+			up := sp + "." + indexed("Users", j)
+			if strings.TrimSpace(u.Policy) != "" {
+				w = append(w, up+".Policy: transferd does not evaluate IAM session policies; it records this one in activity logs as user-policy")
+			}
+			if len(u.SSHPublicKeys) == 0 {
+				w = append(w, up+": user "+quote(u.UserName)+" has no SshPublicKeys and cannot log in until keys are imported")
+			}
+		}
+	}
+	return w
+}

@@ -1,0 +1,386 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Limits and values the file is checked against, beyond those of package transfer.
+const (
+	protocolSFTP   = "SFTP"
+	maxTags        = 50
+	maxTagKeyLen   = 128
+	maxTagValueLen = 256
+	tagCharsText   = "letters, digits, spaces and _ . : / = + - @"
+)
+
+// validator checks a decoded, defaulted Config, reporting through the decoder that knows the
+// line of every field.
+type validator struct {
+	opts Options
+	*decoder
+}
+
+// problem reports a problem with the field at path, unless the field could not be decoded.
+func (v *validator) problem(path, format string, args ...any) {
+	if v.isBad(path) {
+		return
+	}
+	v.add(v.line(path), path, fmt.Sprintf(format, args...))
+}
+
+// required reports a missing field, unless an unknown key was probably meant to be it.
+func (v *validator) required(path, what string) {
+	if v.misspelled[path] {
+		return
+	}
+	v.problem(path, "is required (%s)", what)
+}
+
+// check reports err from one of package transfer's validators, whose Field is relative to
+// prefix.
+func (v *validator) check(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	var te *transfer.Error
+	if errors.As(err, &te) && te.Field != "" {
+		v.problem(join(prefix, te.Field), "%s", message(te))
+		return
+	}
+	v.problem(prefix, "%s", err)
+}
+
+// message returns an error's text without the field name a *transfer.Error puts in front.
+func message(err error) string {
+	var te *transfer.Error
+	if !errors.As(err, &te) || te.Message == "" {
+		return err.Error()
+	}
+	if te.Err != nil {
+		return te.Message + ": " + te.Err.Error()
+	}
+	return te.Message
+}
+
+func (v *validator) config(c *Config) {
+	if !validRegion(c.Region) {
+		v.problem("Region", "%q is not an AWS region name such as us-east-1", c.Region)
+	}
+	if !validAccountID(c.AccountID) {
+		v.problem("AccountId", "%q must be 12 digits", c.AccountID)
+	}
+	if l := c.Storage.Local; l != nil && strings.ContainsRune(l.Root, 0) {
+		v.problem("Storage.Local.Root", "contains a NUL byte")
+	}
+	if len(c.Servers) == 0 {
+		if !v.misspelled["Servers"] {
+			v.problem("Servers", "at least one server is needed")
+		}
+		return
+	}
+	ids := map[string]int{}
+	var addrs []listenAddr
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		p := indexed("Servers", i)
+		v.server(p, s)
+		if s.ServerID != "" {
+			if j, ok := ids[s.ServerID]; ok {
+				v.problem(p+".ServerId", "%q is also the ServerId of Servers[%d]", s.ServerID, j)
+			} else {
+				ids[s.ServerID] = i
+			}
+		}
+		a, ok := v.endpoint(p+".Endpoint", s.Endpoint)
+		if !ok {
+			continue
+		}
+		a.server = i
+		for _, b := range addrs {
+			if msg := a.conflict(b); msg != "" {
+				v.problem(p+".Endpoint", "%s", msg)
+				break
+			}
+		}
+		addrs = append(addrs, a)
+	}
+}
+
+func validRegion(r string) bool {
+	parts := strings.Split(r, "-")
+	if len(parts) < 3 || len(parts[0]) != 2 {
+		return false
+	}
+	for _, part := range parts[:len(parts)-1] {
+		if part == "" || strings.Trim(part, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	last := parts[len(parts)-1]
+	return last != "" && len(last) <= 2 && strings.Trim(last, "0123456789") == ""
+}
+
+func validAccountID(id string) bool {
+	return len(id) == 12 && strings.Trim(id, "0123456789") == ""
+}
+
+func (v *validator) server(p string, s *Server) {
+	if s.ServerID != "" && !transfer.ValidServerID(s.ServerID) {
+		v.problem(p+".ServerId", "%q must be s- and 17 lowercase hex digits, e.g. s-0123456789abcdef0", s.ServerID)
+	}
+	if v.opts.CheckPolicy != nil {
+		if err := v.opts.CheckPolicy(s.SecurityPolicyName); err != nil {
+			v.problem(p+".SecurityPolicyName", "%s", message(err))
+		}
+	}
+	v.check(p, transfer.ValidateBanner("PreAuthenticationLoginBanner", s.PreAuthenticationLoginBanner))
+	v.check(p, transfer.ValidateBanner("PostAuthenticationLoginBanner", s.PostAuthenticationLoginBanner))
+	switch s.Domain {
+	case transfer.DomainS3, transfer.DomainEFS:
+	default:
+		v.problem(p+".Domain", "%q must be S3 or EFS", s.Domain)
+	}
+	switch s.IdentityProviderType {
+	case transfer.IdentityServiceManaged:
+	case "API_GATEWAY", "AWS_DIRECTORY_SERVICE", "AWS_LAMBDA":
+		v.problem(p+".IdentityProviderType", "%s is not supported by transferd yet; only SERVICE_MANAGED is", s.IdentityProviderType)
+	default:
+		v.problem(p+".IdentityProviderType", "%q must be SERVICE_MANAGED (API_GATEWAY, AWS_DIRECTORY_SERVICE and AWS_LAMBDA are not supported yet)", s.IdentityProviderType)
+	}
+	v.protocols(p+".Protocols", s.Protocols)
+	switch s.ProtocolDetails.SetStatOption {
+	case transfer.SetStatDefault, transfer.SetStatEnableNoOp:
+	default:
+		v.problem(p+".ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", s.ProtocolDetails.SetStatOption)
+	}
+	v.tags(p+".Tags", s.Tags)
+	names := map[string]int{}
+	for j := range s.Users {
+		u := &s.Users[j]
+		up := p + "." + indexed("Users", j)
+		v.user(up, u)
+		if u.UserName == "" {
+			continue
+		}
+		if k, ok := names[u.UserName]; ok {
+			v.problem(up+".UserName", "%q is also the UserName of %s.Users[%d]", u.UserName, p, k)
+		} else {
+			names[u.UserName] = j
+		}
+	}
+}
+
+func (v *validator) protocols(p string, protocols []string) {
+	seen := map[string]int{}
+	for i, proto := range protocols {
+		pp := indexed(p, i)
+		if j, ok := seen[proto]; ok {
+			v.problem(pp, "%s is also Protocols[%d]", proto, j)
+			continue
+		}
+		seen[proto] = i
+		switch proto {
+		case protocolSFTP:
+		case "FTP", "FTPS", "AS2":
+			v.problem(pp, "%s is not supported by transferd; only SFTP is", proto)
+		default:
+			v.problem(pp, "%q is not a Transfer Family protocol (SFTP, FTP, FTPS or AS2); transferd serves SFTP", proto)
+		}
+	}
+}
+
+// listenAddr is an Endpoint taken apart, to find servers that would listen on the same address.
+type listenAddr struct {
+	server   int
+	endpoint string
+	host     string // normalized: IP in canonical form or lowercase host name
+	any      bool   // all interfaces: empty host, 0.0.0.0 or ::
+	port     int
+}
+
+// conflict says why a and b cannot both listen, or returns "".
+func (a listenAddr) conflict(b listenAddr) string {
+	switch {
+	case a.port != b.port:
+		return ""
+	case a.endpoint == b.endpoint:
+		return fmt.Sprintf("%q is also the Endpoint of Servers[%d]", a.endpoint, b.server)
+	case a.any || b.any:
+		return fmt.Sprintf("%q and Servers[%d].Endpoint %q both listen on port %d, and one of them on all interfaces", a.endpoint, b.server, b.endpoint, a.port)
+	case a.host == b.host:
+		return fmt.Sprintf("%q is the same address as Servers[%d].Endpoint %q", a.endpoint, b.server, b.endpoint)
+	}
+	return ""
+}
+
+// endpoint checks a host:port and takes it apart.
+func (v *validator) endpoint(p, ep string) (listenAddr, bool) {
+	if ep == "" {
+		v.required(p, "the host:port to listen on, e.g. 127.0.0.1:2222, or :2222 for all interfaces")
+		return listenAddr{}, false
+	}
+	if _, err := netip.ParseAddr(ep); err == nil || !strings.Contains(ep, ":") {
+		v.problem(p, "%q has no port; write host:port, e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep)
+		return listenAddr{}, false
+	}
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		reason := err.Error()
+		if ae, ok := errors.AsType[*net.AddrError](err); ok {
+			reason = ae.Err
+		}
+		v.problem(p, "%q is not host:port (%s); e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep, reason)
+		return listenAddr{}, false
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		v.problem(p, "%q: the port must be a number from 1 to 65535, not %q", ep, port)
+		return listenAddr{}, false
+	}
+	a := listenAddr{endpoint: ep, port: n}
+	switch ip, err := netip.ParseAddr(host); {
+	case host == "":
+		a.any = true
+	case err == nil:
+		ip = ip.Unmap()
+		a.any = ip.IsUnspecified()
+		a.host = ip.String()
+	case validHostname(host):
+		a.host = strings.ToLower(strings.TrimSuffix(host, "."))
+	default:
+		v.problem(p, "%q: the host %q is neither an IP address nor a host name", ep, host)
+		return listenAddr{}, false
+	}
+	return a, true
+}
+
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) user(p string, u *User) {
+	switch u.UserName {
+	case "":
+		v.required(p+".UserName", "the SFTP login name")
+	case "root":
+		v.problem(p+".UserName", `"root" is not allowed: Transfer Family refuses it at SFTP login`)
+	default:
+		v.check(p, transfer.ValidateUserName(u.UserName))
+	}
+	v.check(p, transfer.ValidateRole(u.Role))
+	v.policy(p+".Policy", u.Policy)
+	tu := transfer.User{
+		UserName:          u.UserName,
+		HomeDirectoryType: u.HomeDirectoryType,
+		HomeDirectory:     u.HomeDirectory,
+	}
+	for _, m := range u.HomeDirectoryMappings {
+		tu.HomeDirectoryMappings = append(tu.HomeDirectoryMappings, transfer.Mapping(m))
+	}
+	v.check(p, transfer.ValidateHome(&tu))
+	v.keys(p, u.SSHPublicKeys)
+	v.tags(p+".Tags", u.Tags)
+}
+
+func (v *validator) policy(p, policy string) {
+	if strings.TrimSpace(policy) == "" {
+		return
+	}
+	if len(policy) > transfer.MaxPolicyLength {
+		v.problem(p, "is %d characters long; at most %d are allowed", len(policy), transfer.MaxPolicyLength)
+		return
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		v.problem(p, "must be an IAM policy document (a JSON object): %v", err)
+	}
+}
+
+// keys checks a user's public keys; p is the user's path.
+func (v *validator) keys(p string, keys []string) {
+	if len(keys) > transfer.MaxKeysPerUser {
+		v.problem(p+".SshPublicKeys", "has %d keys; at most %d are allowed", len(keys), transfer.MaxKeysPerUser)
+	}
+	seen := map[string]int{}
+	for i, body := range keys {
+		field := indexed("SshPublicKeys", i)
+		k, _, err := transfer.ParseSSHPublicKey(field, body)
+		if err != nil {
+			v.check(p, err)
+			continue
+		}
+		if j, ok := seen[k.Fingerprint]; ok {
+			v.problem(join(p, field), "is the same key as SshPublicKeys[%d] (%s)", j, k.Fingerprint)
+			continue
+		}
+		seen[k.Fingerprint] = i
+	}
+}
+
+func (v *validator) tags(p string, tags []Tag) {
+	if len(tags) > maxTags {
+		v.problem(p, "has %d tags; at most %d are allowed", len(tags), maxTags)
+	}
+	seen := map[string]int{}
+	for i, t := range tags {
+		tp := indexed(p, i)
+		switch n := utf8.RuneCountInString(t.Key); {
+		case n == 0:
+			v.required(tp+".Key", fmt.Sprintf("1 to %d characters", maxTagKeyLen))
+		case n > maxTagKeyLen:
+			v.problem(tp+".Key", "is %d characters long; at most %d are allowed", n, maxTagKeyLen)
+		case !validTagText(t.Key):
+			v.problem(tp+".Key", "%q may hold only %s", t.Key, tagCharsText)
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			v.problem(tp+".Key", "%q begins with aws:, which AWS reserves for its own tags", t.Key)
+		}
+		switch n := utf8.RuneCountInString(t.Value); {
+		case n > maxTagValueLen:
+			v.problem(tp+".Value", "is %d characters long; at most %d are allowed", n, maxTagValueLen)
+		case !validTagText(t.Value):
+			v.problem(tp+".Value", "%q may hold only %s", t.Value, tagCharsText)
+		}
+		if t.Key == "" {
+			continue
+		}
+		if j, ok := seen[t.Key]; ok {
+			v.problem(tp+".Key", "%q is also the Key of Tags[%d]", t.Key, j)
+		} else {
+			seen[t.Key] = i
+		}
+	}
+}
+
+// validTagText checks AWS's tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
+func validTagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
