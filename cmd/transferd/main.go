@@ -1,0 +1,160 @@
+// Command transferd runs self-hosted SFTP servers that behave like AWS Transfer Family's, and
+// answers questions about their security policies.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/transferd/transferd/internal/daemon"
+	"github.com/transferd/transferd/internal/policy"
+)
+
+const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer Family
+
+Usage:
+  transferd serve --data-dir DIR --config FILE [--activity-log PATH] [flags]
+  transferd policies list
+  transferd policies describe NAME
+  transferd help [COMMAND]
+
+Run "transferd serve --help" for the flags of serve.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stdout, stderr)
+	case "policies":
+		err = policies(args[1:], stdout)
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "serve" {
+			return run([]string{"serve", "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "transferd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "transferd: %v\n", err)
+		return 1
+	}
+}
+
+// errUsage reports a command line the flag package already complained about.
+var errUsage = errors.New("usage")
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "directory for the state store (state.db), host keys and, by default, local storage (DIR/storage); created with mode 0700 (required)")
+	configPath := fs.String("config", "", "YAML config file applied to the state store at start (required); see examples/transferd.yaml")
+	activityLog := fs.String("activity-log", "-", `where activity records (one JSON object per line) go: "-" for stdout, or a file appended to`)
+	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long transfers in flight may take to finish")
+	logLevel := fs.String("log-level", "info", "operational log level on stderr: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "operational log format on stderr: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: transferd serve --data-dir DIR --config FILE [flags]\n\nRuns every server of the config file. Flags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if *dataDir == "" || *configPath == "" {
+		return errors.New("serve: --data-dir and --config are required (try: transferd serve --data-dir ./transferd-data --config examples/transferd.yaml)")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("serve: --log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(stderr, hopts))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(stderr, hopts))
+	default:
+		return fmt.Errorf("serve: --log-format %q: use text or json", *logFormat)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.Start(ctx, daemon.Options{
+		DataDir:       *dataDir,
+		ConfigPath:    *configPath,
+		ActivityLog:   *activityLog,
+		ShutdownGrace: *grace,
+		Logger:        logger,
+		Stdout:        stdout,
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	logger.Info("shutting down: no new connections; waiting for transfers in flight", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := d.Shutdown(sctx); err != nil {
+		logger.Warn("grace period over; remaining connections were closed", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func policies(args []string, stdout io.Writer) error {
+	cat, err := policy.NewCatalog()
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(args) == 1 && args[0] == "list":
+		return cat.WriteList(stdout)
+	case len(args) == 2 && args[0] == "describe":
+		p, err := cat.Lookup(args[1])
+		if err != nil {
+			return err
+		}
+		b, err := p.Describe()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	return errors.New("policies: use \"transferd policies list\" or \"transferd policies describe NAME\"")
+}

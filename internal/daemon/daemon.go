@@ -1,0 +1,300 @@
+// Package daemon wires transferd together and runs it: it loads the config file, applies it to
+// the state store, builds each server's SSH configuration from its security policy and host keys,
+// starts and stops the listeners, and shuts down gracefully.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/config"
+	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/sftpd"
+	"github.com/transferd/transferd/internal/sshd"
+	"github.com/transferd/transferd/internal/storage"
+	"github.com/transferd/transferd/internal/storage/disk"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Options configure a daemon run. Zero values mean defaults.
+type Options struct {
+	// DataDir holds the state store and, by default, the local storage root.
+	DataDir string
+	// ConfigPath is the bootstrap config file.
+	ConfigPath string
+	// ActivityLog is where activity records go: "-" (the default) for Stdout, or a file path
+	// (appended to).
+	ActivityLog string
+	// ShutdownGrace is how long transfers in flight may take to finish after a signal; default 30s.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	Stdout        io.Writer
+}
+
+// Daemon is a running transferd.
+type Daemon struct {
+	opts     Options
+	log      *slog.Logger
+	catalog  *policy.Catalog
+	store    *metastore.Store
+	backend  storage.Backend
+	activity activity.Sink
+	account  transfer.Account
+	closers  []io.Closer
+
+	mu      sync.Mutex
+	servers map[string]*running
+	wg      sync.WaitGroup
+}
+
+// running is a server whose listener is open.
+type running struct {
+	srv  *sshd.Server
+	ln   net.Listener
+	addr string
+}
+
+// Start loads and applies the config and starts every server that should be online. On error
+// nothing is left running.
+func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.ActivityLog == "" {
+		opts.ActivityLog = "-"
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("no data directory: pass --data-dir")
+	}
+	d = &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}}
+	defer func() {
+		if err != nil {
+			d.closeAll()
+		}
+	}()
+
+	if d.catalog, err = policy.NewCatalog(); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		d.log.Warn(w, "config", opts.ConfigPath)
+	}
+	d.account = cfg.Account()
+
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	if d.store, err = metastore.OpenSQLite(ctx, filepath.Join(opts.DataDir, "state.db"), metastore.Options{Account: d.account}); err != nil {
+		return nil, fmt.Errorf("opening the state store in %s: %w", opts.DataDir, err)
+	}
+	d.closers = append(d.closers, d.store)
+
+	root := filepath.Join(opts.DataDir, "storage")
+	if cfg.Storage.Local != nil && cfg.Storage.Local.Root != "" {
+		root = cfg.Storage.Local.Root
+	}
+	ds, err := disk.New(root)
+	if err != nil {
+		return nil, fmt.Errorf("opening local storage %s: %w", root, err)
+	}
+	d.closers = append(d.closers, ds)
+	d.backend = ds
+
+	if d.activity, err = d.openActivityLog(); err != nil {
+		return nil, err
+	}
+
+	b := &bootstrap{store: d.store, file: opts.ConfigPath, log: d.log, now: time.Now}
+	if err := b.apply(ctx, cfg); err != nil {
+		return nil, err
+	}
+	servers, err := b.allServers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range servers {
+		if servers[i].State != transfer.StateOnline {
+			continue
+		}
+		if err := d.startServer(ctx, &servers[i]); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// checkServerPolicy accepts only known policies meant for servers.
+func (d *Daemon) checkServerPolicy(name string) error {
+	p, err := d.catalog.Lookup(name)
+	if err != nil {
+		return err
+	}
+	if !p.IsServer() {
+		return fmt.Errorf("%s is a %s policy; servers need a SERVER policy", name, p.Type)
+	}
+	return nil
+}
+
+func (d *Daemon) openActivityLog() (activity.Sink, error) {
+	if d.opts.ActivityLog == "-" {
+		return activity.NewJSONLines(d.opts.Stdout, nil), nil
+	}
+	f, err := os.OpenFile(d.opts.ActivityLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("opening the activity log: %w", err)
+	}
+	d.closers = append(d.closers, f)
+	return activity.NewJSONLines(f, nil), nil
+}
+
+// sshConfig builds what sshd needs for one server.
+func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config, error) {
+	p, err := d.catalog.Lookup(s.SecurityPolicyName)
+	if err != nil {
+		return sshd.Config{}, fmt.Errorf("server %s: %w", s.ServerID, err)
+	}
+	for _, w := range p.Warnings() {
+		d.log.Warn(w, "server-id", s.ServerID)
+	}
+	keys, err := d.store.ListHostKeys(ctx, s.ServerID)
+	if err != nil {
+		return sshd.Config{}, err
+	}
+	signers, err := hostSigners(keys)
+	if err != nil {
+		return sshd.Config{}, err
+	}
+	sup := p.Support()
+	sftpCfg := sftpd.Config{Backend: d.backend, Activity: d.activity, Logger: d.log}
+	return sshd.Config{
+		Server:      *s,
+		ResourceARN: d.account.ServerARN(s.ServerID),
+		Algorithms: sshd.Algorithms{
+			KeyExchanges:      sup.Kexs.Offered,
+			Ciphers:           sup.Ciphers.Offered,
+			MACs:              sup.Macs.Offered,
+			HostKeyAlgorithms: sup.HostKeyAlgorithms.Offered,
+		},
+		HostKeys: signers,
+		Users:    userLookup{d.store},
+		Activity: d.activity,
+		Logger:   d.log,
+		Subsystems: map[string]sshd.SubsystemHandler{
+			"sftp": func(ctx context.Context, sess *transfer.Session, ch io.ReadWriteCloser) error {
+				return sftpd.Serve(ctx, sftpCfg, sess, ch)
+			},
+		},
+	}, nil
+}
+
+// startServer opens a server's listener and serves it.
+func (d *Daemon) startServer(ctx context.Context, s *transfer.Server) error {
+	cfg, err := d.sshConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	srv, err := sshd.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.Endpoint)
+	if err != nil {
+		return fmt.Errorf("server %s: listening on %s: %w", s.ServerID, s.Endpoint, err)
+	}
+	r := &running{srv: srv, ln: ln, addr: ln.Addr().String()}
+	d.mu.Lock()
+	d.servers[s.ServerID] = r
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, sshd.ErrServerClosed) {
+			d.log.Error("server stopped accepting connections", "server-id", s.ServerID, "err", err)
+		}
+	}()
+	var fps []string
+	for _, k := range cfg.HostKeys {
+		fps = append(fps, fingerprint(k))
+	}
+	d.log.Info("server online", "server-id", s.ServerID, "endpoint", r.addr,
+		"security-policy", s.SecurityPolicyName, "host-key-fingerprints", fps)
+	return nil
+}
+
+// Addr returns the address a running server listens on.
+func (d *Daemon) Addr(serverID string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.servers[serverID]
+	if !ok {
+		return "", false
+	}
+	return r.addr, true
+}
+
+// Shutdown stops accepting connections on every server, lets transfers in flight finish until
+// ctx ends, then closes everything.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	servers := make([]*running, 0, len(d.servers))
+	for _, r := range d.servers {
+		servers = append(servers, r)
+	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, r := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	d.wg.Wait()
+	d.closeAll()
+	return errors.Join(errs...)
+}
+
+// ShutdownGrace is the configured grace period for Shutdown.
+func (d *Daemon) ShutdownGrace() time.Duration { return d.opts.ShutdownGrace }
+
+func (d *Daemon) closeAll() {
+	d.mu.Lock()
+	for id, r := range d.servers {
+		r.srv.Close()
+		delete(d.servers, id)
+	}
+	d.mu.Unlock()
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i].Close()
+	}
+	d.closers = nil
+}
+
+// userLookup finds users in the state store for sshd.
+type userLookup struct{ store *metastore.Store }
+
+func (u userLookup) LookupUser(ctx context.Context, serverID, userName string) (*transfer.User, error) {
+	return u.store.GetUser(ctx, serverID, userName)
+}

@@ -1,0 +1,116 @@
+// Package sftpd is the SFTP subsystem: pkg/sftp's RequestServer with handlers that send every path
+// through homedir, do the I/O on a storage backend, write the file activity records (OPEN, CLOSE,
+// PARTIAL_CLOSE, DELETE, RENAME, MKDIR, RMDIR, SETSTAT, ERROR) and map storage errors to SFTP
+// status codes in one place.
+package sftpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/pkg/sftp"
+
+	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/homedir"
+	"github.com/transferd/transferd/internal/storage"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Config is what the SFTP subsystem needs.
+type Config struct {
+	// Backend is the storage for the session's server.
+	Backend  storage.Backend
+	Activity activity.Sink
+	Logger   *slog.Logger
+}
+
+// extensionsOnce narrows pkg/sftp's process-wide list of advertised extensions to those served:
+// hardlink@openssh.com is not (Transfer Family has no links).
+var extensionsOnce sync.Once
+
+// Serve runs one SFTP session over ch until the client ends it or ctx is cancelled.
+func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWriteCloser) error {
+	extensionsOnce.Do(func() {
+		if err := sftp.SetSFTPExtensions("posix-rename@openssh.com", "statvfs@openssh.com"); err != nil {
+			panic(err) // both names are known to pkg/sftp
+		}
+	})
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Activity == nil {
+		cfg.Activity = activity.Discard{}
+	}
+	log := cfg.Logger.With("session-id", sess.ID, "user", sess.User.UserName)
+	res, err := homedir.New(&sess.User)
+	if err != nil {
+		// The store validated the user; this is a bug or a hand-edited store.
+		log.Error("user's home directory is invalid", "err", err)
+		return err
+	}
+	h := &handlers{cfg: cfg, sess: sess, res: res, log: log}
+	h.ensureHome(ctx)
+
+	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
+		sftp.WithStartDirectory(res.Start()),
+		sftp.WithRSAllocator(),
+	)
+	stop := context.AfterFunc(ctx, func() { rs.Close() })
+	defer stop()
+	err = rs.Serve()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// handlers serves one session's requests.
+type handlers struct {
+	cfg  Config
+	sess *transfer.Session
+	res  *homedir.Resolver
+	log  *slog.Logger
+}
+
+// ensureHome creates the user's directory targets on first login where storage has real
+// directories (the local store), so a new user lands in a home that exists.
+func (h *handlers) ensureHome(ctx context.Context) {
+	dm, ok := h.cfg.Backend.(storage.DirMaker)
+	if !ok {
+		return
+	}
+	for _, loc := range h.res.Roots() {
+		if loc.IsRoot() {
+			continue
+		}
+		if err := dm.MkdirAll(ctx, loc); err != nil {
+			h.log.Warn("creating a home directory target failed", "path", loc.String(), "err", err)
+		}
+	}
+}
+
+// record fills the fields every file record has.
+func (h *handlers) record(typ string) *activity.Record {
+	return &activity.Record{
+		ActivityType: typ,
+		SessionID:    h.sess.ID,
+		ResourceARN:  h.sess.ResourceARN,
+		User:         h.sess.User.UserName,
+	}
+}
+
+// fail logs an ERROR record for a failed operation and returns the error as the client sees it.
+func (h *handlers) fail(op, path string, err error) error {
+	r := h.record(activity.Error)
+	r.Operation = op
+	r.Path = path
+	r.Message = clientMessage(err)
+	h.cfg.Activity.Log(r)
+	if storage.KindOf(err) == storage.KindInternal {
+		h.log.Warn("storage operation failed", "operation", op, "path", path, "err", err)
+	}
+	return statusError(err)
+}

@@ -1,0 +1,394 @@
+package sshd
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+var errTooManyFiles = syscall.EMFILE
+
+// Keys of ssh.Permissions.ExtraData set by a successful public key check.
+type (
+	userKey   struct{}
+	pubKeyKey struct{}
+)
+
+// conn is one client connection.
+type conn struct {
+	srv *Server
+	b   *built
+	nc  *sniffConn
+
+	mu      sync.Mutex
+	sc      *ssh.ServerConn
+	session *transfer.Session
+	closed  bool
+}
+
+func (c *conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session != nil && c.session.OpenFiles() > 0
+}
+
+func (c *conn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.sc != nil {
+		c.sc.Close()
+	}
+	c.nc.Close()
+}
+
+func (c *conn) serve() {
+	defer c.srv.untrack(c)
+	cfg := c.b.cfg
+	log := cfg.Logger.With("server-id", cfg.Server.ServerID, "remote", c.nc.RemoteAddr().String())
+	defer recoverTo(log, "connection")
+	defer c.nc.Close()
+
+	c.nc.SetDeadline(time.Now().Add(cfg.LoginGraceTime))
+	sc, chans, reqs, err := ssh.NewServerConn(c.nc, c.b.ssh)
+	if err != nil {
+		c.handshakeFailed(log, err)
+		return
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.nc.setIdleTimeout(cfg.IdleTimeout)
+
+	user := sc.Permissions.ExtraData[userKey{}].(*transfer.User)
+	pub := sc.Permissions.ExtraData[pubKeyKey{}].(ssh.PublicKey)
+	sess := &transfer.Session{
+		ID:            transfer.NewSessionID(),
+		Server:        cfg.Server,
+		User:          *user,
+		ResourceARN:   cfg.ResourceARN,
+		RemoteIP:      remoteIP(sc.RemoteAddr()),
+		ClientVersion: string(sc.ClientVersion()),
+	}
+	c.mu.Lock()
+	c.sc, c.session = sc, sess
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		sc.Close()
+	}
+
+	log = log.With("session-id", sess.ID, "user", user.UserName)
+	cfg.Activity.Log(connectedRecord(sess, sc, pub))
+	log.Debug("connected")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for req := range reqs {
+			// No global requests are served: no port forwarding, no keepalive replies needed.
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}()
+	c.serveChannels(ctx, log, sess, chans)
+	cancel()
+	sc.Close()
+	wg.Wait()
+	cfg.Activity.Log(&activity.Record{
+		ActivityType: activity.Disconnected,
+		SessionID:    sess.ID,
+		ResourceARN:  sess.ResourceARN,
+		User:         sess.User.UserName,
+		SourceIP:     sess.RemoteIP,
+	})
+	log.Debug("disconnected")
+}
+
+func (c *conn) serveChannels(ctx context.Context, log *slog.Logger, sess *transfer.Session, chans <-chan ssh.NewChannel) {
+	cfg := c.b.cfg
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sessions := 0
+	var mu sync.Mutex
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			nch.Reject(ssh.Prohibited, "transferd serves SFTP only: "+nch.ChannelType()+" channels (forwarding) are not allowed")
+			log.Info("refused channel", "type", nch.ChannelType())
+			continue
+		}
+		mu.Lock()
+		if sessions >= cfg.MaxSessionsPerConn {
+			mu.Unlock()
+			nch.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", cfg.MaxSessionsPerConn))
+			continue
+		}
+		sessions++
+		mu.Unlock()
+		ch, reqs, err := nch.Accept()
+		if err != nil {
+			log.Debug("accepting a channel failed", "err", err)
+			mu.Lock()
+			sessions--
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				mu.Lock()
+				sessions--
+				mu.Unlock()
+			}()
+			defer recoverTo(log, "session channel")
+			c.serveSession(ctx, log, sess, ch, reqs)
+		}()
+	}
+}
+
+// exitStatus is the payload of an exit-status channel request.
+type exitStatus struct{ Status uint32 }
+
+// serveSession answers a session channel's requests: the sftp subsystem runs; shells and commands
+// get a clear message and exit status 1; everything else is refused.
+func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfer.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	cfg := c.b.cfg
+	for req := range reqs {
+		switch req.Type {
+		case "subsystem":
+			var p struct{ Name string }
+			if err := ssh.Unmarshal(req.Payload, &p); err != nil {
+				req.Reply(false, nil)
+				continue
+			}
+			handler, ok := cfg.Subsystems[p.Name]
+			if !ok {
+				log.Info("refused subsystem", "subsystem", p.Name)
+				req.Reply(false, nil)
+				continue
+			}
+			req.Reply(true, nil)
+			go ssh.DiscardRequests(reqs)
+			status := uint32(0)
+			if err := handler(ctx, sess, ch); err != nil {
+				log.Debug("subsystem ended", "subsystem", p.Name, "err", err)
+				status = 1
+			}
+			ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{status}))
+			return
+		case "shell", "exec":
+			req.Reply(true, nil)
+			fmt.Fprintf(ch.Stderr(), "This service allows sftp connections only.\r\n")
+			log.Info("refused " + req.Type + " request: SFTP only")
+			ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{1}))
+			return
+		default:
+			// pty-req, env, x11-req, auth-agent-req@openssh.com, signals ... are not served.
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+// handshakeFailed writes KEX_FAILURE for a failed negotiation; other failures before
+// authentication (scanners, clients giving up, auth failures already logged) go to the debug log.
+func (c *conn) handshakeFailed(log *slog.Logger, err error) {
+	cfg := c.b.cfg
+	var ne *ssh.AlgorithmNegotiationError
+	if errors.As(err, &ne) {
+		msg := negotiationMessage(ne.What)
+		cfg.Activity.Log(&activity.Record{
+			ActivityType:        activity.KexFailure,
+			ResourceARN:         cfg.ResourceARN,
+			SourceIP:            remoteIP(c.nc.RemoteAddr()),
+			Client:              c.nc.ClientVersion(),
+			Message:             msg,
+			Kex:                 strings.Join(ne.RequestedAlgorithms, ","),
+			NegotiationCategory: ne.What,
+			ClientOffered:       ne.RequestedAlgorithms,
+			ServerOffered:       ne.SupportedAlgorithms,
+		})
+		log.Info("key exchange failed", "message", msg, "category", ne.What, "client", c.nc.ClientVersion())
+		return
+	}
+	log.Debug("handshake ended", "err", err)
+}
+
+// publicKey authenticates a managed user by public key.
+func (b *built) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	name := meta.User()
+	if !transfer.LoginAllowed(name) {
+		return nil, errors.New("user name not allowed to log in")
+	}
+	u, err := b.cfg.Users.LookupUser(context.Background(), b.cfg.Server.ServerID, name)
+	if err != nil {
+		if transfer.KindOf(err) == transfer.KindNotFound {
+			return nil, errors.New("unknown user")
+		}
+		b.cfg.Logger.Error("looking up a user failed", "server-id", b.cfg.Server.ServerID, "user", name, "err", err)
+		return nil, errors.New("user lookup failed")
+	}
+	fp := ssh.FingerprintSHA256(key)
+	for _, k := range u.SSHPublicKeys {
+		if k.Fingerprint == fp {
+			return &ssh.Permissions{ExtraData: map[any]any{userKey{}: u, pubKeyKey{}: key}}, nil
+		}
+	}
+	return nil, fmt.Errorf("public key %s is not authorized for this user", fp)
+}
+
+// authLog writes AUTH_FAILURE for every failed attempt but the initial "none" probe.
+func (b *built) authLog(meta ssh.ConnMetadata, method string, err error) {
+	if err == nil || method == "none" {
+		return
+	}
+	msg := "Invalid user name or public key"
+	if method == "publickey" && err != nil {
+		msg += ": " + err.Error()
+	}
+	r := &activity.Record{
+		ActivityType: activity.AuthFailure,
+		ResourceARN:  b.cfg.ResourceARN,
+		User:         meta.User(),
+		Client:       string(meta.ClientVersion()),
+		SourceIP:     remoteIP(meta.RemoteAddr()),
+		Method:       method,
+		Message:      msg,
+	}
+	b.cfg.Activity.Log(r)
+}
+
+// connectedRecord is the CONNECTED record: who logged in, with which key, and the algorithms the
+// client really negotiated.
+func connectedRecord(sess *transfer.Session, sc *ssh.ServerConn, pub ssh.PublicKey) *activity.Record {
+	r := &activity.Record{
+		ActivityType:            activity.Connected,
+		SessionID:               sess.ID,
+		ResourceARN:             sess.ResourceARN,
+		User:                    sess.User.UserName,
+		Client:                  sess.ClientVersion,
+		SourceIP:                sess.RemoteIP,
+		Role:                    sess.User.Role,
+		HomeDir:                 homeDir(&sess.User),
+		UserPolicy:              sess.User.Policy,
+		Method:                  "publickey",
+		SSHPublicKey:            base64.StdEncoding.EncodeToString(pub.Marshal()),
+		SSHPublicKeyType:        pub.Type(),
+		SSHPublicKeyFingerprint: ssh.FingerprintSHA256(pub),
+	}
+	if am, ok := sc.Conn.(ssh.AlgorithmsConnMetadata); ok {
+		algs := am.Algorithms()
+		r.Kex = algs.KeyExchange
+		r.HostKeyAlgorithm = algs.HostKey
+		// For a server, Read is client to server and Write is server to client.
+		r.Ciphers = algs.Read.Cipher + "," + algs.Write.Cipher
+		r.Macs = macName(algs.Read.MAC) + "," + macName(algs.Write.MAC)
+	}
+	return r
+}
+
+// macName is the MAC as OpenSSH prints it: AEAD ciphers have an implicit one.
+func macName(mac string) string {
+	if mac == "" {
+		return "<implicit>"
+	}
+	return mac
+}
+
+// homeDir is the CONNECTED record's home-dir: the home directory of PATH users, "LOGICAL" for
+// LOGICAL users, as a real Transfer Family log shows.
+func homeDir(u *transfer.User) string {
+	if u.HomeDirectoryType == transfer.HomeLogical {
+		return transfer.HomeLogical
+	}
+	if u.HomeDirectory == "" {
+		return "/"
+	}
+	return transfer.ExpandTarget(u.HomeDirectory, u.UserName)
+}
+
+// sniffConn remembers the client's identification line (for KEX_FAILURE records, which x/crypto
+// reports without it) and enforces an idle timeout once authenticated.
+type sniffConn struct {
+	net.Conn
+	mu      sync.Mutex
+	buf     []byte
+	version string
+	done    bool
+	sniffed atomic.Bool // done, readable without the lock
+	// idle is the idle timeout in nanoseconds, 0 until authentication ends.
+	idle atomic.Int64
+}
+
+func newSniffConn(nc net.Conn) *sniffConn { return &sniffConn{Conn: nc} }
+
+func (s *sniffConn) setIdleTimeout(d time.Duration) {
+	s.idle.Store(int64(d))
+	s.touch()
+}
+
+func (s *sniffConn) touch() {
+	if d := time.Duration(s.idle.Load()); d > 0 {
+		s.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+func (s *sniffConn) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if n > 0 {
+		s.touch()
+		if !s.sniffed.Load() {
+			s.sniff(p[:n])
+		}
+	}
+	return n, err
+}
+
+func (s *sniffConn) sniff(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	defer func() { s.sniffed.Store(s.done) }()
+	for _, c := range p {
+		if c == '\n' {
+			line := strings.TrimRight(string(s.buf), "\r")
+			s.buf = s.buf[:0]
+			if strings.HasPrefix(line, "SSH-") {
+				s.version, s.done = line, true
+				return
+			}
+			continue
+		}
+		if len(s.buf) >= 255 {
+			s.done = true
+			return
+		}
+		s.buf = append(s.buf, c)
+	}
+}
+
+// ClientVersion returns the client's identification line, if it has been read.
+func (s *sniffConn) ClientVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}

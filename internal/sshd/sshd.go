@@ -1,0 +1,368 @@
+// Package sshd is transferd's SSH transport: one Server per Transfer Family server, with a
+// listener, handshakes restricted to the server's security policy, public-key authentication of
+// managed users, activity records for connections (CONNECTED with the negotiated algorithms,
+// KEX_FAILURE, AUTH_FAILURE, DISCONNECTED) and dispatch of the sftp subsystem. Shells, commands
+// and forwarding are refused.
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("sshd: server closed")
+
+// UserLookup finds a managed user of a server. It returns an error of kind transfer.KindNotFound
+// when there is no such user. It is asked on every login, so changes take effect at once.
+type UserLookup interface {
+	LookupUser(ctx context.Context, serverID, userName string) (*transfer.User, error)
+}
+
+// SubsystemHandler serves one subsystem channel of an authenticated session until the channel or
+// ctx ends.
+type SubsystemHandler func(ctx context.Context, s *transfer.Session, ch io.ReadWriteCloser) error
+
+// Algorithms is what a server offers, in preference order.
+type Algorithms struct {
+	KeyExchanges []string
+	Ciphers      []string
+	MACs         []string
+	// HostKeyAlgorithms are the host key signature algorithms allowed (e.g. rsa-sha2-512); each host
+	// key is offered with those of them that fit its type.
+	HostKeyAlgorithms []string
+}
+
+// Config is everything one Server needs. Zero values mean defaults where a default exists.
+type Config struct {
+	Server      transfer.Server
+	ResourceARN string
+	Algorithms  Algorithms
+	HostKeys    []ssh.Signer
+	Users       UserLookup
+	Activity    activity.Sink
+	Logger      *slog.Logger
+	// Subsystems maps a subsystem name ("sftp") to its handler.
+	Subsystems map[string]SubsystemHandler
+	// ServerVersion is the SSH identification string; default "SSH-2.0-transferd".
+	ServerVersion string
+	// MaxSessionsPerConn caps session channels per connection; default 10, as Transfer Family.
+	MaxSessionsPerConn int
+	// LoginGraceTime bounds the handshake and authentication; default 2 minutes, as OpenSSH.
+	LoginGraceTime time.Duration
+	// IdleTimeout closes a connection with no traffic; default 30 minutes, as Transfer Family.
+	IdleTimeout time.Duration
+}
+
+// userAuthAlgorithms are the signature algorithms users may authenticate with: Transfer Family's key
+// types, RSA only with SHA-2 signatures.
+var userAuthAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+// built is a Config with its ssh.ServerConfig, swapped atomically by Update.
+type built struct {
+	cfg Config
+	ssh *ssh.ServerConfig
+}
+
+// Server serves SSH connections for one Transfer Family server.
+type Server struct {
+	cur atomic.Pointer[built]
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// New checks cfg and returns a Server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	s := &Server{listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	if err := s.Update(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Update replaces the configuration for new connections; connections already open keep theirs.
+func (s *Server) Update(cfg Config) error {
+	b, err := build(cfg)
+	if err != nil {
+		return err
+	}
+	s.cur.Store(b)
+	return nil
+}
+
+func build(cfg Config) (*built, error) {
+	if cfg.Users == nil {
+		return nil, errors.New("sshd: no user lookup")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Activity == nil {
+		cfg.Activity = activity.Discard{}
+	}
+	if cfg.ServerVersion == "" {
+		cfg.ServerVersion = "SSH-2.0-transferd"
+	}
+	if cfg.MaxSessionsPerConn <= 0 {
+		cfg.MaxSessionsPerConn = 10
+	}
+	if cfg.LoginGraceTime <= 0 {
+		cfg.LoginGraceTime = 2 * time.Minute
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	a := cfg.Algorithms
+	if len(a.KeyExchanges) == 0 || len(a.Ciphers) == 0 || len(a.MACs) == 0 || len(a.HostKeyAlgorithms) == 0 {
+		return nil, fmt.Errorf("sshd: server %s: the security policy leaves no key exchange, cipher, MAC or host key algorithm to offer", cfg.Server.ServerID)
+	}
+	sc := &ssh.ServerConfig{
+		Config: ssh.Config{
+			KeyExchanges: a.KeyExchanges,
+			Ciphers:      a.Ciphers,
+			MACs:         a.MACs,
+		},
+		PublicKeyAuthAlgorithms: userAuthAlgorithms,
+		ServerVersion:           cfg.ServerVersion,
+		MaxAuthTries:            6,
+	}
+	offered := 0
+	for _, hk := range cfg.HostKeys {
+		algs := hostKeyAlgorithmsFor(hk.PublicKey().Type(), a.HostKeyAlgorithms)
+		if len(algs) == 0 {
+			cfg.Logger.Warn("host key not offered: the security policy allows none of its algorithms",
+				"server-id", cfg.Server.ServerID, "key-type", hk.PublicKey().Type())
+			continue
+		}
+		as, ok := hk.(ssh.AlgorithmSigner)
+		if !ok {
+			return nil, fmt.Errorf("sshd: server %s: host key of type %s cannot choose signature algorithms", cfg.Server.ServerID, hk.PublicKey().Type())
+		}
+		ms, err := ssh.NewSignerWithAlgorithms(as, algs)
+		if err != nil {
+			return nil, fmt.Errorf("sshd: server %s: host key of type %s: %w", cfg.Server.ServerID, hk.PublicKey().Type(), err)
+		}
+		sc.AddHostKey(ms)
+		offered++
+	}
+	if offered == 0 {
+		return nil, fmt.Errorf("sshd: server %s: no host key can be offered under security policy %s", cfg.Server.ServerID, cfg.Server.SecurityPolicyName)
+	}
+	if banner := cfg.Server.PreAuthenticationLoginBanner; banner != "" {
+		if !strings.HasSuffix(banner, "\n") {
+			banner += "\n" // clients print the banner as it is; end its line
+		}
+		sc.BannerCallback = func(ssh.ConnMetadata) string { return banner }
+	}
+	b := &built{cfg: cfg, ssh: sc}
+	sc.PublicKeyCallback = b.publicKey
+	sc.AuthLogCallback = b.authLog
+	return b, nil
+}
+
+// hostKeyAlgorithmsFor returns, in the policy's order, the allowed signature algorithms that a
+// host key of keyType can make.
+func hostKeyAlgorithmsFor(keyType string, allowed []string) []string {
+	var fits []string
+	for _, alg := range allowed {
+		switch {
+		case keyType == ssh.KeyAlgoRSA && (alg == ssh.KeyAlgoRSA || alg == ssh.KeyAlgoRSASHA256 || alg == ssh.KeyAlgoRSASHA512):
+			fits = append(fits, alg)
+		case keyType != ssh.KeyAlgoRSA && alg == keyType:
+			fits = append(fits, alg)
+		}
+	}
+	return fits
+}
+
+// Serve accepts connections on ln until Shutdown or Close; it always returns a non-nil error,
+// ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.cur.Load().cfg.Logger.Warn("accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := &conn{srv: s, b: s.cur.Load(), nc: newSniffConn(nc)}
+		if !s.track(c) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// closeListeners stops accepting; it reports whether the server was open.
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// Shutdown stops accepting connections, closes those with no file open at once, waits for the
+// others to finish their transfers, and closes whatever remains when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() == 0 {
+			s.wg.Wait()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.closeAll()
+			s.wg.Wait()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle closes connections without open files and returns how many are still open.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.busy() {
+			continue
+		}
+		c.close()
+	}
+	return len(s.conns)
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.close()
+	}
+}
+
+// Close stops the server at once, closing every connection.
+func (s *Server) Close() error {
+	s.closeListeners()
+	s.closeAll()
+	s.wg.Wait()
+	return nil
+}
+
+// Connections reports how many connections are open.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// remoteIP returns the IP part of addr.
+func remoteIP(addr net.Addr) string {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}
+
+// recoverTo logs a panic instead of letting it end the process.
+func recoverTo(log *slog.Logger, what string) {
+	if r := recover(); r != nil {
+		log.Error("recovered from a panic; the connection is closed", "in", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+}
+
+// negotiationMessage turns x/crypto's category into the words OpenSSH prints.
+func negotiationMessage(what string) string {
+	switch {
+	case what == "key exchange":
+		return "no matching key exchange method found"
+	case what == "host key":
+		return "no matching host key type found"
+	case strings.HasSuffix(what, "cipher"):
+		return "no matching cipher found"
+	case strings.HasSuffix(what, "MAC"):
+		return "no matching MAC found"
+	case strings.HasSuffix(what, "compression"):
+		return "no matching compression method found"
+	}
+	return "no matching " + what + " found"
+}
