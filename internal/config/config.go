@@ -7,6 +7,9 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -140,6 +143,12 @@ type User struct {
 	// keys cannot log in until keys are imported through the API.
 	SSHPublicKeys []string `yaml:"SshPublicKeys,omitempty"`
 
+	// SshPublicKeyFiles (transferd; not a Transfer Family field) are authorized_keys files whose
+	// keys the user also logs in with, e.g. ~/.ssh/id_ed25519.pub. A relative path is relative to
+	// the config file's directory; ~/ is the home directory. The files are read when the config
+	// is applied (at start and on SIGHUP); one that does not exist yet gives a warning.
+	SSHPublicKeyFiles []string `yaml:"SshPublicKeyFiles,omitempty"`
+
 	// Tags are 0 to 50 key/value pairs attached to the user, as for servers.
 	Tags []Tag `yaml:"Tags,omitempty"`
 }
@@ -215,6 +224,14 @@ func parse(data []byte, filename, dir string, opts Options) (*Config, error) {
 func (c *Config) setDefaults(dir string) {
 	a := c.Account()
 	c.Region, c.AccountID = a.Region, a.AccountID
+	for i := range c.Servers {
+		for j := range c.Servers[i].Users {
+			files := c.Servers[i].Users[j].SSHPublicKeyFiles
+			for k := range files {
+				files[k] = expandPath(dir, files[k])
+			}
+		}
+	}
 	if l := c.Storage.Local; l != nil && l.Root != "" && !filepath.IsAbs(l.Root) {
 		l.Root = filepath.Join(dir, l.Root)
 	}
@@ -311,7 +328,60 @@ func (u *User) TransferUser(serverID string) (transfer.User, error) {
 		}
 		tu.SSHPublicKeys = append(tu.SSHPublicKeys, k)
 	}
+	seen := map[string]bool{}
+	for _, k := range tu.SSHPublicKeys {
+		seen[k.Fingerprint] = true
+	}
+	for i, file := range d.SSHPublicKeyFiles {
+		keys, err := readKeyFile(indexed("SshPublicKeyFiles", i), file)
+		if err != nil {
+			return transfer.User{}, err
+		}
+		for _, k := range keys {
+			if !seen[k.Fingerprint] {
+				seen[k.Fingerprint] = true
+				tu.SSHPublicKeys = append(tu.SSHPublicKeys, k)
+			}
+		}
+	}
 	return tu, nil
+}
+
+// readKeyFile reads the keys of an authorized_keys file; a file that does not exist has none.
+func readKeyFile(field, file string) ([]transfer.SSHPublicKey, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, transfer.Invalid(field, "%v", err)
+	}
+	var keys []transfer.SSHPublicKey
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, _, err := transfer.ParseSSHPublicKey(fmt.Sprintf("%s (%s line %d)", field, file, n+1), line)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// expandPath resolves ~/ and paths relative to dir.
+func expandPath(dir, p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 func transferTags(tags []Tag) []transfer.Tag {
@@ -339,7 +409,12 @@ func (c *Config) Warnings() []string {
 			if strings.TrimSpace(u.Policy) != "" {
 				w = append(w, up+".Policy: transferd does not evaluate IAM session policies; it records this one in activity logs as user-policy")
 			}
-			if len(u.SSHPublicKeys) == 0 {
+			for k, f := range u.SSHPublicKeyFiles {
+				if _, err := os.Stat(f); err != nil {
+					w = append(w, fmt.Sprintf("%s.SshPublicKeyFiles[%d]: %s cannot be read yet (%v); its keys are loaded when it exists and the config is applied again (SIGHUP or restart)", up, k, f, errors.Unwrap(err)))
+				}
+			}
+			if len(u.SSHPublicKeys) == 0 && len(u.SSHPublicKeyFiles) == 0 {
 				w = append(w, up+": user "+quote(u.UserName)+" has no SshPublicKeys and cannot log in until keys are imported")
 			}
 		}

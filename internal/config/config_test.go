@@ -365,3 +365,52 @@ func TestClosest(t *testing.T) {
 		}
 	}
 }
+
+func TestSshPublicKeyFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first ssh-ed25519 line of good.yaml serves as the key in the file.
+	var key string
+	for _, line := range strings.Split(string(good), "\n") {
+		if i := strings.Index(line, "ssh-ed25519 "); i >= 0 {
+			key = strings.Trim(line[i:], `"' `)
+			break
+		}
+	}
+	if key == "" {
+		t.Fatal("no ssh-ed25519 key in testdata/good.yaml")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alice.pub"), []byte("# a comment\n\n"+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgText := "Servers:\n  - Endpoint: 127.0.0.1:2222\n    Users:\n      - UserName: alice\n        SshPublicKeyFiles: [alice.pub, missing.pub]\n"
+	path := filepath.Join(dir, "transferd.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.Servers[0].Users[0].TransferUser("s-0123456789abcdef0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.SSHPublicKeys) != 1 || !strings.HasPrefix(key, u.SSHPublicKeys[0].Body) {
+		t.Fatalf("keys from alice.pub: got %+v, want the one key %q", u.SSHPublicKeys, key)
+	}
+	warnings := strings.Join(c.Warnings(), "\n")
+	if !strings.Contains(warnings, "SshPublicKeyFiles[1]") || !strings.Contains(warnings, "missing.pub") {
+		t.Fatalf("warnings: got %q, want one naming SshPublicKeyFiles[1] and missing.pub", warnings)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alice.pub"), []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Servers[0].Users[0].TransferUser("s-0123456789abcdef0"); err == nil || !strings.Contains(err.Error(), "alice.pub line 1") {
+		t.Fatalf("bad key file: got %v, want an error naming alice.pub line 1", err)
+	}
+}
