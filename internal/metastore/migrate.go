@@ -1,0 +1,127 @@
+package metastore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one step of the schema. Applied steps are recorded in schema_migrations and never
+// run again, so a released migration must not change: add a new one instead.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations returns the schema's steps in order. The SQL is shared by every dialect: TEXT,
+// INTEGER and BIGINT columns, no AUTOINCREMENT, timestamps as text (see timeLayout), JSON as text.
+func migrations() []migration {
+	return []migration{{
+		version: 1,
+		name:    "servers, host keys, users, SSH public keys and tags",
+		stmts: []string{
+			`CREATE TABLE servers (
+				server_id TEXT NOT NULL PRIMARY KEY,
+				endpoint TEXT NOT NULL DEFAULT '',
+				security_policy_name TEXT NOT NULL DEFAULT '',
+				pre_auth_banner TEXT NOT NULL DEFAULT '',
+				post_auth_banner TEXT NOT NULL DEFAULT '',
+				domain TEXT NOT NULL DEFAULT '',
+				identity_provider_type TEXT NOT NULL DEFAULT '',
+				protocols TEXT NOT NULL DEFAULT '[]',
+				set_stat_option TEXT NOT NULL DEFAULT '',
+				logging_role TEXT NOT NULL DEFAULT '',
+				state TEXT NOT NULL DEFAULT '',
+				source TEXT NOT NULL DEFAULT '',
+				created_at TEXT NOT NULL
+			)`,
+			// An endpoint is a listen address: two servers cannot share one. Servers without an
+			// endpoint do not conflict.
+			`CREATE UNIQUE INDEX servers_endpoint_key ON servers (endpoint) WHERE endpoint <> ''`,
+			`CREATE TABLE host_keys (
+				host_key_id TEXT NOT NULL PRIMARY KEY,
+				server_id TEXT NOT NULL REFERENCES servers (server_id) ON DELETE CASCADE,
+				description TEXT NOT NULL DEFAULT '',
+				type TEXT NOT NULL DEFAULT '',
+				fingerprint TEXT NOT NULL,
+				private_key TEXT NOT NULL,
+				date_imported TEXT NOT NULL,
+				UNIQUE (server_id, fingerprint)
+			)`,
+			`CREATE TABLE users (
+				server_id TEXT NOT NULL REFERENCES servers (server_id) ON DELETE CASCADE,
+				user_name TEXT NOT NULL,
+				role TEXT NOT NULL DEFAULT '',
+				home_directory_type TEXT NOT NULL DEFAULT '',
+				home_directory TEXT NOT NULL DEFAULT '',
+				mappings TEXT NOT NULL DEFAULT '[]',
+				policy TEXT NOT NULL DEFAULT '',
+				posix_profile TEXT,
+				source TEXT NOT NULL DEFAULT '',
+				created_at TEXT NOT NULL,
+				PRIMARY KEY (server_id, user_name)
+			)`,
+			`CREATE TABLE ssh_public_keys (
+				ssh_public_key_id TEXT NOT NULL PRIMARY KEY,
+				server_id TEXT NOT NULL,
+				user_name TEXT NOT NULL,
+				body TEXT NOT NULL,
+				fingerprint TEXT NOT NULL,
+				date_imported TEXT NOT NULL,
+				FOREIGN KEY (server_id, user_name) REFERENCES users (server_id, user_name) ON DELETE CASCADE,
+				UNIQUE (server_id, user_name, fingerprint)
+			)`,
+			`CREATE TABLE tags (
+				arn TEXT NOT NULL,
+				key TEXT NOT NULL,
+				value TEXT NOT NULL,
+				PRIMARY KEY (arn, key)
+			)`,
+		},
+	}}
+}
+
+// migrate creates schema_migrations if needed and applies, in order, each migration it does not
+// list, each in its own transaction together with its row in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	ms := migrations()
+	known := ms[len(ms)-1].version
+	var latest sql.NullInt64
+	if err := s.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if latest.Valid && latest.Int64 > int64(known) {
+		return fmt.Errorf("schema version %d is newer than this transferd knows (%d): upgrade transferd", latest.Int64, known)
+	}
+	for _, m := range ms {
+		err := s.write(ctx, func(r runner) error {
+			// Checked inside the transaction: another process may have applied it meanwhile.
+			var n int
+			if err := r.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, stmt := range m.stmts {
+				if _, err := r.exec(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			_, err := r.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, formatTime(s.now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
