@@ -81,7 +81,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "operational log level on stderr: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "operational log format on stderr: text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: transferd serve --data-dir DIR --config FILE [flags]\n\nRuns every server of the config file. Flags:\n")
+		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
+
+Runs every server of the config file. SIGHUP applies the file again (servers and users created,
+updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
+stop accepting connections and let transfers in flight finish. Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +129,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: applying the config file again", "config", *configPath)
+			if err := d.Reload(ctx); err != nil {
+				logger.Error("config not applied; servers keep their settings", "err", err)
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	stop()
 	logger.Info("shutting down: no new connections; waiting for transfers in flight", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)

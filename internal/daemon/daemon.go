@@ -51,6 +51,8 @@ type Daemon struct {
 	activity activity.Sink
 	account  transfer.Account
 	closers  []io.Closer
+	// storageRoot is the local storage directory in use.
+	storageRoot string
 
 	mu      sync.Mutex
 	servers map[string]*running
@@ -59,9 +61,10 @@ type Daemon struct {
 
 // running is a server whose listener is open.
 type running struct {
-	srv  *sshd.Server
-	ln   net.Listener
-	addr string
+	srv      *sshd.Server
+	ln       net.Listener
+	endpoint string // as configured
+	addr     string // as bound
 }
 
 // Start loads and applies the config and starts every server that should be online. On error
@@ -92,14 +95,12 @@ func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
 	if d.catalog, err = policy.NewCatalog(); err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
+	cfg, err := d.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range cfg.Warnings() {
-		d.log.Warn(w, "config", opts.ConfigPath)
-	}
 	d.account = cfg.Account()
+	d.storageRoot = storageRoot(cfg, opts.DataDir)
 
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
@@ -109,13 +110,9 @@ func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
 	}
 	d.closers = append(d.closers, d.store)
 
-	root := filepath.Join(opts.DataDir, "storage")
-	if cfg.Storage.Local != nil && cfg.Storage.Local.Root != "" {
-		root = cfg.Storage.Local.Root
-	}
-	ds, err := disk.New(root)
+	ds, err := disk.New(d.storageRoot)
 	if err != nil {
-		return nil, fmt.Errorf("opening local storage %s: %w", root, err)
+		return nil, fmt.Errorf("opening local storage %s: %w", d.storageRoot, err)
 	}
 	d.closers = append(d.closers, ds)
 	d.backend = ds
@@ -124,23 +121,118 @@ func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
 		return nil, err
 	}
 
-	b := &bootstrap{store: d.store, file: opts.ConfigPath, log: d.log, now: time.Now}
-	if err := b.apply(ctx, cfg); err != nil {
+	if err := d.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
-	servers, err := b.allServers(ctx)
+	return d, nil
+}
+
+// loadConfig reads and checks the config file and logs its warnings.
+func (d *Daemon) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(d.opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range cfg.Warnings() {
+		d.log.Warn(w, "config", d.opts.ConfigPath)
+	}
+	return cfg, nil
+}
+
+func storageRoot(cfg *config.Config, dataDir string) string {
+	if cfg.Storage.Local != nil && cfg.Storage.Local.Root != "" {
+		return cfg.Storage.Local.Root
+	}
+	return filepath.Join(dataDir, "storage")
+}
+
+// apply applies cfg to the store, then makes the running servers match it: new online servers
+// start, running ones take their new settings for new connections (a changed Endpoint moves the
+// listener), and servers no longer online stop, letting their transfers finish.
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+	b := &bootstrap{store: d.store, file: d.opts.ConfigPath, log: d.log, now: time.Now}
+	if err := b.apply(ctx, cfg); err != nil {
+		return err
+	}
+	servers, err := b.allServers(ctx)
+	if err != nil {
+		return err
+	}
+	online := map[string]bool{}
 	for i := range servers {
-		if servers[i].State != transfer.StateOnline {
+		s := &servers[i]
+		if s.State != transfer.StateOnline {
 			continue
 		}
-		if err := d.startServer(ctx, &servers[i]); err != nil {
-			return nil, err
+		online[s.ServerID] = true
+		d.mu.Lock()
+		r := d.servers[s.ServerID]
+		d.mu.Unlock()
+		switch {
+		case r == nil:
+			err = d.startServer(ctx, s)
+		case r.endpoint != s.Endpoint:
+			d.stopServer(s.ServerID)
+			err = d.startServer(ctx, s)
+		default:
+			var sc sshd.Config
+			if sc, err = d.sshConfig(ctx, s); err == nil {
+				err = r.srv.Update(sc)
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return d, nil
+	d.mu.Lock()
+	var stale []string
+	for id := range d.servers {
+		if !online[id] {
+			stale = append(stale, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range stale {
+		d.stopServer(id)
+	}
+	return nil
+}
+
+// stopServer stops accepting connections for a server at once and lets its open connections
+// finish their transfers within the grace period, in the background.
+func (d *Daemon) stopServer(id string) {
+	d.mu.Lock()
+	r := d.servers[id]
+	delete(d.servers, id)
+	d.mu.Unlock()
+	if r == nil {
+		return
+	}
+	d.log.Info("server offline", "server-id", id, "endpoint", r.addr)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownGrace)
+		defer cancel()
+		r.srv.Shutdown(ctx)
+	}()
+}
+
+// Reload applies the config file again, as at start. A config with errors changes nothing: the
+// error is returned and the servers keep running as they were. The storage root, region and
+// account are read only at start.
+func (d *Daemon) Reload(ctx context.Context) error {
+	cfg, err := d.loadConfig()
+	if err != nil {
+		return err
+	}
+	if root := storageRoot(cfg, d.opts.DataDir); root != d.storageRoot {
+		d.log.Warn("Storage.Local.Root changed; restart transferd to use it", "running", d.storageRoot, "config", root)
+	}
+	if a := cfg.Account(); a != d.account {
+		d.log.Warn("Region or AccountId changed; restart transferd to use them")
+	}
+	return d.apply(ctx, cfg)
 }
 
 // checkServerPolicy accepts only known policies meant for servers.
@@ -221,7 +313,7 @@ func (d *Daemon) startServer(ctx context.Context, s *transfer.Server) error {
 	if err != nil {
 		return fmt.Errorf("server %s: listening on %s: %w", s.ServerID, s.Endpoint, err)
 	}
-	r := &running{srv: srv, ln: ln, addr: ln.Addr().String()}
+	r := &running{srv: srv, ln: ln, endpoint: s.Endpoint, addr: ln.Addr().String()}
 	d.mu.Lock()
 	d.servers[s.ServerID] = r
 	d.mu.Unlock()
