@@ -9,7 +9,7 @@ package homedir
 
 import (
 	"slices"
-	"strconv"
+
 	"strings"
 
 	"github.com/transferd/transferd/internal/storage"
@@ -18,7 +18,7 @@ import (
 
 // Limits on the paths a client sends, as on Linux: NAME_MAX and PATH_MAX.
 const (
-	MaxNameLength = 255
+	MaxNameLength = transfer.MaxNameLength
 	MaxPathLength = 4096
 )
 
@@ -92,21 +92,13 @@ func New(u *transfer.User) (*Resolver, error) {
 	case transfer.HomeLogical:
 		r.logical = true
 		r.start = "/"
-		r.homeDir = transfer.HomeLogical
 		seen := make(map[storage.Location]bool)
-		for i, m := range u.HomeDirectoryMappings {
+		for _, m := range u.HomeDirectoryMappings {
 			entry := m.Entry
 			if entry != "/" {
 				entry = strings.TrimSuffix(entry, "/")
 			}
-			field := func() string { return "HomeDirectoryMappings[" + strconv.Itoa(i) + "]" }
-			if err := checkNames(field, ".Entry", entry); err != nil {
-				return nil, err
-			}
 			t := target{loc: storage.ParseLocation(transfer.ExpandTarget(m.Target, u.UserName)), file: m.Type == transfer.MappingFile}
-			if t.file && t.loc.Key == "" {
-				return nil, transfer.Invalid(field()+".Target", "%q: a FILE mapping must name an object (/bucket/key), not a bucket", m.Target)
-			}
 			r.add(entry, t)
 			if !t.file && !seen[t.loc] {
 				seen[t.loc] = true
@@ -118,17 +110,14 @@ func New(u *transfer.User) (*Resolver, error) {
 		if home == "" {
 			home = "/"
 		}
-		if err := checkNames(func() string { return "HomeDirectory" }, "", home); err != nil {
-			return nil, err
-		}
 		r.start = home
-		r.homeDir = home
 		loc := storage.ParseLocation(home)
 		r.add(home, target{loc: loc})
 		if !loc.IsRoot() {
 			r.roots = []storage.Location{loc}
 		}
 	}
+	r.homeDir = u.ActivityHomeDir()
 	r.buildImplied()
 	return r, nil
 }
@@ -147,17 +136,6 @@ func checkExpansion(u *transfer.User) error {
 	name := u.UserName
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return transfer.Invalid("UserName", "%q cannot be used for %s: it must be one path segment", name, transfer.UserNameVariable)
-	}
-	return nil
-}
-
-// checkNames refuses an entry or home that a client could never reach because one of its names is
-// longer than MaxNameLength.
-func checkNames(field func() string, suffix, p string) error {
-	for name := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
-		if len(name) > MaxNameLength {
-			return transfer.Invalid(field()+suffix, "%q has a name longer than %d bytes, which no client can reach", p, MaxNameLength)
-		}
 	}
 	return nil
 }

@@ -286,7 +286,7 @@ func connectedRecord(sess *transfer.Session, sc *ssh.ServerConn, pub ssh.PublicK
 		Client:                  sess.ClientVersion,
 		SourceIP:                sess.RemoteIP,
 		Role:                    sess.User.Role,
-		HomeDir:                 homeDir(&sess.User),
+		HomeDir:                 sess.User.ActivityHomeDir(),
 		UserPolicy:              sess.User.Policy,
 		Method:                  "publickey",
 		SSHPublicKey:            base64.StdEncoding.EncodeToString(pub.Marshal()),
@@ -310,18 +310,6 @@ func macName(mac string) string {
 		return "<implicit>"
 	}
 	return mac
-}
-
-// homeDir is the CONNECTED record's home-dir: the home directory of PATH users, "LOGICAL" for
-// LOGICAL users, as a real Transfer Family log shows.
-func homeDir(u *transfer.User) string {
-	if u.HomeDirectoryType == transfer.HomeLogical {
-		return transfer.HomeLogical
-	}
-	if u.HomeDirectory == "" {
-		return "/"
-	}
-	return transfer.ExpandTarget(u.HomeDirectory, u.UserName)
 }
 
 // sniffConn remembers the client's identification line (for KEX_FAILURE records, which x/crypto

@@ -155,3 +155,15 @@ func (s *Session) FileClosed() { s.openFiles.Add(-1) }
 
 // OpenFiles reports how many file handles are open.
 func (s *Session) OpenFiles() int64 { return s.openFiles.Load() }
+
+// ActivityHomeDir is what activity records show as home-dir: the expanded home directory of a PATH
+// user ("/" when empty), and "LOGICAL" for LOGICAL users, as a real Transfer Family log shows.
+func (u *User) ActivityHomeDir() string {
+	if u.HomeDirectoryType == HomeLogical {
+		return HomeLogical
+	}
+	if u.HomeDirectory == "" {
+		return "/"
+	}
+	return ExpandTarget(u.HomeDirectory, u.UserName)
+}

@@ -16,6 +16,7 @@ var (
 // Limits from the Transfer Family API model.
 const (
 	MaxPathLength     = 1024
+	MaxNameLength     = 255 // one path segment, as file systems and SFTP clients allow
 	MaxMappings       = 50000
 	MaxBannerLength   = 4096
 	MaxPolicyLength   = 2048
@@ -66,8 +67,8 @@ func ValidateBanner(field, banner string) error {
 }
 
 // ValidateStoragePath checks a storage path (/bucket/prefix): absolute, no trailing slash, no
-// empty, "." or ".." segments, no NUL, at most 1024 characters. An empty path is allowed only when
-// allowEmpty is set.
+// empty, "." or ".." segments, no segment over 255 bytes, no NUL, at most 1024 characters. "/" is
+// allowed only when allowRoot is set.
 func ValidateStoragePath(field, p string, allowRoot bool) error {
 	if len(p) > MaxPathLength {
 		return Invalid(field, "is %d characters long; at most %d are allowed", len(p), MaxPathLength)
@@ -93,6 +94,9 @@ func ValidateStoragePath(field, p string, allowRoot bool) error {
 			return Invalid(field, "%q contains an empty segment (//)", p)
 		case ".", "..":
 			return Invalid(field, "%q contains a %q segment", p, seg)
+		}
+		if len(seg) > MaxNameLength {
+			return Invalid(field, "%q has a name longer than %d bytes, which no client can reach", p, MaxNameLength)
 		}
 	}
 	return nil
@@ -154,6 +158,9 @@ func ValidateMappings(ms []Mapping, userName string) error {
 		case MappingFile:
 			if entry == "/" {
 				return Invalid(field+".Type", "FILE cannot be used with Entry /")
+			}
+			if !strings.Contains(strings.TrimPrefix(ExpandTarget(m.Target, userName), "/"), "/") {
+				return Invalid(field+".Target", "%q: a FILE mapping must name an object (/bucket/key), not a bucket", m.Target)
 			}
 		default:
 			return Invalid(field+".Type", "%q must be DIRECTORY or FILE", m.Type)
