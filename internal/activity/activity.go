@@ -94,14 +94,13 @@ func (j *JSONLines) Log(r *Record) {
 	if r.Timestamp.IsZero() {
 		r.Timestamp = j.now().UTC()
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return // a Record always marshals
-	}
-	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.w.Write(b); err != nil && j.err == nil {
+	// The encoder writes the object and its newline into the buffered writer; HTML escaping is off
+	// so that "<implicit>" reads as itself.
+	enc := json.NewEncoder(j.w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil && j.err == nil {
 		j.err = err
 	}
 	if err := j.w.Flush(); err != nil && j.err == nil {
