@@ -69,7 +69,7 @@ type running struct {
 
 // Start loads and applies the config and starts every server that should be online. On error
 // nothing is left running.
-func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
+func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,7 +85,7 @@ func Start(ctx context.Context, opts Options) (d *Daemon, err error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("no data directory: pass --data-dir")
 	}
-	d = &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}}
+	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}}
 	defer func() {
 		if err != nil {
 			d.closeAll()

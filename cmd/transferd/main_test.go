@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     []string
+		stderr     string
+		jsonOutput bool
+	}{
+		{"list", []string{"policies", "list"}, 0, []string{"TransferSecurityPolicy-2024-01", "TransferSecurityPolicy-2018-11", "diffie-hellman-group18-sha512"}, "", false},
+		{"describe", []string{"policies", "describe", "TransferSecurityPolicy-2018-11"}, 0, []string{`"SecurityPolicyName": "TransferSecurityPolicy-2018-11"`, `"diffie-hellman-group14-sha1"`, "umac-64-etm@openssh.com"}, "", true},
+		{"unknown", []string{"policies", "describe", "TransferSecurityPolicy-2024-1"}, 1, nil, `unknown security policy "TransferSecurityPolicy-2024-1"`, false},
+		{"bad usage", []string{"policies"}, 1, nil, "transferd policies list", false},
+		{"no command", nil, 2, nil, "Usage:", false},
+		{"unknown command", []string{"frobnicate"}, 2, nil, `unknown command "frobnicate"`, false},
+		{"help", []string{"help"}, 0, []string{"transferd serve"}, "", false},
+		{"serve without flags", []string{"serve"}, 1, nil, "--data-dir and --config are required", false},
+		{"serve bad flag", []string{"serve", "--nope"}, 2, nil, "flag provided but not defined: -nope", false},
+		{"serve help", []string{"serve", "--help"}, 0, nil, "SIGHUP applies the file again", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			code := run(tc.args, &out, &errOut)
+			if code != tc.code {
+				t.Errorf("run(%q) = %d, want %d; stderr: %s", tc.args, code, tc.code, errOut.String())
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("run(%q) stdout lacks %q:\n%s", tc.args, s, out.String())
+				}
+			}
+			if !strings.Contains(errOut.String(), tc.stderr) {
+				t.Errorf("run(%q) stderr = %q, want it to contain %q", tc.args, errOut.String(), tc.stderr)
+			}
+			if tc.jsonOutput && !json.Valid(out.Bytes()) {
+				t.Errorf("run(%q) printed invalid JSON:\n%s", tc.args, out.String())
+			}
+		})
+	}
+}
+
+// TestServeBadConfig checks that a config error names the file and field, exits non-zero and
+// leaves nothing behind but the error.
+func TestServeBadConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(cfg, []byte("Servers:\n  - Endpoint: 127.0.0.1:2222\n    SecurityPolicyName: TransferSecurityPolicy-2099-01\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--config", cfg}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{cfg + ":3:", "Servers[0].SecurityPolicyName", "TransferSecurityPolicy-2099-01"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q lacks %q", errOut.String(), want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("the data directory was created before the config was checked: %v", err)
+	}
+}
