@@ -21,7 +21,7 @@ var allowedImports = map[string][]string{
 	"internal/config":              {"internal/transfer"},
 	"internal/sshd":                {"internal/transfer", "internal/policy", "internal/activity"},
 	"internal/sftpd":               {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity"},
-	"internal/policy":              {},
+	"internal/policy":              {"internal/transfer"},
 	"internal/transfer":            {},
 	"internal/homedir":             {"internal/transfer", "internal/storage"},
 	"internal/activity":            {},

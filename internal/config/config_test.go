@@ -360,8 +360,8 @@ func TestClosest(t *testing.T) {
 		{"Logging", ""},
 	}
 	for _, tt := range tests {
-		if got := closest(tt.in, known); got != tt.want {
-			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := transfer.Suggest(tt.in, known); got != tt.want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

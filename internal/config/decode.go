@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // decoder turns a YAML node tree into a Config field by field, so that it knows the line of
@@ -373,7 +375,7 @@ func (d *decoder) unknown(line int, path, name string, known []string, t reflect
 		d.add(line, path, msg)
 		return
 	}
-	if s := closest(name, known); s != "" {
+	if s := transfer.Suggest(name, known); s != "" {
 		d.misspelled[join(path, s)] = true
 		d.add(line, path, fmt.Sprintf("unknown field %q (did you mean %q?)", name, s))
 		return
@@ -426,42 +428,4 @@ func notSupported(t reflect.Type, key string) string {
 		}
 	}
 	return ""
-}
-
-// closest returns the name in known nearest to name, ignoring case, if it is close enough to be
-// a typo, or "".
-func closest(name string, known []string) string {
-	query := strings.ToLower(name)
-	best, bestDist := "", -1
-	for _, k := range known {
-		dist := editDistance(query, strings.ToLower(k))
-		if dist > max(2, len(query)/3) {
-			continue
-		}
-		if bestDist < 0 || dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, counted in bytes (keys are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

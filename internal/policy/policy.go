@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
+
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // catalogJSON is every Transfer Family security policy in the shape DescribeSecurityPolicy
@@ -208,7 +209,7 @@ func (c *Catalog) Lookup(name string) (*Policy, error) {
 	if p, ok := c.byName[name]; ok {
 		return p.clone(), nil
 	}
-	return nil, &UnknownPolicyError{Name: name, Suggestion: c.closest(name)}
+	return nil, &UnknownPolicyError{Name: name, Suggestion: transfer.Suggest(name, c.Names())}
 }
 
 // UnknownPolicyError is returned by Lookup for a name that is not in the catalog.
@@ -223,46 +224,4 @@ func (e *UnknownPolicyError) Error() string {
 		return fmt.Sprintf("unknown security policy %q", e.Name)
 	}
 	return fmt.Sprintf("unknown security policy %q (did you mean %q?)", e.Name, e.Suggestion)
-}
-
-// closest returns the known name nearest to name by edit distance, ignoring case, if it is
-// close enough to be a typo or if name is a distinctive part of it (such as "FIPS-2024-01").
-func (c *Catalog) closest(name string) string {
-	query := strings.ToLower(strings.TrimSpace(name))
-	if query == "" {
-		return ""
-	}
-	best, bestDist := "", -1
-	for _, p := range c.policies {
-		candidate := strings.ToLower(p.SecurityPolicyName)
-		d := editDistance(query, candidate)
-		if d > max(2, len(query)/4) && !(len(query) >= 4 && strings.Contains(candidate, query)) {
-			continue
-		}
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = p.SecurityPolicyName, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, counted in bytes (names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
