@@ -23,7 +23,7 @@ func (h *handlers) resolveMutable(p string) (homedir.Resolved, error) {
 	if err != nil {
 		return res, err
 	}
-	if res.Virtual || res.EntryPoint && !res.File {
+	if res.Virtual || res.EntryPoint {
 		return res, denied("a home directory mapping cannot be removed or renamed")
 	}
 	if res.Location.Key == "" {

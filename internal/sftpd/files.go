@@ -145,7 +145,8 @@ func (f *file) done() {
 		}
 		r.Message = msg
 		f.h.cfg.Activity.Log(r)
-		f.h.sess.FileClosed()
+		// The handle counts as open until the client has its CLOSE status (see replyTracker).
+		f.h.afterReply(f.h.sess.FileClosed)
 	})
 }
 

@@ -51,10 +51,12 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		log.Error("user's home directory is invalid", "err", err)
 		return err
 	}
-	h := &handlers{cfg: cfg, sess: sess, res: res, log: log}
+	replies := &replyTracker{ReadWriteCloser: ch}
+	defer replies.end()
+	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies}
 	h.ensureHome(ctx)
 
-	rs := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
+	rs := sftp.NewRequestServer(replies, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
 		sftp.WithStartDirectory(res.Start()),
 		sftp.WithRSAllocator(),
 	)
@@ -69,10 +71,20 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 
 // handlers serves one session's requests.
 type handlers struct {
-	cfg  Config
-	sess *transfer.Session
-	res  *homedir.Resolver
-	log  *slog.Logger
+	cfg     Config
+	sess    *transfer.Session
+	res     *homedir.Resolver
+	log     *slog.Logger
+	replies *replyTracker
+}
+
+// afterReply runs fn once the requests read so far have been answered (at once without a tracker).
+func (h *handlers) afterReply(fn func()) {
+	if h.replies == nil {
+		fn()
+		return
+	}
+	h.replies.afterReply(fn)
 }
 
 // ensureHome creates the user's directory targets on first login where storage has real

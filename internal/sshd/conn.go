@@ -223,12 +223,26 @@ func (c *conn) handshakeFailed(log *slog.Logger, err error) {
 			Kex:                 strings.Join(ne.RequestedAlgorithms, ","),
 			NegotiationCategory: ne.What,
 			ClientOffered:       ne.RequestedAlgorithms,
-			ServerOffered:       ne.SupportedAlgorithms,
+			ServerOffered:       withoutPseudoAlgorithms(ne.SupportedAlgorithms),
 		})
 		log.Info("key exchange failed", "message", msg, "category", ne.What, "client", c.nc.ClientVersion())
 		return
 	}
 	log.Debug("handshake ended", "err", err)
+}
+
+// withoutPseudoAlgorithms drops the names x/crypto appends to the server's key exchange list to
+// signal protocol extensions (kex-strict-s-v00@openssh.com, ext-info-s): they are not key exchange
+// methods, and the record's server-offered is meant to show what the security policy offers.
+func withoutPseudoAlgorithms(algs []string) []string {
+	out := make([]string, 0, len(algs))
+	for _, a := range algs {
+		if strings.HasPrefix(a, "kex-strict-") || strings.HasPrefix(a, "ext-info-") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // publicKey authenticates a managed user by public key.

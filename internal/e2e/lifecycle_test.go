@@ -1,0 +1,385 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/transferd/transferd/internal/activity"
+)
+
+func TestHostKeyStableAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	port := freePort(t)
+	p := start(t, configYAML("", serverConf{Port: port, Users: []userConf{chrootUser("sftp_user", key)}}))
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+
+	connect := func(t *testing.T, dir, strict string) activity.Record {
+		t.Helper()
+		mustSFTP(t, port, "sftp_user", key, "mkdir "+dir+"\n",
+			"-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking="+strict)
+		return p.session(t, "MKDIR of "+dir, func(r *activity.Record) bool {
+			return r.ActivityType == activity.Mkdir && r.Path == "/bucket1/sftp_user/"+dir
+		})[0]
+	}
+	first := connect(t, "first", "accept-new")
+	if !serverARNRE.MatchString(first.ResourceARN) {
+		t.Errorf("CONNECTED resource-arn %q, want %s", first.ResourceARN, serverARNRE)
+	}
+	kh, err := os.ReadFile(knownHosts)
+	if err != nil || !strings.Contains(string(kh), fmt.Sprintf("[127.0.0.1]:%d ssh-rsa ", port)) {
+		t.Fatalf("known_hosts after the first connection: %q, %v; want the server's ssh-rsa key", kh, err)
+	}
+
+	p.restart(t)
+
+	second := connect(t, "second", "yes")
+	if second.ResourceARN != first.ResourceARN {
+		t.Errorf("resource-arn after the restart %q, want %q as before", second.ResourceARN, first.ResourceARN)
+	}
+	if kh2, _ := os.ReadFile(knownHosts); !bytes.Equal(kh, kh2) {
+		t.Errorf("known_hosts changed by the second connection:\n%s\nwas:\n%s", kh2, kh)
+	}
+	for _, c := range []struct {
+		path string
+		want fs.FileMode
+	}{{p.dataDir, 0o700}, {filepath.Join(p.dataDir, "state.db"), 0o600}} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Errorf("%s: %v", c.path, err)
+			continue
+		}
+		if fi.Mode().Perm() != c.want {
+			t.Errorf("%s has mode %v, want %v", c.path, fi.Mode().Perm(), c.want)
+		}
+	}
+}
+
+// waitLog waits until transferd's stderr holds s.
+func (p *proc) waitLog(t testing.TB, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(recordLimit); !strings.Contains(p.stderrText(), s); {
+		if time.Now().After(deadline) {
+			t.Fatalf("transferd's log lacks %q after %v:\n%s", s, recordLimit, p.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	const exitLimit = 30 * time.Second // well inside the 60s grace
+
+	t.Run("an upload in flight finishes", func(t *testing.T) {
+		t.Parallel()
+		port := freePort(t)
+		p := start(t, configYAML("", serverConf{Port: port, Users: []userConf{chrootUser("sftp_user", key)}}), "--shutdown-grace", "60s")
+		c := dialSFTP(t, port, "sftp_user", key)
+		data := make([]byte, 2<<20)
+		rand.Read(data)
+		f, err := c.OpenFile("inflight", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data[:1<<20]); err != nil {
+			t.Fatalf("writing the first MiB: %v", err)
+		}
+		p.signal(syscall.SIGTERM)
+		p.waitLog(t, "shutting down")
+		// New connections are refused once the listener is closed.
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		for deadline := time.Now().Add(recordLimit); ; {
+			nc, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				break
+			}
+			nc.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still accepts connections %v after SIGTERM", addr, recordLimit)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := sftpBatch(t, port, "sftp_user", key, "pwd\n"); err == nil {
+			t.Errorf("a new sftp session after SIGTERM succeeded, want it refused")
+		}
+		if _, err := f.Write(data[1<<20:]); err != nil {
+			t.Fatalf("writing the second MiB after SIGTERM: %v", err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("Close after SIGTERM: %v", err)
+		}
+		if !p.wait(exitLimit) {
+			t.Fatalf("transferd did not exit within %v of the last file closing (grace 60s)", exitLimit)
+		}
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("transferd exited with code %d after SIGTERM, want 0", code)
+		}
+		got, err := os.ReadFile(filepath.Join(p.userDir("sftp_user"), "inflight"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("the file written across SIGTERM: %d bytes, %v; want the %d written", len(got), err, len(data))
+		}
+		r := p.waitRecord(t, "CLOSE of inflight", func(r *activity.Record) bool {
+			return r.ActivityType == activity.Close && r.Path == "/bucket1/sftp_user/inflight"
+		})
+		if r.BytesIn != strconv.Itoa(len(data)) {
+			t.Errorf("CLOSE of inflight: bytes-in %q, want %d", r.BytesIn, len(data))
+		}
+	})
+
+	t.Run("an OpenSSH upload in flight finishes", func(t *testing.T) {
+		t.Parallel()
+		port := freePort(t)
+		p := start(t, configYAML("", serverConf{Port: port, Users: []userConf{chrootUser("sftp_user", key)}}), "--shutdown-grace", "60s")
+		src := filepath.Join(t.TempDir(), "slow")
+		sum := writeRandom(t, src, 3<<20)
+		type result struct {
+			out string
+			err error
+		}
+		needTool(t, "sftp")
+		done := make(chan result, 1)
+		go func() {
+			// -l 8000 (Kbit/s) makes the upload last about 3 seconds, so that SIGTERM comes
+			// in the middle of it on any machine.
+			out, err := runSFTP(port, "sftp_user", key, "put "+src+" slow\n", "-l", "8000")
+			done <- result{out, err}
+		}()
+		p.waitRecord(t, "OPEN of slow", func(r *activity.Record) bool {
+			return r.ActivityType == activity.Open && r.Path == "/bucket1/sftp_user/slow"
+		})
+		p.signal(syscall.SIGTERM)
+		res := <-done
+		if res.err != nil {
+			t.Errorf("sftp put across SIGTERM failed: %v; output:\n%s", res.err, res.out)
+		}
+		if !p.wait(exitLimit) {
+			t.Fatalf("transferd did not exit within %v of the upload ending (grace 60s)", exitLimit)
+		}
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("transferd exited with code %d after SIGTERM, want 0", code)
+		}
+		if got := fileSHA256(t, filepath.Join(p.userDir("sftp_user"), "slow")); got != sum {
+			t.Errorf("the file uploaded across SIGTERM has sha256 %s, want %s", got, sum)
+		}
+		if !strings.Contains(p.stderrText(), "shutting down") {
+			t.Errorf("transferd's log lacks \"shutting down\": SIGTERM came too late to test anything")
+		}
+	})
+
+	t.Run("an idle session does not delay exit", func(t *testing.T) {
+		t.Parallel()
+		port := freePort(t)
+		p := start(t, configYAML("", serverConf{Port: port, Users: []userConf{chrootUser("sftp_user", key)}}), "--shutdown-grace", "60s")
+		c := dialSFTP(t, port, "sftp_user", key)
+		if _, err := c.Getwd(); err != nil {
+			t.Fatal(err)
+		}
+		// A finished transfer leaves the session idle.
+		f, err := c.Create("done")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("done"))
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p.signal(syscall.SIGTERM)
+		if !p.wait(exitLimit) {
+			t.Fatalf("transferd with an idle session did not exit within %v of SIGTERM (grace 60s)", exitLimit)
+		}
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("transferd exited with code %d, want 0", code)
+		}
+		if _, err := c.Stat("done"); err == nil {
+			t.Errorf("the idle session still works after transferd exited")
+		}
+		p.waitRecord(t, "DISCONNECTED", func(r *activity.Record) bool { return r.ActivityType == activity.Disconnected })
+	})
+}
+
+func TestInterruptedUpload(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	port := freePort(t)
+	p := start(t, configYAML("", serverConf{Port: port, Users: []userConf{chrootUser("sftp_user", key)}}))
+
+	partial := func(t *testing.T, path string) activity.Record {
+		t.Helper()
+		r := p.waitRecord(t, "PARTIAL_CLOSE of "+path, func(r *activity.Record) bool {
+			return r.ActivityType == activity.PartialClose && r.Path == path
+		})
+		if r.SessionID == "" || r.User != "sftp_user" || r.BytesIn == "" {
+			t.Errorf("PARTIAL_CLOSE: session-id %q user %q bytes-in %q, want a session, sftp_user, a count", r.SessionID, r.User, r.BytesIn)
+		}
+		p.waitRecord(t, "DISCONNECTED of the interrupted session", func(x *activity.Record) bool {
+			return x.ActivityType == activity.Disconnected && x.SessionID == r.SessionID
+		})
+		for _, x := range p.records(t) {
+			if x.ActivityType == activity.Close && x.Path == path {
+				t.Errorf("a CLOSE record for the interrupted upload: %+v", x)
+			}
+		}
+		return r
+	}
+
+	t.Run("pkg/sftp connection dropped", func(t *testing.T) {
+		t.Parallel()
+		c := dialSFTP(t, port, "sftp_user", key)
+		f, err := c.OpenFile("partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 256<<10)
+		rand.Read(data)
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		c.nc.Close() // the client vanishes without CLOSE
+		r := partial(t, "/bucket1/sftp_user/partial")
+		if r.BytesIn != strconv.Itoa(len(data)) {
+			t.Errorf("PARTIAL_CLOSE: bytes-in %q, want the %d bytes written", r.BytesIn, len(data))
+		}
+	})
+
+	t.Run("OpenSSH sftp killed", func(t *testing.T) {
+		t.Parallel()
+		needTool(t, "sftp")
+		src := filepath.Join(t.TempDir(), "killed")
+		writeRandom(t, src, 4<<20)
+		ctx, cancel := context.WithTimeout(context.Background(), clientLimit)
+		defer cancel()
+		// -l 8000 (Kbit/s) keeps the upload going for seconds.
+		args := append([]string{"-b", "-", "-P", strconv.Itoa(port), "-l", "8000"}, clientOpts(key)...)
+		cmd := exec.CommandContext(ctx, "sftp", append(args, "sftp_user@127.0.0.1")...)
+		cmd.Stdin = strings.NewReader("put " + src + " killed\n")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p.waitRecord(t, "OPEN of killed", func(r *activity.Record) bool {
+			return r.ActivityType == activity.Open && r.Path == "/bucket1/sftp_user/killed"
+		})
+		cmd.Process.Kill()
+		cmd.Wait()
+		partial(t, "/bucket1/sftp_user/killed")
+	})
+
+	t.Run("the server still serves", func(t *testing.T) {
+		t.Parallel()
+		mustSFTP(t, port, "sftp_user", key, "ls\n")
+	})
+}
+
+func TestBadConfigs(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	ep := fmt.Sprintf("127.0.0.1:%d", port)
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		field   string // "" when the problem is not in a field
+		problem string
+	}{
+		{"unknown field", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: alice\n        HomeDirectory: /bucket1/alice\n        Homedir: /x\n",
+			"Servers[0].Users[0]", `unknown field "Homedir"`},
+		{"bad user name", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: has space\n        HomeDirectory: /bucket1/x\n",
+			"Servers[0].Users[0].UserName", `"has space" must be 3 to 100 characters`},
+		{"root user", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: root\n        HomeDirectory: /bucket1/x\n",
+			"Servers[0].Users[0].UserName", `"root" is not allowed`},
+		{"unknown security policy", "Servers:\n  - Endpoint: " + ep + "\n    SecurityPolicyName: TransferSecurityPolicy-1999-01\n",
+			"Servers[0].SecurityPolicyName", `unknown security policy "TransferSecurityPolicy-1999-01"`},
+		{"target with a trailing slash", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: alice\n        HomeDirectoryType: LOGICAL\n        HomeDirectoryMappings:\n          - Entry: /\n            Target: /bucket1/alice/\n",
+			"Servers[0].Users[0].HomeDirectoryMappings[0].Target", "must not end with /"},
+		{"duplicate endpoint", "Servers:\n  - Endpoint: " + ep + "\n  - Endpoint: " + ep + "\n",
+			"Servers[1].Endpoint", "is also the Endpoint of Servers[0]"},
+		{"invalid YAML", "Servers:\n  - Endpoint: " + ep + "\n    Users: [\n      - UserName: alice\n",
+			"", "YAML syntax error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "bad.yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dataDir := filepath.Join(dir, "data")
+			stderr, code := runServe(t, "--data-dir", dataDir, "--config", cfg, "--activity-log", filepath.Join(dir, "activity.log"))
+			if code == 0 {
+				t.Errorf("transferd serve with %s exited 0, want non-zero", tc.name)
+			}
+			want := regexp.QuoteMeta(cfg) + `:\d+: `
+			if tc.field != "" {
+				want += regexp.QuoteMeta(tc.field) + ": "
+			}
+			want += ".*" + regexp.QuoteMeta(tc.problem)
+			if !regexp.MustCompile(want).MatchString(stderr) {
+				t.Errorf("config:\n%s\nstderr:\n%s\nwant a line matching %q (file:line: field: problem)", tc.yaml, stderr, want)
+			}
+			if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+				t.Errorf("stderr holds a stack trace:\n%s", stderr)
+			}
+			if nc, err := net.DialTimeout("tcp", ep, time.Second); err == nil {
+				nc.Close()
+				t.Errorf("something listens on %s after transferd refused its config", ep)
+			}
+			if _, err := os.Stat(dataDir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the data directory exists after the config was refused (%v): validation must come before anything starts", err)
+			}
+		})
+	}
+
+	t.Run("usage errors", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		missing := filepath.Join(dir, "missing.yaml")
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"no --config", []string{"--data-dir", filepath.Join(dir, "data")}, "--config"},
+			{"no flags", nil, "--config"},
+			{"missing config file", []string{"--data-dir", filepath.Join(dir, "data"), "--config", missing}, missing},
+			{"unknown flag", []string{"--data-dir", filepath.Join(dir, "data"), "--confgi", missing}, "confgi"},
+		} {
+			stderr, code := runServe(t, tc.args...)
+			if code == 0 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "goroutine") {
+				t.Errorf("transferd serve %q: exit code %d, stderr:\n%s\nwant non-zero and a message naming %q", tc.args, code, stderr, tc.want)
+			}
+		}
+	})
+}
+
+// runServe runs `transferd serve args...`, which must exit by itself, and returns its stderr and
+// exit code.
+func runServe(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite.bin, append([]string{"serve"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("transferd serve %q still ran after %v, want it to exit; stderr:\n%s", args, startLimit, stderr.String())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return stderr.String(), cmd.ProcessState.ExitCode()
+}
