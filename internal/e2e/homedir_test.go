@@ -142,6 +142,12 @@ func TestHomeDirectories(t *testing.T) {
 				}
 			}},
 		{name: "tree rm of an entry point", user: "tree_user", batch: "rm /pics\n", fails: true},
+		{name: "tree rm of a FILE entry point", user: "tree_user", batch: "rm /readme.txt\n", fails: true, want: []string{"Permission denied"},
+			check: func(t *testing.T) {
+				if !exists("bucket1/README.txt") {
+					t.Errorf("rm /readme.txt as tree_user removed the mapped object")
+				}
+			}},
 		{name: "tree rmdir of an entry point", user: "tree_user", batch: "rmdir /pics\n", fails: true, want: []string{"Permission denied"}},
 		{name: "tree rename of an entry point", user: "tree_user", batch: "rename /pics /pics2\n", fails: true, want: []string{"Permission denied"}},
 		{name: "tree mkdir in an implied directory", user: "tree_user", batch: "mkdir /docs/new\n", fails: true,
