@@ -414,3 +414,16 @@ func TestSshPublicKeyFiles(t *testing.T) {
 		t.Fatalf("bad key file: got %v, want an error naming alice.pub line 1", err)
 	}
 }
+
+// TestNoServers checks that an explicit empty list is a valid config: servers then come from the
+// management API.
+func TestNoServers(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("Servers: []\n"), "api-only.yaml", Options{})
+	if err != nil {
+		t.Fatalf("Servers: []: %v", err)
+	}
+	if len(c.Servers) != 0 {
+		t.Fatalf("Servers: got %d, want none", len(c.Servers))
+	}
+}

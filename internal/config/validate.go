@@ -82,9 +82,10 @@ func (v *validator) config(c *Config) {
 	if l := c.Storage.Local; l != nil && strings.ContainsRune(l.Root, 0) {
 		v.problem("Storage.Local.Root", "contains a NUL byte")
 	}
-	if len(c.Servers) == 0 {
+	if c.Servers == nil {
+		// An explicit "Servers: []" is fine: servers then come from the management API.
 		if !v.misspelled["Servers"] {
-			v.problem("Servers", "at least one server is needed")
+			v.problem("Servers", "is missing: list the servers, or write \"Servers: []\" to start with none and create them through the management API")
 		}
 		return
 	}
