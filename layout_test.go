@@ -16,8 +16,8 @@ const module = "github.com/transferd/transferd/"
 // allowedImports is the package layout: which of transferd's own packages each package may import
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
-	"cmd/transferd":                {"internal/daemon", "internal/config", "internal/policy"},
-	"internal/daemon":              {"internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/transfer"},
+	"cmd/transferd":                {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi"},
+	"internal/daemon":              {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/transfer"},
 	"internal/config":              {"internal/transfer"},
 	"internal/sshd":                {"internal/transfer", "internal/policy", "internal/activity"},
 	"internal/sftpd":               {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity"},
@@ -26,11 +26,13 @@ var allowedImports = map[string][]string{
 	"internal/homedir":             {"internal/transfer", "internal/storage"},
 	"internal/activity":            {},
 	"internal/metastore":           {"internal/transfer", "internal/metastore/storetest"},
+	"internal/control":             {"internal/transfer", "internal/metastore", "internal/policy", "internal/config"},
+	"internal/mgmtapi":             {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
 	"internal/metastore/storetest": {"internal/transfer"},
 	"internal/storage":             {},
 	"internal/storage/disk":        {"internal/storage", "internal/storage/storagetest"},
 	"internal/storage/storagetest": {"internal/storage"},
-	"internal/e2e":                 {"internal/activity"},
+	"internal/e2e":                 {"internal/activity", "internal/mgmtapi"},
 	".":                            {},
 }
 

@@ -21,7 +21,8 @@ import (
 const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer Family
 
 Usage:
-  transferd serve --data-dir DIR --config FILE [--activity-log PATH] [flags]
+  transferd serve --data-dir DIR --config FILE [--activity-log PATH] [--api-listen ADDR] [flags]
+  transferd credentials --data-dir DIR [--export]
   transferd policies list
   transferd policies describe NAME
   transferd help [COMMAND]
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "policies":
 		err = policies(args[1:], stdout)
+	case "credentials":
+		err = credentials(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "serve" {
 			return run([]string{"serve", "--help"}, stdout, stderr)
@@ -80,6 +83,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long transfers in flight may take to finish")
 	logLevel := fs.String("log-level", "info", "operational log level on stderr: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "operational log format on stderr: text or json")
+	apiListen := fs.String("api-listen", "127.0.0.1:9460", `management API (AWS JSON 1.1 with SigV4) listen address, or "off"`)
+	endpointHost := fs.String("endpoint-host", "127.0.0.1", "host that servers created through the API without a transferd:Endpoint tag listen on")
+	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
@@ -123,6 +129,9 @@ stop accepting connections and let transfers in flight finish. Flags:
 		ConfigPath:    *configPath,
 		ActivityLog:   *activityLog,
 		ShutdownGrace: *grace,
+		APIListen:     *apiListen,
+		EndpointHost:  *endpointHost,
+		EndpointPorts: *endpointPorts,
 		Logger:        logger,
 		Stdout:        stdout,
 	})
@@ -175,4 +184,41 @@ func policies(args []string, stdout io.Writer) error {
 		return err
 	}
 	return errors.New("policies: use \"transferd policies list\" or \"transferd policies describe NAME\"")
+}
+
+// credentials prints the management API's admin key pair, creating it on first use.
+func credentials(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "the data directory of transferd serve (required)")
+	export := fs.Bool("export", false, "print shell export lines for the AWS CLI and SDKs instead")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: transferd credentials --data-dir DIR [--export]
+
+Prints the management API's admin key pair from DIR/credentials.json (created with mode 0600 if it
+does not exist yet). transferd serve uses TRANSFERD_ACCESS_KEY_ID and TRANSFERD_SECRET_ACCESS_KEY
+instead when both are set. Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *dataDir == "" {
+		return errors.New("credentials: --data-dir is required")
+	}
+	c, err := daemon.Credentials(*dataDir, func(string) string { return "" })
+	if err != nil {
+		return err
+	}
+	if *export {
+		_, err = fmt.Fprintf(stdout, "export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=us-east-1\n",
+			c.AccessKeyID, c.SecretAccessKey)
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "AccessKeyId:     %s\nSecretAccessKey: %s\n", c.AccessKeyID, c.SecretAccessKey)
+	return err
 }

@@ -10,13 +10,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/config"
+	"github.com/transferd/transferd/internal/control"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/sftpd"
@@ -37,8 +40,16 @@ type Options struct {
 	ActivityLog string
 	// ShutdownGrace is how long transfers in flight may take to finish after a signal; default 30s.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
-	Stdout        io.Writer
+	// APIListen is the management API's listen address; "" or "off" turns the API off.
+	APIListen string
+	// EndpointHost and EndpointPorts ("LOW-HIGH") give servers created without an Endpoint theirs;
+	// defaults 127.0.0.1 and 2300-2399.
+	EndpointHost  string
+	EndpointPorts string
+	// Getenv reads the environment (API credentials); nil means os.Getenv.
+	Getenv func(string) string
+	Logger *slog.Logger
+	Stdout io.Writer
 }
 
 // Daemon is a running transferd.
@@ -54,6 +65,12 @@ type Daemon struct {
 	// storageRoot is the local storage directory in use.
 	storageRoot string
 
+	control *control.Service
+	api     *http.Server
+	// started is set once Start has synced every server; notices before that are ignored.
+	started atomic.Bool
+	// syncMu serializes changes to which servers run (start, reload, API notices).
+	syncMu  sync.Mutex
 	mu      sync.Mutex
 	servers map[string]*running
 	wg      sync.WaitGroup
@@ -84,6 +101,19 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	if opts.DataDir == "" {
 		return nil, errors.New("no data directory: pass --data-dir")
+	}
+	if opts.EndpointHost == "" {
+		opts.EndpointHost = "127.0.0.1"
+	}
+	if opts.EndpointPorts == "" {
+		opts.EndpointPorts = "2300-2399"
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	ports, err := parsePortRange(opts.EndpointHost, opts.EndpointPorts)
+	if err != nil {
+		return nil, fmt.Errorf("--endpoint-ports: %w", err)
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}}
 	defer func() {
@@ -121,9 +151,15 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 
+	d.control = control.New(control.Options{Store: d.store, Catalog: d.catalog, Account: d.account,
+		Notifier: d, Endpoints: ports, Logger: d.log})
 	if err := d.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if err := d.startAPI(); err != nil {
+		return nil, err
+	}
+	d.started.Store(true)
 	return d, nil
 }
 
@@ -146,48 +182,42 @@ func storageRoot(cfg *config.Config, dataDir string) string {
 	return filepath.Join(dataDir, "storage")
 }
 
-// apply applies cfg to the store, then makes the running servers match it: new online servers
-// start, running ones take their new settings for new connections (a changed Endpoint moves the
-// listener), and servers no longer online stop, letting their transfers finish.
+// apply applies cfg to the state store through the control plane, then makes the running
+// servers match the store.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
-	b := &bootstrap{store: d.store, file: d.opts.ConfigPath, log: d.log, now: time.Now}
-	if err := b.apply(ctx, cfg); err != nil {
+	if err := d.control.ApplyConfig(ctx, cfg, d.opts.ConfigPath); err != nil {
 		return err
 	}
-	servers, err := b.allServers(ctx)
+	return d.syncAll(ctx)
+}
+
+// syncAll makes every running server match the state store, as at start and after SIGHUP:
+// servers that should be online start (START_FAILED ones are tried again) or take their new
+// settings; the others, and servers gone from the store, stop. Every server is tried; the errors
+// are returned together.
+func (d *Daemon) syncAll(ctx context.Context) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	servers, err := d.control.AllServers(ctx)
 	if err != nil {
 		return err
 	}
-	online := map[string]bool{}
+	known := map[string]bool{}
+	var errs []error
 	for i := range servers {
 		s := &servers[i]
-		if s.State != transfer.StateOnline {
-			continue
+		known[s.ServerID] = true
+		if s.State == transfer.StateStartFailed {
+			s.State = transfer.StateStarting
 		}
-		online[s.ServerID] = true
-		d.mu.Lock()
-		r := d.servers[s.ServerID]
-		d.mu.Unlock()
-		switch {
-		case r == nil:
-			err = d.startServer(ctx, s)
-		case r.endpoint != s.Endpoint:
-			d.stopServer(s.ServerID)
-			err = d.startServer(ctx, s)
-		default:
-			var sc sshd.Config
-			if sc, err = d.sshConfig(ctx, s); err == nil {
-				err = r.srv.Update(sc)
-			}
-		}
-		if err != nil {
-			return err
+		if err := d.syncServer(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("server %s: %w", s.ServerID, err))
 		}
 	}
 	d.mu.Lock()
 	var stale []string
 	for id := range d.servers {
-		if !online[id] {
+		if !known[id] {
 			stale = append(stale, id)
 		}
 	}
@@ -195,7 +225,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	for _, id := range stale {
 		d.stopServer(id)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // stopServer stops accepting connections for a server at once and lets its open connections
@@ -347,6 +377,10 @@ func (d *Daemon) Addr(serverID string) (string, bool) {
 // Shutdown stops accepting connections on every server, lets transfers in flight finish until
 // ctx ends, then closes everything.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	var apiErr error
+	if d.api != nil {
+		apiErr = d.api.Shutdown(ctx)
+	}
 	d.mu.Lock()
 	servers := make([]*running, 0, len(d.servers))
 	for _, r := range d.servers {
@@ -365,13 +399,16 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	d.wg.Wait()
 	d.closeAll()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, apiErr)...)
 }
 
 // ShutdownGrace is the configured grace period for Shutdown.
 func (d *Daemon) ShutdownGrace() time.Duration { return d.opts.ShutdownGrace }
 
 func (d *Daemon) closeAll() {
+	if d.api != nil {
+		d.api.Close()
+	}
 	d.mu.Lock()
 	for id, r := range d.servers {
 		r.srv.Close()

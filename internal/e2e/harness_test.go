@@ -330,7 +330,7 @@ func start(t *testing.T, cfg string, flags ...string) *proc {
 		t.Fatal(err)
 	}
 	p.args = append([]string{"serve", "--data-dir", p.dataDir, "--config", p.cfgPath,
-		"--activity-log", p.actLog, "--shutdown-grace", "10s", "--log-level", "debug"}, flags...)
+		"--activity-log", p.actLog, "--shutdown-grace", "10s", "--log-level", "debug", "--api-listen", "off"}, flags...)
 	t.Cleanup(func() {
 		if p.running() {
 			if !p.terminated() {

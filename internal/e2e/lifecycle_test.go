@@ -370,7 +370,7 @@ func runServe(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, suite.bin, append([]string{"serve"}, args...)...)
+	cmd := exec.CommandContext(ctx, suite.bin, append([]string{"serve", "--api-listen", "off"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -18,9 +18,10 @@ const (
 	KindConflict
 	KindPermission
 	KindNotSupported
+	KindInvalidToken // a pagination token that this service did not hand out
 )
 
-var kindNames = [...]string{"internal", "not found", "exists", "invalid", "conflict", "permission denied", "not supported"}
+var kindNames = [...]string{"internal", "not found", "exists", "invalid", "conflict", "permission denied", "not supported", "invalid token"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -78,4 +79,9 @@ func Exists(resourceType, resource, message string) error {
 // Invalid returns a KindInvalid error about an input field.
 func Invalid(field, format string, args ...any) error {
 	return &Error{Kind: KindInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict returns a KindConflict error: the request clashes with the resource's current state.
+func Conflict(resourceType, resource, message string) error {
+	return &Error{Kind: KindConflict, ResourceType: resourceType, Resource: resource, Message: message}
 }

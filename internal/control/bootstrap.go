@@ -1,0 +1,235 @@
+package control
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/transferd/transferd/internal/config"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// ApplyConfig applies the bootstrap config file to the state, through the same operations and
+// checks as the management API, and tells the Notifier about every server it touches:
+//
+//   - A server of the file is matched to a stored one by ServerId or, when the file gives none, to
+//     the one the file created earlier on the same Endpoint. It is created when there is none
+//     (ONLINE, with a new RSA-3072 host key) and updated otherwise; its Domain cannot change. The
+//     file's tags are set on it (tags added through the API stay).
+//   - The server's users that the file lists are created or updated, their tags set and their
+//     SSH public keys made exactly the file's (matched by fingerprint); users the file created
+//     earlier and no longer lists are deleted.
+//   - Servers the file created earlier and no longer lists are set OFFLINE, not deleted: their
+//     host keys would be lost.
+//
+// Resources created through the management API and not named in the file are left alone. Errors
+// start with file and the field of the file they are about, e.g. "FILE: Servers[0].Users[1]: ".
+func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) error {
+	existing, err := s.AllServers(ctx)
+	if err != nil {
+		return err
+	}
+	kept := map[string]bool{}
+	for i := range cfg.Servers {
+		id, err := s.applyServer(ctx, file, i, &cfg.Servers[i], existing)
+		if err != nil {
+			return err
+		}
+		kept[id] = true
+	}
+	for _, srv := range existing {
+		if srv.Source != transfer.SourceConfig || kept[srv.ServerID] || srv.State == transfer.StateOffline {
+			continue
+		}
+		if err := s.SetServerState(ctx, srv.ServerID, transfer.StateOffline); err != nil {
+			return err
+		}
+		s.log.Warn("server is no longer in the config file; it is stopped and kept with its host keys and users",
+			"server-id", srv.ServerID, "endpoint", srv.Endpoint, "config", file)
+		s.changed(ctx, srv.ServerID)
+	}
+	return nil
+}
+
+// applyServer creates or updates one server of the file and its users; it returns the server ID.
+func (s *Service) applyServer(ctx context.Context, file string, i int, cs *config.Server, existing []transfer.Server) (string, error) {
+	want := cs.TransferServer()
+	var have *transfer.Server
+	for j := range existing {
+		e := &existing[j]
+		if want.ServerID != "" && e.ServerID == want.ServerID ||
+			want.ServerID == "" && e.Source == transfer.SourceConfig && e.Endpoint == want.Endpoint {
+			have = e
+			break
+		}
+	}
+	field := fmt.Sprintf("Servers[%d]", i)
+	if have == nil {
+		id, err := s.CreateServer(ctx, CreateServerInput{
+			ServerID:                      want.ServerID,
+			Endpoint:                      want.Endpoint,
+			SecurityPolicyName:            want.SecurityPolicyName,
+			PreAuthenticationLoginBanner:  want.PreAuthenticationLoginBanner,
+			PostAuthenticationLoginBanner: want.PostAuthenticationLoginBanner,
+			Domain:                        want.Domain,
+			IdentityProviderType:          want.IdentityProviderType,
+			Protocols:                     want.Protocols,
+			SetStatOption:                 want.SetStatOption,
+			LoggingRole:                   want.LoggingRole,
+			Tags:                          want.Tags,
+			Source:                        transfer.SourceConfig,
+		})
+		if err != nil {
+			return "", fmt.Errorf("%s: %s: creating server%s: %w", file, field, prefixed(" ", want.ServerID), err)
+		}
+		return id, s.applyUsers(ctx, file, field, cs, id)
+	}
+	id := have.ServerID
+	if have.Domain != want.Domain {
+		return "", fmt.Errorf("%s: %s.Domain: server %s was created with Domain %s; the domain cannot change after creation",
+			file, field, id, have.Domain)
+	}
+	err := s.UpdateServer(ctx, id, UpdateServerInput{
+		Endpoint:                      &want.Endpoint,
+		SecurityPolicyName:            &want.SecurityPolicyName,
+		PreAuthenticationLoginBanner:  &want.PreAuthenticationLoginBanner,
+		PostAuthenticationLoginBanner: &want.PostAuthenticationLoginBanner,
+		IdentityProviderType:          &want.IdentityProviderType,
+		Protocols:                     want.Protocols,
+		SetStatOption:                 &want.SetStatOption,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: updating server %s: %w", file, field, id, err)
+	}
+	if have.State == transfer.StateOffline || have.State == transfer.StateStartFailed {
+		// The file lists it, so it is meant to run: the daemon starts it after the file is applied.
+		if err := s.SetServerState(ctx, id, transfer.StateStarting); err != nil {
+			return "", err
+		}
+	}
+	if len(want.Tags) > 0 {
+		if err := s.TagResource(ctx, s.account.ServerARN(id), want.Tags); err != nil {
+			return "", fmt.Errorf("%s: %s.Tags: tagging server %s: %w", file, field, id, err)
+		}
+	}
+	if err := s.ensureHostKey(ctx, id); err != nil {
+		return "", err
+	}
+	return id, s.applyUsers(ctx, file, field, cs, id)
+}
+
+// ensureHostKey gives a server that has no host key a new one. (The API cannot delete a server's
+// last host key; this repairs a state written otherwise.)
+func (s *Service) ensureHostKey(ctx context.Context, serverID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys, err := s.store.ListHostKeys(ctx, serverID)
+	if err != nil || len(keys) > 0 {
+		return err
+	}
+	hk, err := newHostKey(serverID)
+	if err != nil {
+		return err
+	}
+	hk.DateImported = s.stamp()
+	if err := s.store.AddHostKey(ctx, hk); err != nil {
+		return fmt.Errorf("storing the host key of server %s: %w", serverID, err)
+	}
+	s.log.Warn("server had no host key; generated one", "server-id", serverID, "host-key-fingerprint", hk.Fingerprint)
+	return nil
+}
+
+// applyUsers makes the server's config-created users exactly those of the file.
+func (s *Service) applyUsers(ctx context.Context, file, field string, cs *config.Server, serverID string) error {
+	listed := map[string]bool{}
+	for j := range cs.Users {
+		uf := fmt.Sprintf("%s.Users[%d]", field, j)
+		want, err := cs.Users[j].TransferUser(serverID)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", file, uf, err)
+		}
+		listed[want.UserName] = true
+		if err := s.applyUser(ctx, &want); err != nil {
+			return fmt.Errorf("%s: %s: %w", file, uf, err)
+		}
+	}
+	after := ""
+	for {
+		page, err := s.store.ListUsers(ctx, serverID, after, maxMaxResults)
+		if err != nil {
+			return err
+		}
+		for _, u := range page {
+			if u.Source != transfer.SourceConfig || listed[u.UserName] {
+				continue
+			}
+			if err := s.DeleteUser(ctx, serverID, u.UserName); err != nil {
+				return err
+			}
+			s.log.Info("deleted user no longer in the config file", "server-id", serverID, "user", u.UserName, "config", file)
+		}
+		if len(page) < maxMaxResults {
+			return nil
+		}
+		after = page[len(page)-1].UserName
+	}
+}
+
+// applyUser creates a user of the file or brings an existing one in line with it.
+func (s *Service) applyUser(ctx context.Context, want *transfer.User) error {
+	have, err := s.store.GetUser(ctx, want.ServerID, want.UserName)
+	if transfer.KindOf(err) == transfer.KindNotFound {
+		return s.CreateUser(ctx, *want)
+	}
+	if err != nil {
+		return err
+	}
+	mappings := want.HomeDirectoryMappings
+	if mappings == nil {
+		mappings = []transfer.Mapping{} // given, and empty: a PATH user has none
+	}
+	err = s.UpdateUser(ctx, want.ServerID, want.UserName, UpdateUserInput{
+		Role:                  &want.Role,
+		HomeDirectoryType:     &want.HomeDirectoryType,
+		HomeDirectory:         &want.HomeDirectory,
+		HomeDirectoryMappings: mappings,
+		Policy:                &want.Policy,
+	})
+	if err != nil {
+		return err
+	}
+	if len(want.Tags) > 0 {
+		if err := s.TagResource(ctx, s.account.UserARN(want.ServerID, want.UserName), want.Tags); err != nil {
+			return err
+		}
+	}
+	wanted := map[string]bool{}
+	for _, k := range want.SSHPublicKeys {
+		wanted[k.Fingerprint] = true
+	}
+	present := map[string]bool{}
+	for _, k := range have.SSHPublicKeys {
+		present[k.Fingerprint] = true
+		if !wanted[k.Fingerprint] {
+			if err := s.DeleteSSHPublicKey(ctx, want.ServerID, want.UserName, k.SSHPublicKeyID); err != nil {
+				return err
+			}
+		}
+	}
+	for i, k := range want.SSHPublicKeys {
+		if present[k.Fingerprint] {
+			continue
+		}
+		if _, err := s.ImportSSHPublicKey(ctx, want.ServerID, want.UserName, k.Body); err != nil {
+			return fmt.Errorf("SshPublicKeys[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// prefixed returns p+v, or "" when v is empty.
+func prefixed(p, v string) string {
+	if v == "" {
+		return ""
+	}
+	return p + v
+}

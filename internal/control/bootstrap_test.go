@@ -1,0 +1,178 @@
+package control
+
+import (
+	"crypto/rsa"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/config"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// applyYAML parses a config and applies it, as a start or a SIGHUP does.
+func (f *fixture) applyYAML(t *testing.T, yaml string) error {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), "test.yaml", config.Options{})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return f.svc.ApplyConfig(f.ctx, cfg, "test.yaml")
+}
+
+func TestApplyConfigReconciles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	store := f.store
+	k1, k2 := authorizedKey(t, ed25519Key(t)), authorizedKey(t, ed25519Key(t))
+	user := func(name string, keys ...string) string {
+		return fmt.Sprintf("      - UserName: %s\n        SshPublicKeys: [\"%s\"]\n", name, strings.Join(keys, `", "`))
+	}
+
+	// First start: a server without a ServerId and two users.
+	first := "Servers:\n  - Endpoint: 127.0.0.1:2222\n    Tags: [{Key: env, Value: test}]\n    Users:\n" + user("alice", k1) + user("bob", k2)
+	if err := f.applyYAML(t, first); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := store.ListServers(f.ctx, "", 0)
+	if err != nil || len(servers) != 1 {
+		t.Fatalf("servers after first apply: %v, %v", servers, err)
+	}
+	id := servers[0].ServerID
+	if servers[0].Source != transfer.SourceConfig || servers[0].State != transfer.StateOnline {
+		t.Errorf("server %+v: want Source config, ONLINE", servers[0])
+	}
+	if notes := f.notes.take(); !slices.Equal(notes, []string{id}) {
+		t.Errorf("notifier told %v, want [%s]", notes, id)
+	}
+	hk, err := store.ListHostKeys(f.ctx, id)
+	if err != nil || len(hk) != 1 || hk[0].Type != ssh.KeyAlgoRSA {
+		t.Fatalf("host keys: %+v, %v; want one ssh-rsa key", hk, err)
+	}
+	signer, err := ssh.ParsePrivateKey(hk[0].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := signer.PublicKey().(ssh.CryptoPublicKey).CryptoPublicKey().(*rsa.PublicKey).N.BitLen(); n != 3072 {
+		t.Fatalf("host key has %d bits, want 3072 as Transfer Family", n)
+	}
+	alice, err := store.GetUser(f.ctx, id, "alice")
+	if err != nil || alice.Source != transfer.SourceConfig || len(alice.SSHPublicKeys) != 1 {
+		t.Fatalf("alice: %+v, %v", alice, err)
+	}
+
+	// A user created through the API on the same server is the API's: the file leaves it alone.
+	f.user(t, id, "api-user")
+
+	// Second start with changes: alice gets a second key, bob is gone, carol is new, policy changes.
+	second := "Servers:\n  - Endpoint: 127.0.0.1:2222\n    SecurityPolicyName: TransferSecurityPolicy-2018-11\n    Users:\n" +
+		user("alice", k1, k2) + user("carol", k1)
+	if err := f.applyYAML(t, second); err != nil {
+		t.Fatal(err)
+	}
+	servers, _ = store.ListServers(f.ctx, "", 0)
+	if len(servers) != 1 || servers[0].ServerID != id || servers[0].SecurityPolicyName != "TransferSecurityPolicy-2018-11" {
+		t.Fatalf("server after second apply: %+v; want %s matched by endpoint with the new policy", servers, id)
+	}
+	if notes := f.notes.take(); !slices.Equal(notes, []string{id}) {
+		t.Errorf("notifier told %v, want [%s]", notes, id)
+	}
+	hk2, _ := store.ListHostKeys(f.ctx, id)
+	if len(hk2) != 1 || hk2[0].Fingerprint != hk[0].Fingerprint {
+		t.Fatalf("host key changed: %+v, want %s", hk2, hk[0].Fingerprint)
+	}
+	users, _ := store.ListUsers(f.ctx, id, "", 0)
+	var names []string
+	for _, u := range users {
+		names = append(names, fmt.Sprintf("%s:%d", u.UserName, len(u.SSHPublicKeys)))
+	}
+	if got := strings.Join(names, " "); got != "alice:2 api-user:1 carol:1" {
+		t.Fatalf("users: got %s, want alice:2 api-user:1 carol:1", got)
+	}
+	alice2, _ := store.GetUser(f.ctx, id, "alice")
+	if alice2.SSHPublicKeys[0].SSHPublicKeyID != alice.SSHPublicKeys[0].SSHPublicKeyID {
+		t.Errorf("alice's first key was replaced (%s, was %s); kept keys keep their IDs",
+			alice2.SSHPublicKeys[0].SSHPublicKeyID, alice.SSHPublicKeys[0].SSHPublicKeyID)
+	}
+
+	// Third: alice keeps only k2 and becomes LOGICAL; the server moves to a new endpoint with an
+	// explicit ID, so the first server is no longer in the file and is stopped, not deleted.
+	third := "Servers:\n  - ServerId: s-0123456789abcdef0\n    Endpoint: 127.0.0.1:2223\n    Users:\n" + user("alice", k2) +
+		"        HomeDirectoryType: LOGICAL\n        HomeDirectoryMappings: [{Entry: /, Target: /bucket/alice}]\n"
+	if err := f.applyYAML(t, third); err != nil {
+		t.Fatal(err)
+	}
+	old, err := store.GetServer(f.ctx, id)
+	if err != nil || old.State != transfer.StateOffline {
+		t.Fatalf("old server: %+v, %v; want it kept OFFLINE", old, err)
+	}
+	if notes := f.notes.take(); !slices.Equal(notes, []string{"s-0123456789abcdef0", id}) {
+		t.Errorf("notifier told %v, want the new server and the stopped one", notes)
+	}
+	alice3, err := store.GetUser(f.ctx, "s-0123456789abcdef0", "alice")
+	if err != nil || len(alice3.SSHPublicKeys) != 1 || alice3.HomeDirectoryType != transfer.HomeLogical {
+		t.Fatalf("alice on the new server: %+v, %v", alice3, err)
+	}
+
+	// Fourth: alice goes back to PATH on the same server; her mappings go with it.
+	fourth := "Servers:\n  - ServerId: s-0123456789abcdef0\n    Endpoint: 127.0.0.1:2223\n    Users:\n" + user("alice", k2) +
+		"        HomeDirectory: /bucket/alice\n"
+	if err := f.applyYAML(t, fourth); err != nil {
+		t.Fatal(err)
+	}
+	alice4, _ := store.GetUser(f.ctx, "s-0123456789abcdef0", "alice")
+	if alice4.HomeDirectoryType != transfer.HomePath || alice4.HomeDirectory != "/bucket/alice" || len(alice4.HomeDirectoryMappings) != 0 {
+		t.Errorf("alice back to PATH: %+v", alice4)
+	}
+	f.notes.take()
+
+	// A Domain change is refused and names the field.
+	err = f.applyYAML(t, "Servers:\n  - ServerId: s-0123456789abcdef0\n    Endpoint: 127.0.0.1:2223\n    Domain: EFS\n")
+	if err == nil || !strings.Contains(err.Error(), "test.yaml: Servers[0].Domain") {
+		t.Fatalf("domain change: got %v, want an error naming Servers[0].Domain", err)
+	}
+}
+
+// TestApplyConfigValidatesAsTheAPI checks that what the config package lets through (it is given
+// no policy check here) is refused by the checks the API uses, with the file and field named.
+func TestApplyConfigValidatesAsTheAPI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	api, err := f.svc.CreateServer(f.ctx, CreateServerInput{Endpoint: "127.0.0.1:2222", HostKey: privatePEM(t, ed25519Key(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.notes.take()
+	for _, tc := range []struct {
+		name, yaml string
+		want       want
+		text       string // the start of the message
+	}{
+		{"unknown policy", "Servers:\n  - Endpoint: 127.0.0.1:2300\n    SecurityPolicyName: TransferSecurityPolicy-2024-1\n",
+			invalid("SecurityPolicyName", "did you mean TransferSecurityPolicy-2024-01?"), "test.yaml: Servers[0]: creating server: "},
+		{"endpoint of an API server", "Servers:\n  - Endpoint: 0.0.0.0:2222\n",
+			invalid("Endpoint", "server "+api), "test.yaml: Servers[0]: creating server: "},
+		{"connector policy on update", "Servers:\n  - ServerId: " + api + "\n    Endpoint: 127.0.0.1:2222\n    SecurityPolicyName: " + connectorPolicy(t) + "\n",
+			invalid("SecurityPolicyName", "SERVER policy"), "test.yaml: Servers[0]: updating server " + api + ": "},
+	} {
+		err := f.applyYAML(t, tc.yaml)
+		check(t, tc.name, err, tc.want)
+		if err != nil && !strings.HasPrefix(err.Error(), tc.text) {
+			t.Errorf("%s: %q does not start with %q", tc.name, err, tc.text)
+		}
+	}
+	if notes := f.notes.take(); len(notes) != 0 {
+		t.Errorf("failed applies told the notifier %v", notes)
+	}
+	// The API server, named by its ID in the file, is updated but stays the API's.
+	if err := f.applyYAML(t, "Servers:\n  - ServerId: "+api+"\n    Endpoint: 127.0.0.1:2222\n    Users:\n      - UserName: alice\n"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.svc.DescribeServer(f.ctx, api)
+	if err != nil || d.Server.Source != transfer.SourceAPI || d.UserCount != 1 {
+		t.Errorf("API server after apply: %+v, %v", d, err)
+	}
+}

@@ -1,0 +1,181 @@
+// Package control is transferd's control plane: the operations on servers, users, SSH keys, host
+// keys, security policies and tags, with Transfer Family's validation rules and error kinds. The
+// management API and the config file bootstrap both go through it, so both validate alike, and it
+// tells the running daemon about every change so that changes take effect at once.
+package control
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Notifier is told when a server or its users changed, so the running daemon can start, stop or
+// reconfigure its listener. Users are looked up on every login, so user changes need no notice.
+type Notifier interface {
+	ServerChanged(ctx context.Context, serverID string)
+}
+
+// Options configure a Service.
+type Options struct {
+	Store   *metastore.Store
+	Catalog *policy.Catalog
+	// Account shapes ARNs; it must be the Account the Store was opened with, which keeps tags
+	// under those ARNs.
+	Account transfer.Account
+	// Notifier is told about server changes; nil tells nobody.
+	Notifier Notifier
+	// Endpoints chooses the listen address of a server created without one; nil means such
+	// servers are refused.
+	Endpoints EndpointAllocator
+	Logger    *slog.Logger
+	// Now is the clock that stamps CreatedAt and DateImported; nil means time.Now.
+	Now func() time.Time
+}
+
+// EndpointAllocator picks a free listen address for a new server, given those in use.
+type EndpointAllocator interface {
+	Allocate(inUse []string) (string, error)
+}
+
+// Service runs control-plane operations. It is safe for concurrent use.
+type Service struct {
+	store   *metastore.Store
+	catalog *policy.Catalog
+	account transfer.Account
+	notify  Notifier
+	alloc   EndpointAllocator
+	log     *slog.Logger
+	now     func() time.Time
+
+	// mu serializes the operations that check the state and then change it (free endpoints,
+	// a server's last host key, a user's key count, a resource's tag count, server states), so
+	// that two requests cannot both pass a check that only one of them should. The Notifier is
+	// called after mu is released, so it may call back into the Service.
+	mu sync.Mutex
+}
+
+// New returns a Service.
+func New(opts Options) *Service {
+	s := &Service{store: opts.Store, catalog: opts.Catalog, account: opts.Account.WithDefaults(),
+		notify: opts.Notifier, alloc: opts.Endpoints, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Account is where ARNs say resources live.
+func (s *Service) Account() transfer.Account { return s.account }
+
+// CreateServerInput is CreateServer's request. Empty fields take AWS's defaults: Domain S3,
+// IdentityProviderType SERVICE_MANAGED, Protocols [SFTP], SecurityPolicyName
+// TransferSecurityPolicy-2024-01, SetStatOption DEFAULT.
+type CreateServerInput struct {
+	// ServerID is set only by the config file; the API always generates one.
+	ServerID string
+	// Endpoint is the listen address; empty means the EndpointAllocator picks one.
+	Endpoint                      string
+	SecurityPolicyName            string
+	PreAuthenticationLoginBanner  string
+	PostAuthenticationLoginBanner string
+	Domain                        string
+	IdentityProviderType          string
+	Protocols                     []string
+	SetStatOption                 string
+	LoggingRole                   string
+	// HostKey is a private key in PEM/OpenSSH form; empty generates an RSA-3072 key.
+	HostKey string
+	Tags    []transfer.Tag
+	// Source is transfer.SourceAPI or transfer.SourceConfig; empty means API.
+	Source string
+}
+
+// UpdateServerInput is UpdateServer's request; nil fields are left as they are.
+type UpdateServerInput struct {
+	Endpoint                      *string
+	SecurityPolicyName            *string
+	PreAuthenticationLoginBanner  *string
+	PostAuthenticationLoginBanner *string
+	IdentityProviderType          *string
+	Protocols                     []string // nil: unchanged
+	SetStatOption                 *string
+	LoggingRole                   *string
+	// HostKey replaces the server's host key of the same type (as AWS's UpdateServer HostKey).
+	HostKey *string
+}
+
+// ServerDescription is DescribeServer's answer.
+type ServerDescription struct {
+	Server             transfer.Server
+	ARN                string
+	HostKeyFingerprint string // of the oldest host key, as ssh-keygen -l prints it
+	UserCount          int
+	Tags               []transfer.Tag
+}
+
+// ServerSummary is one entry of ListServers.
+type ServerSummary struct {
+	Server    transfer.Server
+	ARN       string
+	UserCount int
+}
+
+// UpdateUserInput is UpdateUser's request; nil fields are left as they are.
+type UpdateUserInput struct {
+	Role                  *string
+	HomeDirectoryType     *string
+	HomeDirectory         *string
+	HomeDirectoryMappings []transfer.Mapping // nil: unchanged
+	Policy                *string
+	PosixProfile          *transfer.PosixProfile
+}
+
+// UserDescription is DescribeUser's answer.
+type UserDescription struct {
+	User transfer.User
+	ARN  string
+	Tags []transfer.Tag
+}
+
+// UserSummary is one entry of ListUsers.
+type UserSummary struct {
+	User transfer.User
+	ARN  string
+}
+
+// HostKeyDescription is DescribeHostKey's answer and one entry of ListHostKeys. HostKey.PrivateKey
+// is always nil: the private key never leaves the Service. Tags are nil in ListHostKeys, which does
+// not show them.
+type HostKeyDescription struct {
+	HostKey transfer.HostKey
+	ARN     string
+	Tags    []transfer.Tag
+}
+
+// Page asks for one page of a list: NextToken is what the previous page returned ("" for the
+// first), MaxResults the page size: 1 to 1000, or 0 for 1000. A list's answer carries a next token
+// only when more entries follow; a token is bound to the list (and server or resource) that
+// returned it.
+type Page struct {
+	NextToken  string
+	MaxResults int
+}
+
+// changed tells the Notifier that a server changed.
+func (s *Service) changed(ctx context.Context, serverID string) {
+	if s.notify != nil {
+		s.notify.ServerChanged(ctx, serverID)
+	}
+}
+
+// stamp returns the current time as the store keeps it: UTC, without a monotonic reading.
+func (s *Service) stamp() time.Time { return s.now().UTC().Round(0) }

@@ -1,0 +1,211 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Tag limits from the API model.
+const (
+	maxTags        = 50
+	maxTagKeyLen   = 128
+	maxTagValueLen = 256
+	minARNLength   = 20
+	maxARNLength   = 1600
+	tagCharsText   = "letters, digits, spaces and _ . : / = + - @"
+)
+
+// resource is what an ARN names: a server, a user or a host key.
+type resource struct {
+	kind     string // typeServer, typeUser or typeHostKey
+	serverID string
+	name     string // user name or host key ID
+	arn      string
+}
+
+// parseARN takes apart the ARN of a server, user or host key of this Service's account and
+// region. Anything else is an invalid Arn.
+func (s *Service) parseARN(arn string) (resource, error) {
+	if n := len(arn); n < minARNLength || n > maxARNLength {
+		return resource{}, transfer.Invalid("Arn", "%q is not an ARN (%d to %d characters)", arn, minARNLength, maxARNLength)
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "transfer" {
+		return resource{}, transfer.Invalid("Arn", "%q is not a Transfer Family ARN (arn:aws:transfer:REGION:ACCOUNT:RESOURCE)", arn)
+	}
+	if parts[3] != s.account.Region || parts[4] != s.account.AccountID {
+		return resource{}, transfer.Invalid("Arn", "%q names region %q and account %q; this transferd serves region %s and account %s",
+			arn, parts[3], parts[4], s.account.Region, s.account.AccountID)
+	}
+	kind, rest, _ := strings.Cut(parts[5], "/")
+	fields := strings.Split(rest, "/")
+	r := resource{arn: arn}
+	switch {
+	case kind == "server" && len(fields) == 1 && transfer.ValidServerID(fields[0]):
+		r.kind, r.serverID = typeServer, fields[0]
+	case kind == "user" && len(fields) == 2 && transfer.ValidServerID(fields[0]) && fields[1] != "":
+		r.kind, r.serverID, r.name = typeUser, fields[0], fields[1]
+	case kind == "host-key" && len(fields) == 2 && transfer.ValidServerID(fields[0]) && transfer.ValidHostKeyID(fields[1]):
+		r.kind, r.serverID, r.name = typeHostKey, fields[0], fields[1]
+	default:
+		return resource{}, transfer.Invalid("Arn", "%q names no resource transferd has: it tags servers (server/SERVERID), users (user/SERVERID/USERNAME) and host keys (host-key/SERVERID/HOSTKEYID)", arn)
+	}
+	return r, nil
+}
+
+// requireResource returns a KindNotFound error when the resource does not exist.
+func (s *Service) requireResource(ctx context.Context, r resource) error {
+	var err error
+	switch r.kind {
+	case typeServer:
+		_, err = s.store.GetServer(ctx, r.serverID)
+	case typeUser:
+		_, err = s.store.GetUser(ctx, r.serverID, r.name)
+	case typeHostKey:
+		_, err = s.store.GetHostKey(ctx, r.serverID, r.name)
+	}
+	return err
+}
+
+// TagResource sets tags on a server, user or host key, replacing the values of keys it has. A
+// resource has at most 50 tags.
+func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.Tag) error {
+	r, err := s.parseARN(arn)
+	if err != nil {
+		return err
+	}
+	if err := checkTags("Tags", tags, 1); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.requireResource(ctx, r); err != nil {
+		return err
+	}
+	have, err := s.store.ListTags(ctx, arn)
+	if err != nil {
+		return err
+	}
+	keys := map[string]bool{}
+	for _, t := range have {
+		keys[t.Key] = true
+	}
+	for _, t := range tags {
+		keys[t.Key] = true
+	}
+	if len(keys) > maxTags {
+		return transfer.Invalid("Tags", "would give the resource %d tags; at most %d are allowed", len(keys), maxTags)
+	}
+	return s.store.TagResource(ctx, arn, tags)
+}
+
+// UntagResource removes tags by key from a server, user or host key; keys it does not have are
+// ignored.
+func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
+	r, err := s.parseARN(arn)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 || len(keys) > maxTags {
+		return transfer.Invalid("TagKeys", "must list 1 to %d keys", maxTags)
+	}
+	for i, k := range keys {
+		if n := utf8.RuneCountInString(k); n == 0 || n > maxTagKeyLen {
+			return transfer.Invalid(fmt.Sprintf("TagKeys[%d]", i), "must be 1 to %d characters", maxTagKeyLen)
+		}
+	}
+	if err := s.requireResource(ctx, r); err != nil {
+		return err
+	}
+	return s.store.UntagResource(ctx, arn, keys)
+}
+
+// ListTagsForResource returns one page of the tags of a server, user or host key, sorted by key,
+// and the token of the next page ("" on the last).
+func (s *Service) ListTagsForResource(ctx context.Context, arn string, p Page) ([]transfer.Tag, string, error) {
+	r, err := s.parseARN(arn)
+	if err != nil {
+		return nil, "", err
+	}
+	size, err := pageSize(p)
+	if err != nil {
+		return nil, "", err
+	}
+	list := tagsList(arn)
+	after, err := pageCursor(p, list)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.requireResource(ctx, r); err != nil {
+		return nil, "", err
+	}
+	tags, err := s.store.ListTags(ctx, arn)
+	if err != nil {
+		return nil, "", err
+	}
+	out := []transfer.Tag{}
+	next := ""
+	for _, t := range tags {
+		if after != "" && t.Key <= after {
+			continue
+		}
+		if len(out) == size {
+			next = nextToken(list, out[size-1].Key)
+			break
+		}
+		out = append(out, t)
+	}
+	return out, next, nil
+}
+
+// checkTags checks a list of tags against the API model: from least to 50 tags, keys of 1
+// to 128 and values of at most 256 characters of AWS's tag alphabet, keys distinct and not
+// starting with aws:, which AWS reserves.
+func checkTags(field string, tags []transfer.Tag, least int) error {
+	if len(tags) < least {
+		return transfer.Invalid(field, "must hold at least %d tag", least)
+	}
+	if len(tags) > maxTags {
+		return transfer.Invalid(field, "has %d tags; at most %d are allowed", len(tags), maxTags)
+	}
+	seen := map[string]int{}
+	for i, t := range tags {
+		tf := fmt.Sprintf("%s[%d]", field, i)
+		switch n := utf8.RuneCountInString(t.Key); {
+		case n == 0:
+			return transfer.Invalid(tf+".Key", "is required (1 to %d characters)", maxTagKeyLen)
+		case n > maxTagKeyLen:
+			return transfer.Invalid(tf+".Key", "is %d characters long; at most %d are allowed", n, maxTagKeyLen)
+		case !validTagText(t.Key):
+			return transfer.Invalid(tf+".Key", "%q may hold only %s", t.Key, tagCharsText)
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			return transfer.Invalid(tf+".Key", "%q begins with aws:, which AWS reserves for its own tags", t.Key)
+		}
+		switch n := utf8.RuneCountInString(t.Value); {
+		case n > maxTagValueLen:
+			return transfer.Invalid(tf+".Value", "is %d characters long; at most %d are allowed", n, maxTagValueLen)
+		case !validTagText(t.Value):
+			return transfer.Invalid(tf+".Value", "%q may hold only %s", t.Value, tagCharsText)
+		}
+		if j, ok := seen[t.Key]; ok {
+			return transfer.Invalid(tf+".Key", "%q is also the Key of %s[%d]", t.Key, field, j)
+		}
+		seen[t.Key] = i
+	}
+	return nil
+}
+
+// validTagText checks AWS's tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
+func validTagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
