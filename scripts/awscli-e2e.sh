@@ -35,7 +35,7 @@ expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got [$3], want [$2]";
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -84,19 +85,21 @@ func needTool(t testing.TB, name string) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago and that no other test of this
-// binary was given.
+// binary was given. It is drawn below Linux's ephemeral range (32768-60999), so the many client
+// connections the tests make cannot take it between now and transferd binding it.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		if _, taken := suite.ports.LoadOrStore(port, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
-		if _, taken := suite.ports.LoadOrStore(port, true); !taken {
-			return port
-		}
+		return port
 	}
 	t.Fatal("no free loopback port")
 	return 0

@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/transfer"
+	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/activity"
+)
+
+// apiClient starts transferd with the management API on a free port and no servers, and returns
+// the process and an SDK client signed with the admin key pair it generated.
+func apiClient(t *testing.T) (*proc, *transfer.Client) {
+	t.Helper()
+	apiPort := freePort(t)
+	p := start(t, "Servers: []\n", "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+	deadline := time.Now().Add(startLimit)
+	for {
+		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the management API did not listen on %d; stderr:\n%s", apiPort, p.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	data, err := os.ReadFile(filepath.Join(p.dataDir, "credentials.json"))
+	if err != nil {
+		t.Fatalf("the admin key pair: %v", err)
+	}
+	var creds struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal(data, &creds); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(p.dataDir, "credentials.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("credentials.json: mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	return p, transfer.New(transfer.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://127.0.0.1:" + strconv.Itoa(apiPort)),
+		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyId, creds.SecretAccessKey, ""),
+	})
+}
+
+var serverHostKeyRE = regexp.MustCompile(`Server host key: (\S+) (SHA256:\S+)`)
+
+// TestManagementAPILiveChanges drives a real transferd with the AWS SDK and checks with OpenSSH
+// that each change takes effect on the live server at once: no retries anywhere.
+func TestManagementAPILiveChanges(t *testing.T) {
+	t.Parallel()
+	p, client := apiClient(t)
+	ctx := context.Background()
+	key, other := keyFor(t, "ed25519"), keyFor(t, "ecdsa-256")
+	sftpPort := freePort(t)
+
+	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{
+		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", sftpPort))}},
+	})
+	if err != nil {
+		t.Fatalf("CreateServer: %v", err)
+	}
+	id := aws.ToString(cs.ServerId)
+	ds, err := client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id})
+	if err != nil || ds.Server.State != types.StateOnline {
+		t.Fatalf("DescribeServer after CreateServer: %+v, %v; want ONLINE", ds, err)
+	}
+
+	// A user created through the API logs in straight away: the first attempt must work.
+	_, err = client.CreateUser(ctx, &transfer.CreateUserInput{
+		ServerId: &id, UserName: aws.String("alice"), Role: aws.String(testRole),
+		HomeDirectoryType:     types.HomeDirectoryTypeLogical,
+		HomeDirectoryMappings: []types.HomeDirectoryMapEntry{{Entry: aws.String("/"), Target: aws.String("/bucket1/alice")}},
+		SshPublicKeyBody:      aws.String(key.Authorized),
+	})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	created := time.Now()
+	out := mustSFTP(t, sftpPort, "alice", key, "mkdir first\n")
+	t.Logf("first login %v after CreateUser returned", time.Since(created).Round(time.Millisecond))
+	m := serverHostKeyRE.FindStringSubmatch(out)
+	if m == nil || m[2] != aws.ToString(ds.Server.HostKeyFingerprint) {
+		t.Errorf("sftp saw host key %q; DescribeServer says %s", m, aws.ToString(ds.Server.HostKeyFingerprint))
+	}
+	conn := p.waitRecord(t, "CONNECTED of alice", func(r *activity.Record) bool {
+		return r.ActivityType == activity.Connected && r.User == "alice"
+	})
+	if conn.ResourceARN != aws.ToString(ds.Server.Arn) || conn.Role != testRole || conn.HomeDir != "LOGICAL" {
+		t.Errorf("CONNECTED: resource-arn %q role %q home-dir %q; want %q, %q, LOGICAL", conn.ResourceARN, conn.Role, conn.HomeDir, aws.ToString(ds.Server.Arn), testRole)
+	}
+
+	// Keys: an imported key logs in at once; a deleted one cannot.
+	if _, err := sftpBatch(t, sftpPort, "alice", other, "ls\n"); err == nil {
+		t.Fatal("a key that was never imported logged in")
+	}
+	ik, err := client.ImportSshPublicKey(ctx, &transfer.ImportSshPublicKeyInput{ServerId: &id, UserName: aws.String("alice"), SshPublicKeyBody: aws.String(other.Authorized)})
+	if err != nil {
+		t.Fatalf("ImportSshPublicKey: %v", err)
+	}
+	mustSFTP(t, sftpPort, "alice", other, "ls\n")
+	if _, err := client.DeleteSshPublicKey(ctx, &transfer.DeleteSshPublicKeyInput{ServerId: &id, UserName: aws.String("alice"), SshPublicKeyId: ik.SshPublicKeyId}); err != nil {
+		t.Fatalf("DeleteSshPublicKey: %v", err)
+	}
+	if out, err := sftpBatch(t, sftpPort, "alice", other, "ls\n"); err == nil {
+		t.Fatalf("a deleted key still logs in:\n%s", out)
+	}
+
+	// ImportHostKey: the server offers the new key type at once.
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, err := client.ImportHostKey(ctx, &transfer.ImportHostKeyInput{ServerId: &id, HostKeyBody: aws.String(string(pem.EncodeToMemory(block))), Description: aws.String("ed25519")})
+	if err != nil {
+		t.Fatalf("ImportHostKey: %v", err)
+	}
+	dh, err := client.DescribeHostKey(ctx, &transfer.DescribeHostKeyInput{ServerId: &id, HostKeyId: hk.HostKeyId})
+	if err != nil {
+		t.Fatalf("DescribeHostKey: %v", err)
+	}
+	out = mustSFTP(t, sftpPort, "alice", key, "ls\n", "-o", "HostKeyAlgorithms=ssh-ed25519")
+	if m := serverHostKeyRE.FindStringSubmatch(out); m == nil || m[1] != "ssh-ed25519" || m[2] != aws.ToString(dh.HostKey.HostKeyFingerprint) {
+		t.Errorf("after ImportHostKey, sftp saw host key %q; want ssh-ed25519 %s", m, aws.ToString(dh.HostKey.HostKeyFingerprint))
+	}
+
+	// UpdateServer's security policy applies to new connections.
+	if _, err := client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, SecurityPolicyName: aws.String("TransferSecurityPolicy-FIPS-2024-01")}); err != nil {
+		t.Fatalf("UpdateServer: %v", err)
+	}
+	if out, err := sftpBatch(t, sftpPort, "alice", key, "ls\n", "-o", "KexAlgorithms=curve25519-sha256"); err == nil {
+		t.Errorf("curve25519-sha256 accepted after the policy became FIPS-2024-01:\n%s", out)
+	}
+	mustSFTP(t, sftpPort, "alice", key, "ls\n", "-o", "KexAlgorithms=ecdh-sha2-nistp256")
+
+	// StopServer closes the listener; StartServer opens it.
+	if _, err := client.StopServer(ctx, &transfer.StopServerInput{ServerId: &id}); err != nil {
+		t.Fatalf("StopServer: %v", err)
+	}
+	if ds, err := client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id}); err != nil || ds.Server.State != types.StateOffline {
+		t.Errorf("after StopServer: %+v, %v; want OFFLINE", ds, err)
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sftpPort)); err == nil {
+		c.Close()
+		t.Error("a stopped server still accepts connections")
+	}
+	if _, err := client.StartServer(ctx, &transfer.StartServerInput{ServerId: &id}); err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	if ds, err := client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id}); err != nil || ds.Server.State != types.StateOnline {
+		t.Errorf("after StartServer: %+v, %v; want ONLINE", ds, err)
+	}
+	mustSFTP(t, sftpPort, "alice", key, "ls\n")
+
+	// DeleteUser refuses new logins; DeleteServer closes the listener and removes its users.
+	if _, err := client.DeleteUser(ctx, &transfer.DeleteUserInput{ServerId: &id, UserName: aws.String("alice")}); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if out, err := sftpBatch(t, sftpPort, "alice", key, "ls\n"); err == nil {
+		t.Fatalf("a deleted user still logs in:\n%s", out)
+	}
+	if _, err := client.DeleteServer(ctx, &transfer.DeleteServerInput{ServerId: &id}); err != nil {
+		t.Fatalf("DeleteServer: %v", err)
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sftpPort)); err == nil {
+		c.Close()
+		t.Error("a deleted server still accepts connections")
+	}
+	_, err = client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("DescribeServer after DeleteServer: %v; want ResourceNotFoundException", err)
+	}
+}
+
+// TestManagementAPISurvivesRestart checks that servers and users created through the API come
+// back after a restart, with the same host key and listen address.
+func TestManagementAPISurvivesRestart(t *testing.T) {
+	t.Parallel()
+	p, client := apiClient(t)
+	ctx := context.Background()
+	key := keyFor(t, "ed25519")
+	sftpPort := freePort(t)
+	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{
+		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", sftpPort))}},
+	})
+	if err != nil {
+		t.Fatalf("CreateServer: %v", err)
+	}
+	if _, err := client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: cs.ServerId, UserName: aws.String("bob"), Role: aws.String(testRole),
+		HomeDirectory: aws.String("/bucket1/bob"), SshPublicKeyBody: aws.String(key.Authorized)}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	before := serverHostKeyRE.FindStringSubmatch(mustSFTP(t, sftpPort, "bob", key, "pwd\n"))
+	p.restart(t)
+	waitPort(t, p, sftpPort)
+	after := serverHostKeyRE.FindStringSubmatch(mustSFTP(t, sftpPort, "bob", key, "pwd\n"))
+	if before == nil || after == nil || before[2] != after[2] {
+		t.Errorf("host key before restart %q, after %q; want the same", before, after)
+	}
+}
+
+// waitPort waits until a port accepts connections.
+func waitPort(t *testing.T, p *proc, port int) {
+	t.Helper()
+	deadline := time.Now().Add(startLimit)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %d; stderr:\n%s", port, p.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
