@@ -238,3 +238,114 @@ func waitPort(t *testing.T, p *proc, port int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestManagementAPIOperations drives the operations the live-change test does not, through the
+// SDK against the real binary: listings with pagination, user and host key updates, security
+// policies, tags, and a request with a wrong secret.
+func TestManagementAPIOperations(t *testing.T) {
+	t.Parallel()
+	_, client := apiClient(t)
+	ctx := context.Background()
+	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{
+		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", freePort(t)))},
+			{Key: aws.String("team"), Value: aws.String("data")}},
+	})
+	if err != nil {
+		t.Fatalf("CreateServer: %v", err)
+	}
+	id := aws.ToString(cs.ServerId)
+	ls, err := client.ListServers(ctx, &transfer.ListServersInput{})
+	if err != nil || len(ls.Servers) != 1 || aws.ToString(ls.Servers[0].ServerId) != id || ls.Servers[0].State != types.StateOnline {
+		t.Fatalf("ListServers: %+v, %v", ls, err)
+	}
+
+	// 150 users, listed 40 at a time with the SDK's paginator.
+	key := keyFor(t, "ed25519")
+	want := make([]string, 150)
+	for i := range want {
+		want[i] = fmt.Sprintf("user%03d", i)
+		if _, err := client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: &id, UserName: &want[i], Role: aws.String(testRole),
+			HomeDirectory: aws.String("/bucket1/" + want[i]), SshPublicKeyBody: aws.String(key.Authorized)}); err != nil {
+			t.Fatalf("CreateUser %s: %v", want[i], err)
+		}
+	}
+	var got []string
+	pages := 0
+	for pg := transfer.NewListUsersPaginator(client, &transfer.ListUsersInput{ServerId: &id, MaxResults: aws.Int32(40)}); pg.HasMorePages(); {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("ListUsers page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, u := range page.Users {
+			got = append(got, aws.ToString(u.UserName))
+		}
+	}
+	if pages != 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ListUsers: %d pages, %d names; want 4 pages with the 150 names in order", pages, len(got))
+	}
+	if ds, err := client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id}); err != nil || aws.ToInt32(ds.Server.UserCount) != 150 {
+		t.Errorf("DescribeServer UserCount: %+v, %v; want 150", ds, err)
+	}
+
+	// UpdateUser, then DescribeUser shows it.
+	if _, err := client.UpdateUser(ctx, &transfer.UpdateUserInput{ServerId: &id, UserName: aws.String("user007"),
+		HomeDirectoryType:     types.HomeDirectoryTypeLogical,
+		HomeDirectoryMappings: []types.HomeDirectoryMapEntry{{Entry: aws.String("/"), Target: aws.String("/bucket1/seven")}}}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	du, err := client.DescribeUser(ctx, &transfer.DescribeUserInput{ServerId: &id, UserName: aws.String("user007")})
+	if err != nil || du.User.HomeDirectoryType != types.HomeDirectoryTypeLogical || len(du.User.HomeDirectoryMappings) != 1 || len(du.User.SshPublicKeys) != 1 {
+		t.Errorf("DescribeUser after UpdateUser: %+v, %v", du, err)
+	}
+
+	// Host keys: list, describe, update, and delete one (not the last).
+	hks, err := client.ListHostKeys(ctx, &transfer.ListHostKeysInput{ServerId: &id})
+	if err != nil || len(hks.HostKeys) != 1 || aws.ToString(hks.HostKeys[0].Type) != "ssh-rsa" {
+		t.Fatalf("ListHostKeys: %+v, %v; want the generated ssh-rsa key", hks, err)
+	}
+	first := hks.HostKeys[0].HostKeyId
+	if _, err := client.UpdateHostKey(ctx, &transfer.UpdateHostKeyInput{ServerId: &id, HostKeyId: first, Description: aws.String("original")}); err != nil {
+		t.Fatalf("UpdateHostKey: %v", err)
+	}
+	if dh, err := client.DescribeHostKey(ctx, &transfer.DescribeHostKeyInput{ServerId: &id, HostKeyId: first}); err != nil || aws.ToString(dh.HostKey.Description) != "original" {
+		t.Errorf("DescribeHostKey after UpdateHostKey: %+v, %v", dh, err)
+	}
+	var ire *types.InvalidRequestException
+	if _, err := client.DeleteHostKey(ctx, &transfer.DeleteHostKeyInput{ServerId: &id, HostKeyId: first}); !errors.As(err, &ire) {
+		t.Errorf("DeleteHostKey of the last host key: %v; want InvalidRequestException", err)
+	}
+
+	// Security policies.
+	sp, err := client.ListSecurityPolicies(ctx, &transfer.ListSecurityPoliciesInput{})
+	if err != nil || len(sp.SecurityPolicyNames) != 21 {
+		t.Errorf("ListSecurityPolicies: %d names, %v; want 21", len(sp.SecurityPolicyNames), err)
+	}
+	dp, err := client.DescribeSecurityPolicy(ctx, &transfer.DescribeSecurityPolicyInput{SecurityPolicyName: aws.String("TransferSecurityPolicy-2018-11")})
+	if err != nil || len(dp.SecurityPolicy.SshKexs) == 0 || dp.SecurityPolicy.SshKexs[len(dp.SecurityPolicy.SshKexs)-1] != "diffie-hellman-group14-sha1" {
+		t.Errorf("DescribeSecurityPolicy: %+v, %v", dp, err)
+	}
+
+	// Tags on a user.
+	arn := aws.ToString(du.User.Arn)
+	if _, err := client.TagResource(ctx, &transfer.TagResourceInput{Arn: &arn, Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}); err != nil {
+		t.Fatalf("TagResource: %v", err)
+	}
+	if lt, err := client.ListTagsForResource(ctx, &transfer.ListTagsForResourceInput{Arn: &arn}); err != nil || len(lt.Tags) != 1 || aws.ToString(lt.Tags[0].Key) != "k" {
+		t.Errorf("ListTagsForResource: %+v, %v", lt, err)
+	}
+	if _, err := client.UntagResource(ctx, &transfer.UntagResourceInput{Arn: &arn, TagKeys: []string{"k"}}); err != nil {
+		t.Fatalf("UntagResource: %v", err)
+	}
+	if lt, err := client.ListTagsForResource(ctx, &transfer.ListTagsForResourceInput{Arn: &arn}); err != nil || len(lt.Tags) != 0 {
+		t.Errorf("ListTagsForResource after UntagResource: %+v, %v", lt, err)
+	}
+
+	// A wrong secret is refused with AWS's error code.
+	bad := transfer.New(client.Options(), func(o *transfer.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "wrong", "")
+	})
+	if _, err := bad.ListServers(ctx, &transfer.ListServersInput{}); err == nil || !regexp.MustCompile(`UnrecognizedClientException|InvalidSignatureException`).MatchString(err.Error()) {
+		t.Errorf("a wrong key pair: %v; want UnrecognizedClientException", err)
+	}
+}
