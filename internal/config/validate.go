@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -200,28 +197,24 @@ func (v *validator) protocols(p string, protocols []string) {
 	}
 }
 
-// listenAddr is an Endpoint taken apart, to find servers that would listen on the same address.
+// listenAddr is a server's Endpoint taken apart, with where it came from.
 type listenAddr struct {
+	transfer.ListenAddr
 	server   int
 	endpoint string
-	host     string // normalized: IP in canonical form or lowercase host name
-	any      bool   // all interfaces: empty host, 0.0.0.0 or ::
-	port     int
 }
 
 // conflict says why a and b cannot both listen, or returns "".
 func (a listenAddr) conflict(b listenAddr) string {
 	switch {
-	case a.port != b.port:
+	case !a.Overlaps(b.ListenAddr):
 		return ""
 	case a.endpoint == b.endpoint:
 		return fmt.Sprintf("%q is also the Endpoint of Servers[%d]", a.endpoint, b.server)
-	case a.any || b.any:
-		return fmt.Sprintf("%q and Servers[%d].Endpoint %q both listen on port %d, and one of them on all interfaces", a.endpoint, b.server, b.endpoint, a.port)
-	case a.host == b.host:
-		return fmt.Sprintf("%q is the same address as Servers[%d].Endpoint %q", a.endpoint, b.server, b.endpoint)
+	case a.Any || b.Any:
+		return fmt.Sprintf("%q and Servers[%d].Endpoint %q both listen on port %d, and one of them on all interfaces", a.endpoint, b.server, b.endpoint, a.Port)
 	}
-	return ""
+	return fmt.Sprintf("%q is the same address as Servers[%d].Endpoint %q", a.endpoint, b.server, b.endpoint)
 }
 
 // endpoint checks a host:port and takes it apart.
@@ -230,57 +223,12 @@ func (v *validator) endpoint(p, ep string) (listenAddr, bool) {
 		v.required(p, "the host:port to listen on, e.g. 127.0.0.1:2222, or :2222 for all interfaces")
 		return listenAddr{}, false
 	}
-	if _, err := netip.ParseAddr(ep); err == nil || !strings.Contains(ep, ":") {
-		v.problem(p, "%q has no port; write host:port, e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep)
-		return listenAddr{}, false
-	}
-	host, port, err := net.SplitHostPort(ep)
+	la, err := transfer.ParseEndpoint("Endpoint", ep)
 	if err != nil {
-		reason := err.Error()
-		if ae, ok := errors.AsType[*net.AddrError](err); ok {
-			reason = ae.Err
-		}
-		v.problem(p, "%q is not host:port (%s); e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep, reason)
+		v.problem(p, "%s", message(err))
 		return listenAddr{}, false
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		v.problem(p, "%q: the port must be a number from 1 to 65535, not %q", ep, port)
-		return listenAddr{}, false
-	}
-	a := listenAddr{endpoint: ep, port: n}
-	switch ip, err := netip.ParseAddr(host); {
-	case host == "":
-		a.any = true
-	case err == nil:
-		ip = ip.Unmap()
-		a.any = ip.IsUnspecified()
-		a.host = ip.String()
-	case validHostname(host):
-		a.host = strings.ToLower(strings.TrimSuffix(host, "."))
-	default:
-		v.problem(p, "%q: the host %q is neither an IP address nor a host name", ep, host)
-		return listenAddr{}, false
-	}
-	return a, true
-}
-
-func validHostname(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-				return false
-			}
-		}
-	}
-	return true
+	return listenAddr{ListenAddr: la, endpoint: ep}, true
 }
 
 func (v *validator) user(p string, u *User) {

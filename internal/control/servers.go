@@ -5,11 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/transfer"
@@ -94,7 +90,7 @@ func (s *Service) newServer(in CreateServerInput) (*transfer.Server, error) {
 		return nil, err
 	}
 	if srv.Endpoint != "" {
-		if _, err := parseEndpoint(srv.Endpoint); err != nil {
+		if _, err := transfer.ParseEndpoint("Endpoint", srv.Endpoint); err != nil {
 			return nil, err
 		}
 	}
@@ -453,68 +449,10 @@ func checkServerID(id string) error {
 	return nil
 }
 
-// listenAddr is an Endpoint taken apart, to find servers that would listen on the same address.
-type listenAddr struct {
-	host string // normalized: IP in canonical form or lowercase host name
-	any  bool   // all interfaces: empty host, 0.0.0.0 or ::
-	port int
-}
-
-// parseEndpoint checks a host:port and takes it apart.
-func parseEndpoint(ep string) (listenAddr, error) {
-	if _, err := netip.ParseAddr(ep); err == nil || !strings.Contains(ep, ":") {
-		return listenAddr{}, transfer.Invalid("Endpoint", "%q has no port; write host:port, e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep)
-	}
-	host, port, err := net.SplitHostPort(ep)
-	if err != nil {
-		reason := err.Error()
-		if ae, ok := errors.AsType[*net.AddrError](err); ok {
-			reason = ae.Err
-		}
-		return listenAddr{}, transfer.Invalid("Endpoint", "%q is not host:port (%s); e.g. 127.0.0.1:2222, [::1]:2222 or :2222", ep, reason)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return listenAddr{}, transfer.Invalid("Endpoint", "%q: the port must be a number from 1 to 65535, not %q", ep, port)
-	}
-	a := listenAddr{port: n}
-	switch ip, err := netip.ParseAddr(host); {
-	case host == "":
-		a.any = true
-	case err == nil:
-		ip = ip.Unmap()
-		a.any = ip.IsUnspecified()
-		a.host = ip.String()
-	case validHostname(host):
-		a.host = strings.ToLower(strings.TrimSuffix(host, "."))
-	default:
-		return listenAddr{}, transfer.Invalid("Endpoint", "%q: the host %q is neither an IP address nor a host name", ep, host)
-	}
-	return a, nil
-}
-
-func validHostname(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // checkEndpoint checks that ep is a valid listen address that no server but serverID listens on,
 // counting a server on all interfaces as listening on its port on every address.
 func checkEndpoint(ep, serverID string, servers []transfer.Server) error {
-	a, err := parseEndpoint(ep)
+	a, err := transfer.ParseEndpoint("Endpoint", ep)
 	if err != nil {
 		return err
 	}
@@ -522,19 +460,18 @@ func checkEndpoint(ep, serverID string, servers []transfer.Server) error {
 		if other.ServerID == serverID || other.Endpoint == "" {
 			continue
 		}
-		b, err := parseEndpoint(other.Endpoint)
-		if err != nil || a.port != b.port {
+		b, err := transfer.ParseEndpoint("Endpoint", other.Endpoint)
+		if err != nil || !a.Overlaps(b) {
 			continue
 		}
 		switch {
 		case ep == other.Endpoint:
 			return transfer.Invalid("Endpoint", "%s is already the endpoint of server %s", ep, other.ServerID)
-		case a.any || b.any:
+		case a.Any || b.Any:
 			return transfer.Invalid("Endpoint", "%s and the endpoint %s of server %s both listen on port %d, and one of them on all interfaces",
-				ep, other.Endpoint, other.ServerID, a.port)
-		case a.host == b.host:
-			return transfer.Invalid("Endpoint", "%s is the same address as the endpoint %s of server %s", ep, other.Endpoint, other.ServerID)
+				ep, other.Endpoint, other.ServerID, a.Port)
 		}
+		return transfer.Invalid("Endpoint", "%s is the same address as the endpoint %s of server %s", ep, other.Endpoint, other.ServerID)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -189,5 +190,41 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if got := Invalid("UserName", "%q is bad", "x").Error(); got != `UserName: "x" is bad` {
 		t.Errorf("Invalid().Error() = %q", got)
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ep, want string // want: "" for an error, else host/any/port
+	}{
+		{"127.0.0.1:2222", "127.0.0.1/false/2222"},
+		{":22", "/true/22"},
+		{"0.0.0.0:22", "/true/22"},
+		{"[::]:22", "/true/22"},
+		{"[::ffff:127.0.0.1]:22", "127.0.0.1/false/22"},
+		{"LocalHost.:2222", "localhost/false/2222"},
+		{"127.0.0.1", ""},
+		{"127.0.0.1:0", ""},
+		{"127.0.0.1:65536", ""},
+		{"a b:22", ""},
+		{"::1:22", ""},
+	} {
+		a, err := ParseEndpoint("Endpoint", tc.ep)
+		got := ""
+		if err == nil {
+			got = fmt.Sprintf("%s/%v/%d", a.Host, a.Any, a.Port)
+		} else if !strings.HasPrefix(err.Error(), "Endpoint: ") {
+			t.Errorf("ParseEndpoint(%q) error %q does not name the field", tc.ep, err)
+		}
+		if got != tc.want {
+			t.Errorf("ParseEndpoint(%q) = %q (%v), want %q", tc.ep, got, err, tc.want)
+		}
+	}
+	any, _ := ParseEndpoint("Endpoint", ":22")
+	lo, _ := ParseEndpoint("Endpoint", "127.0.0.1:22")
+	other, _ := ParseEndpoint("Endpoint", "127.0.0.2:22")
+	if !any.Overlaps(lo) || lo.Overlaps(other) || !lo.Overlaps(lo) {
+		t.Error("Overlaps: all interfaces overlap any address on the port; distinct addresses do not")
 	}
 }
