@@ -5,19 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/transferd/transferd/internal/transfer"
 )
 
 // Limits and values the file is checked against, beyond those of package transfer.
 const (
-	protocolSFTP   = "SFTP"
-	maxTags        = 50
-	maxTagKeyLen   = 128
-	maxTagValueLen = 256
-	tagCharsText   = "letters, digits, spaces and _ . : / = + - @"
+	protocolSFTP = "SFTP"
 )
 
 // validator checks a decoded, defaulted Config, reporting through the decoder that knows the
@@ -47,6 +41,12 @@ func (v *validator) required(path, what string) {
 // prefix.
 func (v *validator) check(prefix string, err error) {
 	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			v.check(prefix, e)
+		}
 		return
 	}
 	var te *transfer.Error
@@ -161,7 +161,7 @@ func (v *validator) server(p string, s *Server) {
 	default:
 		v.problem(p+".ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", s.ProtocolDetails.SetStatOption)
 	}
-	v.tags(p+".Tags", s.Tags)
+	v.tags(p, s.Tags)
 	names := map[string]int{}
 	for j := range s.Users {
 		u := &s.Users[j]
@@ -252,7 +252,7 @@ func (v *validator) user(p string, u *User) {
 	}
 	v.check(p, transfer.ValidateHome(&tu))
 	v.keys(p, u.SSHPublicKeys)
-	v.tags(p+".Tags", u.Tags)
+	v.tags(p, u.Tags)
 }
 
 func (v *validator) policy(p, policy string) {
@@ -290,46 +290,10 @@ func (v *validator) keys(p string, keys []string) {
 	}
 }
 
-func (v *validator) tags(p string, tags []Tag) {
-	if len(tags) > maxTags {
-		v.problem(p, "has %d tags; at most %d are allowed", len(tags), maxTags)
-	}
-	seen := map[string]int{}
+func (v *validator) tags(parent string, tags []Tag) {
+	ts := make([]transfer.Tag, len(tags))
 	for i, t := range tags {
-		tp := indexed(p, i)
-		switch n := utf8.RuneCountInString(t.Key); {
-		case n == 0:
-			v.required(tp+".Key", fmt.Sprintf("1 to %d characters", maxTagKeyLen))
-		case n > maxTagKeyLen:
-			v.problem(tp+".Key", "is %d characters long; at most %d are allowed", n, maxTagKeyLen)
-		case !validTagText(t.Key):
-			v.problem(tp+".Key", "%q may hold only %s", t.Key, tagCharsText)
-		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
-			v.problem(tp+".Key", "%q begins with aws:, which AWS reserves for its own tags", t.Key)
-		}
-		switch n := utf8.RuneCountInString(t.Value); {
-		case n > maxTagValueLen:
-			v.problem(tp+".Value", "is %d characters long; at most %d are allowed", n, maxTagValueLen)
-		case !validTagText(t.Value):
-			v.problem(tp+".Value", "%q may hold only %s", t.Value, tagCharsText)
-		}
-		if t.Key == "" {
-			continue
-		}
-		if j, ok := seen[t.Key]; ok {
-			v.problem(tp+".Key", "%q is also the Key of Tags[%d]", t.Key, j)
-		} else {
-			seen[t.Key] = i
-		}
+		ts[i] = transfer.Tag(t)
 	}
-}
-
-// validTagText checks AWS's tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
-func validTagText(s string) bool {
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
-			return false
-		}
-	}
-	return true
+	v.check(parent, transfer.ValidateTags("Tags", ts, 0))
 }

@@ -124,7 +124,7 @@ func (s *Service) ImportHostKey(ctx context.Context, serverID, body, description
 	if err := checkHostKeyDescription(description); err != nil {
 		return "", err
 	}
-	if err := checkTags("Tags", tags, 0); err != nil {
+	if err := transfer.ValidateTags("Tags", tags, 0); err != nil {
 		return "", err
 	}
 	hk, err := parseHostKey("HostKeyBody", serverID, body)

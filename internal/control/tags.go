@@ -4,20 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/transferd/transferd/internal/transfer"
 )
 
-// Tag limits from the API model.
+// ARN limits from the API model.
 const (
-	maxTags        = 50
-	maxTagKeyLen   = 128
-	maxTagValueLen = 256
-	minARNLength   = 20
-	maxARNLength   = 1600
-	tagCharsText   = "letters, digits, spaces and _ . : / = + - @"
+	minARNLength = 20
+	maxARNLength = 1600
 )
 
 // resource is what an ARN names: a server, a user or a host key.
@@ -79,7 +74,7 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	if err != nil {
 		return err
 	}
-	if err := checkTags("Tags", tags, 1); err != nil {
+	if err := transfer.ValidateTags("Tags", tags, 1); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -98,8 +93,8 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	for _, t := range tags {
 		keys[t.Key] = true
 	}
-	if len(keys) > maxTags {
-		return transfer.Invalid("Tags", "would give the resource %d tags; at most %d are allowed", len(keys), maxTags)
+	if len(keys) > transfer.MaxTags {
+		return transfer.Invalid("Tags", "would give the resource %d tags; at most %d are allowed", len(keys), transfer.MaxTags)
 	}
 	return s.store.TagResource(ctx, arn, tags)
 }
@@ -111,12 +106,12 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 	if err != nil {
 		return err
 	}
-	if len(keys) == 0 || len(keys) > maxTags {
-		return transfer.Invalid("TagKeys", "must list 1 to %d keys", maxTags)
+	if len(keys) == 0 || len(keys) > transfer.MaxTags {
+		return transfer.Invalid("TagKeys", "must list 1 to %d keys", transfer.MaxTags)
 	}
 	for i, k := range keys {
-		if n := utf8.RuneCountInString(k); n == 0 || n > maxTagKeyLen {
-			return transfer.Invalid(fmt.Sprintf("TagKeys[%d]", i), "must be 1 to %d characters", maxTagKeyLen)
+		if n := utf8.RuneCountInString(k); n == 0 || n > transfer.MaxTagKeyLen {
+			return transfer.Invalid(fmt.Sprintf("TagKeys[%d]", i), "must be 1 to %d characters", transfer.MaxTagKeyLen)
 		}
 	}
 	if err := s.requireResource(ctx, r); err != nil {
@@ -161,51 +156,4 @@ func (s *Service) ListTagsForResource(ctx context.Context, arn string, p Page) (
 		out = append(out, t)
 	}
 	return out, next, nil
-}
-
-// checkTags checks a list of tags against the API model: from least to 50 tags, keys of 1
-// to 128 and values of at most 256 characters of AWS's tag alphabet, keys distinct and not
-// starting with aws:, which AWS reserves.
-func checkTags(field string, tags []transfer.Tag, least int) error {
-	if len(tags) < least {
-		return transfer.Invalid(field, "must hold at least %d tag", least)
-	}
-	if len(tags) > maxTags {
-		return transfer.Invalid(field, "has %d tags; at most %d are allowed", len(tags), maxTags)
-	}
-	seen := map[string]int{}
-	for i, t := range tags {
-		tf := fmt.Sprintf("%s[%d]", field, i)
-		switch n := utf8.RuneCountInString(t.Key); {
-		case n == 0:
-			return transfer.Invalid(tf+".Key", "is required (1 to %d characters)", maxTagKeyLen)
-		case n > maxTagKeyLen:
-			return transfer.Invalid(tf+".Key", "is %d characters long; at most %d are allowed", n, maxTagKeyLen)
-		case !validTagText(t.Key):
-			return transfer.Invalid(tf+".Key", "%q may hold only %s", t.Key, tagCharsText)
-		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
-			return transfer.Invalid(tf+".Key", "%q begins with aws:, which AWS reserves for its own tags", t.Key)
-		}
-		switch n := utf8.RuneCountInString(t.Value); {
-		case n > maxTagValueLen:
-			return transfer.Invalid(tf+".Value", "is %d characters long; at most %d are allowed", n, maxTagValueLen)
-		case !validTagText(t.Value):
-			return transfer.Invalid(tf+".Value", "%q may hold only %s", t.Value, tagCharsText)
-		}
-		if j, ok := seen[t.Key]; ok {
-			return transfer.Invalid(tf+".Key", "%q is also the Key of %s[%d]", t.Key, field, j)
-		}
-		seen[t.Key] = i
-	}
-	return nil
-}
-
-// validTagText checks AWS's tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
-func validTagText(s string) bool {
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
-			return false
-		}
-	}
-	return true
 }

@@ -29,7 +29,7 @@ func (s *Service) CreateUser(ctx context.Context, u transfer.User) error {
 	if err := checkUser(&u); err != nil {
 		return err
 	}
-	if err := checkTags("Tags", u.Tags, 0); err != nil {
+	if err := transfer.ValidateTags("Tags", u.Tags, 0); err != nil {
 		return err
 	}
 	switch u.Source {

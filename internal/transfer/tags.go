@@ -1,0 +1,75 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Tag limits from the API model.
+const (
+	MaxTags        = 50
+	MaxTagKeyLen   = 128
+	MaxTagValueLen = 256
+	tagCharsText   = "letters, digits, spaces and _ . : / = + - @"
+)
+
+// ValidateTags checks a list of tags against the API model: from least to 50 tags, keys of 1 to
+// 128 and values of at most 256 characters of AWS's tag alphabet, keys distinct and not starting
+// with aws:, which AWS reserves. Errors name field and the tag's index; with several problems the
+// error joins them all (errors.Join), the first one first.
+func ValidateTags(field string, tags []Tag, least int) error {
+	if len(tags) < least {
+		return Invalid(field, "must hold at least %d tag", least)
+	}
+	if len(tags) > MaxTags {
+		return Invalid(field, "has %d tags; at most %d are allowed", len(tags), MaxTags)
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i, t := range tags {
+		tf := fmt.Sprintf("%s[%d]", field, i)
+		if err := ValidateTagKey(tf+".Key", t.Key); err != nil {
+			errs = append(errs, err)
+		}
+		switch n := utf8.RuneCountInString(t.Value); {
+		case n > MaxTagValueLen:
+			errs = append(errs, Invalid(tf+".Value", "is %d characters long; at most %d are allowed", n, MaxTagValueLen))
+		case !validTagText(t.Value):
+			errs = append(errs, Invalid(tf+".Value", "%q may hold only %s", t.Value, tagCharsText))
+		}
+		if j, ok := seen[t.Key]; ok && t.Key != "" {
+			errs = append(errs, Invalid(tf+".Key", "%q is also the Key of %s[%d]", t.Key, field, j))
+		} else if !ok {
+			seen[t.Key] = i
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateTagKey checks one tag key.
+func ValidateTagKey(field, key string) error {
+	switch n := utf8.RuneCountInString(key); {
+	case n == 0:
+		return Invalid(field, "is required (1 to %d characters)", MaxTagKeyLen)
+	case n > MaxTagKeyLen:
+		return Invalid(field, "is %d characters long; at most %d are allowed", n, MaxTagKeyLen)
+	case !validTagText(key):
+		return Invalid(field, "%q may hold only %s", key, tagCharsText)
+	case strings.HasPrefix(strings.ToLower(key), "aws:"):
+		return Invalid(field, "%q begins with aws:, which AWS reserves for its own tags", key)
+	}
+	return nil
+}
+
+// validTagText checks AWS's tag pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
+func validTagText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Z, r) && !unicode.IsNumber(r) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
