@@ -238,7 +238,7 @@ func TestProtocol(t *testing.T) {
 	}{
 		{name: "GET", method: http.MethodGet, op: "ListServers", wantStatus: 405, wantCode: "UnknownOperationException"},
 		{name: "other path", path: "/servers", op: "ListServers", body: "{}", wantStatus: 404, wantCode: "UnknownOperationException"},
-		{name: "no target", body: "{}", wantStatus: 400, wantCode: "UnknownOperationException", wantMessage: "Missing X-Amz-Target"},
+		{name: "no target", body: "{}", wantStatus: 400, wantCode: "IncompleteSignatureException", wantMessage: "SignedHeaders must include 'x-amz-target'"},
 		{name: "unknown operation", op: "CreateConnector", body: "{}", wantStatus: 400, wantCode: "UnknownOperationException", wantMessage: "CreateConnector"},
 		{name: "other service", op: "", body: "{}", wantStatus: 400, wantCode: "UnknownOperationException"},
 		{name: "text body", op: "ListServers", contentType: "text/plain", body: "{}", wantStatus: 400, wantCode: "SerializationException", wantMessage: "Content-Type"},

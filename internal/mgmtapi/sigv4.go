@@ -206,7 +206,9 @@ func parseAuthorization(v string) (sigV4Header, *apiError) {
 			return incomplete("SignedHeaders must be lowercase header names separated by ';'.")
 		}
 	}
-	for _, name := range []string{"host", "x-amz-date"} {
+	// X-Amz-Target names the operation: unsigned, a captured request could be replayed as another
+	// operation within the allowed skew. The SDKs and the CLI always sign it.
+	for _, name := range []string{"host", "x-amz-date", "x-amz-target"} {
 		if !slices.Contains(sh.signedHeaders, name) {
 			return incomplete("SignedHeaders must include '%s'.", name)
 		}
