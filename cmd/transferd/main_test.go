@@ -75,3 +75,31 @@ func TestServeBadConfig(t *testing.T) {
 		t.Errorf("the data directory was created before the config was checked: %v", err)
 	}
 }
+
+// TestCredentials checks that the admin key pair is made once, kept with mode 0600, and printed
+// the same every time.
+func TestCredentials(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	var first, second, export, errOut bytes.Buffer
+	if code := run([]string{"credentials", "--data-dir", dir}, &first, &errOut); code != 0 {
+		t.Fatalf("credentials: exit %d: %s", code, errOut.String())
+	}
+	if code := run([]string{"credentials", "--data-dir", dir}, &second, &errOut); code != 0 || second.String() != first.String() {
+		t.Fatalf("credentials again: exit %d, %q; want %q", code, second.String(), first.String())
+	}
+	if !strings.Contains(first.String(), "AccessKeyId:     AKIA") || !strings.Contains(first.String(), "SecretAccessKey: ") {
+		t.Errorf("credentials printed %q", first.String())
+	}
+	fi, err := os.Stat(filepath.Join(dir, "credentials.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials.json: %v, %v; want mode 0600", fi, err)
+	}
+	if code := run([]string{"credentials", "--data-dir", dir, "--export"}, &export, &errOut); code != 0 ||
+		!strings.Contains(export.String(), "export AWS_ACCESS_KEY_ID=AKIA") || !strings.Contains(export.String(), "export AWS_SECRET_ACCESS_KEY=") {
+		t.Errorf("credentials --export: exit %d, %q", code, export.String())
+	}
+	if code := run([]string{"credentials"}, &export, &errOut); code != 1 || !strings.Contains(errOut.String(), "--data-dir is required") {
+		t.Errorf("credentials without --data-dir: exit %d, %q", code, errOut.String())
+	}
+}
