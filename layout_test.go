@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"internal/storage":             {},
 	"internal/storage/disk":        {"internal/storage", "internal/storage/storagetest"},
 	"internal/storage/storagetest": {"internal/storage"},
+	"internal/storage/s3store":     {"internal/storage", "internal/storage/storagetest"},
 	"internal/e2e":                 {"internal/activity", "internal/mgmtapi"},
 	".":                            {},
 }

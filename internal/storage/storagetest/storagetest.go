@@ -3,7 +3,8 @@
 // A backend's test calls Run with a function that returns a fresh, empty backend. Each subtest
 // creates the bucket "bkt" with Mkdir(Location{Bucket: "bkt"}); a backend that cannot create
 // buckets (Mkdir returns KindNotSupported, KindPermission or KindExist) must hand out a backend
-// where "bkt" already exists and is empty.
+// where "bkt" already exists and is empty, or set Options.NewBucket to hand each subtest a bucket
+// of its own.
 package storagetest
 
 import (
@@ -32,9 +33,13 @@ type Options struct {
 	// DirRenameUnsupported accepts an error of KindNotSupported when a storage.Renamer is asked
 	// to rename a directory, as Transfer Family does on S3.
 	DirRenameUnsupported bool
+	// NewBucket, when set, returns the name of a new, empty bucket for one subtest, which then
+	// works there instead of creating Bucket with Mkdir. Object stores whose bucket names are
+	// global to a server set it, so that subtests running in parallel do not share a bucket.
+	NewBucket func(t *testing.T) string
 }
 
-// Bucket is the bucket every subtest works in.
+// Bucket is the bucket every subtest works in, unless Options.NewBucket is set.
 const Bucket = "bkt"
 
 // Upload shape: pkg/sftp writes a file in 32 KiB packets with several in flight at once, so the
@@ -81,11 +86,17 @@ type suite struct {
 	opts       Options
 }
 
-// backend returns a fresh backend holding the empty bucket Bucket.
-func (s *suite) backend(t *testing.T) storage.Backend {
+// backend returns a fresh backend holding an empty bucket (Bucket unless Options.NewBucket says
+// otherwise), and a function that returns the location of a key in that bucket.
+func (s *suite) backend(t *testing.T) (storage.Backend, func(key string) storage.Location) {
 	t.Helper()
 	b := s.newBackend(t)
-	err := b.Mkdir(t.Context(), storage.Location{Bucket: Bucket})
+	if s.opts.NewBucket != nil {
+		bucket := s.opts.NewBucket(t)
+		return b, func(key string) storage.Location { return storage.Location{Bucket: bucket, Key: key} }
+	}
+	loc := func(key string) storage.Location { return storage.Location{Bucket: Bucket, Key: key} }
+	err := b.Mkdir(t.Context(), loc(""))
 	switch storage.KindOf(err) {
 	case storage.KindNotSupported, storage.KindPermission, storage.KindExist:
 	default:
@@ -93,17 +104,14 @@ func (s *suite) backend(t *testing.T) storage.Backend {
 			t.Fatalf("Mkdir(%s): %v", loc(""), err)
 		}
 	}
-	return b
+	return b, loc
 }
-
-// loc returns the location of key in Bucket.
-func loc(key string) storage.Location { return storage.Location{Bucket: Bucket, Key: key} }
 
 func (s *suite) testWriteRead(t *testing.T) {
 	for _, size := range []int{0, 1, 5<<20 + 1} {
 		t.Run(fmt.Sprintf("%dB", size), func(t *testing.T) {
 			t.Parallel()
-			b := s.backend(t)
+			b, loc := s.backend(t)
 			data := randomBytes(size)
 			l := loc("file.bin")
 			writeFile(t, b, l, data)
@@ -124,7 +132,7 @@ func (s *suite) testWriteRead(t *testing.T) {
 }
 
 func (s *suite) testOverwriteTruncate(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	l := loc("f")
 	writeFile(t, b, l, bytes.Repeat([]byte("long content "), 100))
 	writeFile(t, b, l, []byte("short"))
@@ -134,7 +142,7 @@ func (s *suite) testOverwriteTruncate(t *testing.T) {
 }
 
 func (s *suite) testCreateExclusive(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	l := loc("f")
 	excl := storage.OpenFlags{Create: true, Exclusive: true}
 	h, err := b.OpenWrite(t.Context(), l, excl)
@@ -156,7 +164,7 @@ func (s *suite) testCreateExclusive(t *testing.T) {
 }
 
 func (s *suite) testOpenErrors(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	ctx := t.Context()
 	missing := loc("missing")
 	_, err := b.OpenRead(ctx, missing)
@@ -184,7 +192,7 @@ func (s *suite) testOpenErrors(t *testing.T) {
 }
 
 func (s *suite) testReadWriteHandle(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	l := loc("rw")
 	h, err := b.OpenWrite(t.Context(), l, storage.OpenFlags{Read: true, Create: true})
 	if storage.KindOf(err) == storage.KindNotSupported {
@@ -209,7 +217,7 @@ func (s *suite) testReadWriteHandle(t *testing.T) {
 }
 
 func (s *suite) testStat(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	ctx := t.Context()
 	f := loc("f.txt")
 	writeFile(t, b, f, []byte("abc"))
@@ -224,7 +232,7 @@ func (s *suite) testStat(t *testing.T) {
 
 	d := loc("dir")
 	mkdir(t, b, d)
-	for _, l := range []storage.Location{d, {Bucket: Bucket}, {}} {
+	for _, l := range []storage.Location{d, loc(""), {}} {
 		fi, err := b.Stat(ctx, l)
 		if err != nil {
 			t.Errorf("Stat(%s): %v", l, err)
@@ -244,7 +252,7 @@ func (s *suite) testStat(t *testing.T) {
 }
 
 func (s *suite) testMkdirRmdir(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	ctx := t.Context()
 	d := loc("d")
 	mkdir(t, b, d)
@@ -271,7 +279,7 @@ func (s *suite) testMkdirRmdir(t *testing.T) {
 }
 
 func (s *suite) testRemove(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	ctx := t.Context()
 	f := loc("f")
 	writeFile(t, b, f, []byte("x"))
@@ -291,7 +299,7 @@ func (s *suite) testRemove(t *testing.T) {
 }
 
 func (s *suite) testListPaging(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	dir := loc("many")
 	mkdir(t, b, dir)
 	const files = 1000
@@ -353,7 +361,7 @@ func (s *suite) testListPaging(t *testing.T) {
 }
 
 func (s *suite) testListMissing(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	missing := loc("missing")
 	l, err := b.List(t.Context(), missing)
 	if err == nil {
@@ -365,24 +373,25 @@ func (s *suite) testListMissing(t *testing.T) {
 }
 
 func (s *suite) testListRoot(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	l, err := b.List(t.Context(), storage.Location{})
 	if err != nil {
 		t.Fatalf("List(/): %v", err)
 	}
 	defer closeLister(t, l)
 	infos := listAll(t, l, 10)
-	i := slices.IndexFunc(infos, func(fi fs.FileInfo) bool { return fi.Name() == Bucket })
+	bucket := loc("").Bucket
+	i := slices.IndexFunc(infos, func(fi fs.FileInfo) bool { return fi.Name() == bucket })
 	if i < 0 {
-		t.Fatalf("List(/) has no entry %q among %d", Bucket, len(infos))
+		t.Fatalf("List(/) has no entry %q among %d", bucket, len(infos))
 	}
 	if !infos[i].IsDir() {
-		t.Errorf("List(/): bucket %q is not a directory (mode %v)", Bucket, infos[i].Mode())
+		t.Errorf("List(/): bucket %q is not a directory (mode %v)", bucket, infos[i].Mode())
 	}
 }
 
 func (s *suite) testRenameFile(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	r, ok := b.(storage.Renamer)
 	if !ok {
 		t.Skip("backend is no storage.Renamer")
@@ -422,7 +431,7 @@ func (s *suite) testRenameFile(t *testing.T) {
 }
 
 func (s *suite) testRenameDir(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	r, ok := b.(storage.Renamer)
 	if !ok {
 		t.Skip("backend is no storage.Renamer")
@@ -452,7 +461,7 @@ func (s *suite) testRenameDir(t *testing.T) {
 }
 
 func (s *suite) testSetAttrs(t *testing.T) {
-	b := s.backend(t)
+	b, loc := s.backend(t)
 	as, ok := b.(storage.AttrSetter)
 	if !ok {
 		t.Skip("backend is no storage.AttrSetter")

@@ -1,0 +1,430 @@
+// Package s3store is the S3 storage backend: files are objects in AWS S3 or any S3-compatible
+// server, reached with aws-sdk-go-v2, and look over SFTP as they do on AWS Transfer Family.
+//
+// A Location {Bucket, Key} is the object Key in Bucket; the zero Location lists the buckets.
+// Directories are zero-byte objects whose key ends in "/" (markers) and the common prefixes of a
+// delimited listing, so a directory exists when its marker or any object below it does.
+// Buckets are not created, renamed or removed over SFTP.
+//
+// Uploads stream: a write handle keeps a bounded reorder buffer of the out-of-order writes an SFTP
+// server makes, cuts the contiguous bytes into parts of a multipart upload whose sizes grow so that
+// a file can reach S3's 5 TiB limit, and sends a file that fits in one part as one PutObject. The
+// object appears only when Close succeeds; Abort leaves no object and no multipart upload.
+// Random-access writes, append and resume are refused with KindNotSupported, as Transfer Family
+// does. Reads stream one ranged GET per handle and open another when the reader seeks.
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/transferd/transferd/internal/storage"
+)
+
+// S3's limits, and the defaults derived from them.
+const (
+	minPartSize  = 5 << 20  // every part but the last
+	maxPartSize  = 5 << 30  // any part, and the largest single PutObject or CopyObject
+	maxParts     = 10_000   // parts in one multipart upload
+	maxObject    = 5 << 40  // the largest object
+	defaultPart  = 8 << 20  // first part of an upload
+	defaultBuf   = 16 << 20 // reorder window of a write handle
+	defaultMaxRn = 1000     // objects in a directory rename
+	// partsPerDoubling is how many parts share one size before it doubles: with the smallest
+	// first part (5 MiB) 10,000 parts still hold more than 5 TiB (see TestPartSizes).
+	partsPerDoubling = 900
+	// copyPartSize is the part size of a multipart copy: 10,000 of them exceed 5 TiB.
+	copyPartSize = 1 << 29
+	// uploadsInFlight is how many parts of one handle are uploaded at once.
+	uploadsInFlight = 2
+	// listPageSize is how many keys one ListObjectsV2 request asks for (S3's maximum).
+	listPageSize = 1000
+)
+
+// Options configure a Store. The zero value of each field means its default.
+type Options struct {
+	// Endpoint is the S3 endpoint URL, e.g. http://127.0.0.1:7070; empty means AWS.
+	Endpoint string
+	// Region is the signing region; empty means us-east-1.
+	Region string
+	// ForcePathStyle addresses buckets as ENDPOINT/bucket rather than bucket.ENDPOINT, as most
+	// S3-compatible servers need.
+	ForcePathStyle bool
+	// AccessKeyID and SecretAccessKey are the static credentials. Both are required for now: the
+	// standard AWS credential chain (environment, profile, IMDS/ECS) needs aws-sdk-go-v2/config,
+	// which is not a dependency yet.
+	AccessKeyID, SecretAccessKey string
+	// SessionToken goes with temporary credentials.
+	SessionToken string
+	// ChecksumWhenRequired sends request checksums only where S3 requires them, for older
+	// S3-compatible servers that reject the CRC32 checksums the SDK sends by default.
+	ChecksumWhenRequired bool
+	// PartSize is the size of the first part of a multipart upload (default 8 MiB, at least
+	// 5 MiB); later parts double every 900 parts so that 10,000 parts reach 5 TiB. A file of at
+	// most PartSize bytes is sent as one PutObject.
+	PartSize int64
+	// MaxBufferPerHandle bounds the bytes a write handle holds ahead of the contiguous data
+	// (default 16 MiB): a write that ends further ahead is refused as a random-access write.
+	MaxBufferPerHandle int64
+	// MaxRenameObjects is the most objects a directory rename copies (default 1000); larger
+	// directories are refused with KindNotSupported.
+	MaxRenameObjects int
+}
+
+// Store is a storage backend over S3. It is safe for concurrent use.
+type Store struct {
+	client *s3.Client
+	opts   Options // defaulted
+	// checksum is the algorithm sent with uploads; "" leaves it to the client's setting.
+	checksum types.ChecksumAlgorithm
+
+	// Tunables that tests lower to exercise paging and multipart copy with small data.
+	listPageSize       int32
+	copyThreshold      int64 // above this a copy is a multipart copy
+	copyPartSize       int64
+	partsPerDoubleSize int32
+}
+
+var (
+	_ storage.Backend    = (*Store)(nil)
+	_ storage.Renamer    = (*Store)(nil)
+	_ storage.AttrSetter = (*Store)(nil)
+)
+
+// New validates opts and returns a store. It makes no request: a wrong endpoint or key shows on
+// first use.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = defaultPart
+	}
+	if opts.MaxBufferPerHandle == 0 {
+		opts.MaxBufferPerHandle = defaultBuf
+	}
+	if opts.MaxRenameObjects == 0 {
+		opts.MaxRenameObjects = defaultMaxRn
+	}
+	switch {
+	case opts.PartSize < minPartSize || opts.PartSize > maxPartSize:
+		return nil, fmt.Errorf("s3 storage: PartSize %d is outside S3's part sizes (%d to %d bytes)", opts.PartSize, minPartSize, maxPartSize)
+	case opts.MaxBufferPerHandle < 0:
+		return nil, fmt.Errorf("s3 storage: MaxBufferPerHandle %d is negative", opts.MaxBufferPerHandle)
+	case opts.MaxRenameObjects < 0:
+		return nil, fmt.Errorf("s3 storage: MaxRenameObjects %d is negative", opts.MaxRenameObjects)
+	case opts.AccessKeyID == "" || opts.SecretAccessKey == "":
+		return nil, errors.New("s3 storage: AccessKeyID and SecretAccessKey are required (the default credential chain is not supported yet)")
+	}
+	so := s3.Options{
+		Region:       opts.Region,
+		UsePathStyle: opts.ForcePathStyle,
+		Credentials:  credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken),
+	}
+	if opts.Endpoint != "" {
+		u, err := url.Parse(opts.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("s3 storage: Endpoint %q is not an http or https URL", opts.Endpoint)
+		}
+		so.BaseEndpoint = aws.String(opts.Endpoint)
+	}
+	s := &Store{
+		opts:               opts,
+		listPageSize:       listPageSize,
+		copyThreshold:      maxPartSize,
+		copyPartSize:       copyPartSize,
+		partsPerDoubleSize: partsPerDoubling,
+	}
+	if opts.ChecksumWhenRequired {
+		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	} else {
+		s.checksum = types.ChecksumAlgorithmCrc32
+	}
+	s.client = s3.New(so)
+	return s, nil
+}
+
+// check refuses locations a clean storage path never holds: a key without a bucket, empty, "."
+// or ".." elements. S3 would accept most of them, but they could not be shown over SFTP.
+func check(op string, loc storage.Location) error {
+	if loc.Bucket == "" {
+		if loc.Key != "" {
+			return storage.Errorf(op, loc, storage.KindInvalid, "key without a bucket", nil)
+		}
+		return nil
+	}
+	if strings.Contains(loc.Bucket, "/") {
+		return storage.Errorf(op, loc, storage.KindInvalid, "invalid bucket name", nil)
+	}
+	if loc.Key == "" {
+		return nil
+	}
+	for elem := range strings.SplitSeq(loc.Key, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return storage.Errorf(op, loc, storage.KindInvalid, "invalid path", nil)
+		}
+	}
+	return nil
+}
+
+// fileInfo describes an object, a directory or a bucket.
+type fileInfo struct {
+	name  string
+	size  int64
+	mtime time.Time
+	dir   bool
+}
+
+// Modes as Transfer Family shows them: drwxr--r-- for directories; files are not documented.
+const (
+	dirMode  = fs.ModeDir | 0o744
+	fileMode = 0o644
+)
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.size }
+func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
+func (fi *fileInfo) IsDir() bool        { return fi.dir }
+func (fi *fileInfo) Sys() any           { return nil }
+func (fi *fileInfo) Mode() fs.FileMode {
+	if fi.dir {
+		return dirMode
+	}
+	return fileMode
+}
+
+// dirInfo describes a directory; directories have no time on S3, shown as the epoch like AWS.
+func dirInfo(name string) *fileInfo {
+	return &fileInfo{name: name, mtime: time.Unix(0, 0).UTC(), dir: true}
+}
+
+func objectInfo(name string, size *int64, mtime *time.Time) *fileInfo {
+	return &fileInfo{name: name, size: aws.ToInt64(size), mtime: aws.ToTime(mtime)}
+}
+
+// object is what HeadObject tells about an existing object.
+type object struct {
+	size int64
+	etag string
+	info *fileInfo
+}
+
+// head looks up the object at loc. It returns nil, nil when there is none.
+func (s *Store) head(ctx context.Context, op string, loc storage.Location) (*object, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &loc.Bucket, Key: &loc.Key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, s.fail(op, loc, err)
+	}
+	return &object{
+		size: aws.ToInt64(out.ContentLength),
+		etag: aws.ToString(out.ETag),
+		info: objectInfo(path.Base(loc.Key), out.ContentLength, out.LastModified),
+	}, nil
+}
+
+// isDir reports whether loc is a directory: the root, an existing bucket, or a key with a marker
+// or any object below it.
+func (s *Store) isDir(ctx context.Context, op string, loc storage.Location) (bool, error) {
+	switch {
+	case loc.IsRoot():
+		return true, nil
+	case loc.Key == "":
+		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &loc.Bucket})
+		if err != nil {
+			if isNotFound(err) {
+				return false, nil
+			}
+			return false, s.fail(op, loc, err)
+		}
+		return true, nil
+	}
+	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: &loc.Bucket, Prefix: aws.String(loc.Key + "/"), MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		if isNotFound(err) { // the bucket
+			return false, nil
+		}
+		return false, s.fail(op, loc, err)
+	}
+	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil
+}
+
+// parent returns the directory holding loc.
+func parent(loc storage.Location) storage.Location {
+	dir := path.Dir(loc.Key)
+	if dir == "." {
+		dir = ""
+	}
+	return storage.Location{Bucket: loc.Bucket, Key: dir}
+}
+
+// Stat tells files from directories: an object at the key is a file; otherwise a marker or any
+// object below the key makes it a directory. The root and existing buckets are directories.
+func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, error) {
+	const op = "stat"
+	if err := check(op, loc); err != nil {
+		return nil, err
+	}
+	if loc.Key != "" {
+		obj, err := s.head(ctx, op, loc)
+		if err != nil {
+			return nil, err
+		}
+		if obj != nil {
+			return obj.info, nil
+		}
+	}
+	dir, err := s.isDir(ctx, op, loc)
+	if err != nil {
+		return nil, err
+	}
+	if !dir {
+		return nil, storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+	}
+	switch {
+	case loc.IsRoot():
+		return dirInfo("/"), nil
+	case loc.Key == "":
+		return dirInfo(loc.Bucket), nil
+	}
+	return dirInfo(path.Base(loc.Key)), nil
+}
+
+// Mkdir writes the marker object "key/". The parent directory must exist; buckets are not
+// created (KindPermission).
+func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
+	const op = "mkdir"
+	if err := check(op, loc); err != nil {
+		return err
+	}
+	switch {
+	case loc.IsRoot():
+		return storage.Errorf(op, loc, storage.KindExist, "", nil)
+	case loc.Key == "":
+		return storage.Errorf(op, loc, storage.KindPermission, "buckets are not created over SFTP", nil)
+	}
+	obj, err := s.head(ctx, op, loc)
+	if err != nil {
+		return err
+	}
+	if obj != nil {
+		return storage.Errorf(op, loc, storage.KindExist, "", nil)
+	}
+	if dir, err := s.isDir(ctx, op, loc); err != nil {
+		return err
+	} else if dir {
+		return storage.Errorf(op, loc, storage.KindExist, "", nil)
+	}
+	if dir, err := s.isDir(ctx, op, parent(loc)); err != nil {
+		return err
+	} else if !dir {
+		return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+	}
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &loc.Bucket, Key: aws.String(loc.Key + "/"), ContentLength: aws.Int64(0),
+		Body: strings.NewReader(""),
+	})
+	if err != nil {
+		return s.fail(op, loc, err)
+	}
+	return nil
+}
+
+// Rmdir removes the marker of an empty directory. A directory holding any other object is not
+// empty (KindNotEmpty); buckets are not removed (KindPermission).
+func (s *Store) Rmdir(ctx context.Context, loc storage.Location) error {
+	const op = "rmdir"
+	if err := check(op, loc); err != nil {
+		return err
+	}
+	if loc.Key == "" {
+		return storage.Errorf(op, loc, storage.KindPermission, "buckets are not removed over SFTP", nil)
+	}
+	marker := loc.Key + "/"
+	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: &loc.Bucket, Prefix: &marker, MaxKeys: aws.Int32(2),
+	})
+	if err != nil {
+		return s.fail(op, loc, err)
+	}
+	if len(out.Contents) == 0 {
+		obj, err := s.head(ctx, op, loc)
+		if err != nil {
+			return err
+		}
+		if obj != nil {
+			return storage.Errorf(op, loc, storage.KindNotDir, "", nil)
+		}
+		return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+	}
+	// The marker sorts before every other key under it.
+	if len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != marker {
+		return storage.Errorf(op, loc, storage.KindNotEmpty, "", nil)
+	}
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &loc.Bucket, Key: &marker}); err != nil {
+		return s.fail(op, loc, err)
+	}
+	return nil
+}
+
+// Remove deletes the object at loc; a directory is refused with KindIsDir.
+func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
+	const op = "remove"
+	if err := check(op, loc); err != nil {
+		return err
+	}
+	if loc.Key == "" {
+		return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+	}
+	obj, err := s.head(ctx, op, loc)
+	if err != nil {
+		return err
+	}
+	if obj == nil {
+		if dir, err := s.isDir(ctx, op, loc); err != nil {
+			return err
+		} else if dir {
+			return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+		}
+		return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+	}
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &loc.Bucket, Key: &loc.Key}); err != nil {
+		return s.fail(op, loc, err)
+	}
+	return nil
+}
+
+// SetAttrs refuses: S3 objects have no mode, owner or settable times. Whether a client sees the
+// refusal is the SFTP layer's choice (the server's SetStatOption).
+func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
+	return storage.Errorf("setstat", loc, storage.KindNotSupported, "S3 objects have no POSIX attributes", nil)
+}
+
+// missingOrDir returns the error for opening loc when no object is there: KindIsDir for a
+// directory, KindNotExist otherwise.
+func (s *Store) missingOrDir(ctx context.Context, op string, loc storage.Location) error {
+	dir, err := s.isDir(ctx, op, loc)
+	if err != nil {
+		return err
+	}
+	if dir {
+		return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+	}
+	return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+}
