@@ -17,7 +17,7 @@ const module = "github.com/transferd/transferd/"
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
 	"cmd/transferd":                {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi"},
-	"internal/daemon":              {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/transfer"},
+	"internal/daemon":              {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer"},
 	"internal/config":              {"internal/transfer"},
 	"internal/sshd":                {"internal/transfer", "internal/policy", "internal/activity"},
 	"internal/sftpd":               {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity"},

@@ -36,12 +36,33 @@ type Config struct {
 	Servers []Server `yaml:"Servers"`
 }
 
-// Storage chooses the storage backend. At most one backend may be set; when none is, local storage
-// under DATA_DIR/storage is used. (An S3 backend will be a sibling field.)
+// Storage says where files live. Servers with Domain EFS always use the local directory (Local,
+// default DATA_DIR/storage); servers with Domain S3 (the default) use S3 when S3 is set, and the
+// local directory otherwise.
 type Storage struct {
 	// Local keeps files in a local directory tree. The storage path /bucket/a/b is the file
 	// ROOT/bucket/a/b; the directories directly under ROOT are the buckets.
 	Local *LocalStorage `yaml:"Local,omitempty"`
+	// S3 keeps files in Amazon S3 or an S3-compatible server: the storage path /bucket/a/b is the
+	// object s3://bucket/a/b. transferd never creates buckets.
+	S3 *S3Storage `yaml:"S3,omitempty"`
+}
+
+// S3Storage is an S3 or S3-compatible endpoint.
+type S3Storage struct {
+	// Endpoint is the endpoint URL, e.g. http://127.0.0.1:7070; empty means AWS's endpoint for
+	// the Region.
+	Endpoint string `yaml:"Endpoint,omitempty"`
+	// Region is the signing region; default us-east-1.
+	Region string `yaml:"Region,omitempty"`
+	// ForcePathStyle addresses buckets as ENDPOINT/bucket instead of bucket.ENDPOINT, as most
+	// S3-compatible servers need.
+	ForcePathStyle bool `yaml:"ForcePathStyle,omitempty"`
+	// AccessKeyId and SecretAccessKey are static credentials; leave both out to use the standard
+	// AWS credential chain (AWS_* environment variables, shared config and profile, web identity,
+	// ECS and EC2 instance roles).
+	AccessKeyID     string `yaml:"AccessKeyId,omitempty"`
+	SecretAccessKey string `yaml:"SecretAccessKey,omitempty"`
 }
 
 // LocalStorage is a local directory that holds the buckets.

@@ -427,3 +427,18 @@ func TestNoServers(t *testing.T) {
 		t.Fatalf("Servers: got %d, want none", len(c.Servers))
 	}
 }
+
+func TestS3Storage(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("Storage:\n  S3:\n    Endpoint: http://127.0.0.1:7070\n    ForcePathStyle: true\n    AccessKeyId: AK\n    SecretAccessKey: SK\nServers: []\n"), "s3.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s3 := c.Storage.S3; s3 == nil || s3.Endpoint != "http://127.0.0.1:7070" || !s3.ForcePathStyle || s3.AccessKeyID != "AK" || s3.SecretAccessKey != "SK" {
+		t.Fatalf("Storage.S3 = %+v", c.Storage.S3)
+	}
+	_, err = Parse([]byte("Storage:\n  S3:\n    ForcePathStyle: maybe\nServers: []\n"), "s3.yaml", Options{})
+	if err == nil || !strings.Contains(err.Error(), "s3.yaml:3: Storage.S3.ForcePathStyle") || !strings.Contains(err.Error(), "true or false") {
+		t.Fatalf("ForcePathStyle: maybe: %v", err)
+	}
+}

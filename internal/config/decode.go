@@ -241,7 +241,7 @@ func describe(n *yaml.Node) string {
 	return "an unexpected YAML node"
 }
 
-// value decodes n into v, which is a string, a slice, a pointer to a struct or a struct.
+// value decodes n into v, which is a string, a bool, a slice, a pointer to a struct or a struct.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 	n = resolve(n)
 	null := isNull(n)
@@ -254,6 +254,16 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		if !null {
 			v.SetString(n.Value)
 		}
+	case reflect.Bool:
+		if null {
+			return
+		}
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+			d.typeError(n, path, "true or false")
+			return
+		}
+		v.SetBool(b)
 	case reflect.Slice:
 		if null {
 			return
@@ -392,10 +402,6 @@ func notSupported(t reflect.Type, key string) string {
 	case reflect.TypeFor[Config]():
 		if key == "Users" {
 			return misplaced("users belong to a server; list them under Servers[N].Users")
-		}
-	case reflect.TypeFor[Storage]():
-		if key == "S3" {
-			return unsupported("S3 storage is not available yet; use Storage.Local")
 		}
 	case reflect.TypeFor[Server]():
 		switch key {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/transferd/transferd/internal/transfer"
@@ -78,6 +79,17 @@ func (v *validator) config(c *Config) {
 	}
 	if l := c.Storage.Local; l != nil && strings.ContainsRune(l.Root, 0) {
 		v.problem("Storage.Local.Root", "contains a NUL byte")
+	}
+	if s3 := c.Storage.S3; s3 != nil {
+		if u, err := url.Parse(s3.Endpoint); s3.Endpoint != "" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+			v.problem("Storage.S3.Endpoint", "%q is not an http:// or https:// URL", s3.Endpoint)
+		}
+		if s3.Region != "" && !validRegion(s3.Region) {
+			v.problem("Storage.S3.Region", "%q is not an AWS region name such as us-east-1", s3.Region)
+		}
+		if (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
+			v.problem("Storage.S3", "set both AccessKeyId and SecretAccessKey, or neither to use the standard AWS credential chain")
+		}
 	}
 	if c.Servers == nil {
 		// An explicit "Servers: []" is fine: servers then come from the management API.

@@ -26,6 +26,7 @@ import (
 	"github.com/transferd/transferd/internal/sshd"
 	"github.com/transferd/transferd/internal/storage"
 	"github.com/transferd/transferd/internal/storage/disk"
+	"github.com/transferd/transferd/internal/storage/s3store"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -54,11 +55,13 @@ type Options struct {
 
 // Daemon is a running transferd.
 type Daemon struct {
-	opts     Options
-	log      *slog.Logger
-	catalog  *policy.Catalog
-	store    *metastore.Store
-	backend  storage.Backend
+	opts    Options
+	log     *slog.Logger
+	catalog *policy.Catalog
+	store   *metastore.Store
+	// local serves Domain EFS servers, and Domain S3 ones when no S3 storage is configured.
+	local    storage.Backend
+	s3       storage.Backend
 	activity activity.Sink
 	account  transfer.Account
 	closers  []io.Closer
@@ -145,7 +148,14 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("opening local storage %s: %w", d.storageRoot, err)
 	}
 	d.closers = append(d.closers, ds)
-	d.backend = ds
+	d.local = ds
+	if c := cfg.Storage.S3; c != nil {
+		d.s3, err = s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, ForcePathStyle: c.ForcePathStyle,
+			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey})
+		if err != nil {
+			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
+		}
+	}
 
 	if d.activity, err = d.openActivityLog(); err != nil {
 		return nil, err
@@ -307,7 +317,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		return sshd.Config{}, err
 	}
 	sup := p.Support()
-	sftpCfg := sftpd.Config{Backend: d.backend, Activity: d.activity, Logger: d.log}
+	sftpCfg := sftpd.Config{Backend: d.backendFor(s), Activity: d.activity, Logger: d.log}
 	return sshd.Config{
 		Server:      *s,
 		ResourceARN: d.account.ServerARN(s.ServerID),
@@ -327,6 +337,15 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 			},
 		},
 	}, nil
+}
+
+// backendFor is the storage a server's files live in: S3 for Domain S3 when S3 is configured, the
+// local directory otherwise.
+func (d *Daemon) backendFor(s *transfer.Server) storage.Backend {
+	if s.Domain != transfer.DomainEFS && d.s3 != nil {
+		return d.s3
+	}
+	return d.local
 }
 
 // startServer opens a server's listener and serves it.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -61,9 +62,9 @@ type Options struct {
 	// ForcePathStyle addresses buckets as ENDPOINT/bucket rather than bucket.ENDPOINT, as most
 	// S3-compatible servers need.
 	ForcePathStyle bool
-	// AccessKeyID and SecretAccessKey are the static credentials. Both are required for now: the
-	// standard AWS credential chain (environment, profile, IMDS/ECS) needs aws-sdk-go-v2/config,
-	// which is not a dependency yet.
+	// AccessKeyID and SecretAccessKey are static credentials; when both are empty the standard
+	// AWS credential chain is used (environment, shared config and profile, web identity,
+	// ECS and EC2 instance roles).
 	AccessKeyID, SecretAccessKey string
 	// SessionToken goes with temporary credentials.
 	SessionToken string
@@ -124,13 +125,21 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("s3 storage: MaxBufferPerHandle %d is negative", opts.MaxBufferPerHandle)
 	case opts.MaxRenameObjects < 0:
 		return nil, fmt.Errorf("s3 storage: MaxRenameObjects %d is negative", opts.MaxRenameObjects)
-	case opts.AccessKeyID == "" || opts.SecretAccessKey == "":
-		return nil, errors.New("s3 storage: AccessKeyID and SecretAccessKey are required (the default credential chain is not supported yet)")
+	case (opts.AccessKeyID == "") != (opts.SecretAccessKey == ""):
+		return nil, errors.New("s3 storage: set both AccessKeyId and SecretAccessKey, or neither to use the standard AWS credential chain")
 	}
 	so := s3.Options{
 		Region:       opts.Region,
 		UsePathStyle: opts.ForcePathStyle,
-		Credentials:  credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken),
+	}
+	if opts.AccessKeyID != "" {
+		so.Credentials = credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)
+	} else {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(opts.Region))
+		if err != nil {
+			return nil, fmt.Errorf("s3 storage: loading the AWS credential chain: %w", err)
+		}
+		so.Credentials = cfg.Credentials
 	}
 	if opts.Endpoint != "" {
 		u, err := url.Parse(opts.Endpoint)
