@@ -35,6 +35,7 @@ var allowedImports = map[string][]string{
 	"internal/storage/s3store":     {"internal/storage", "internal/storage/storagetest"},
 	"internal/e2e":                 {"internal/activity", "internal/mgmtapi"},
 	".":                            {},
+	"bench/s3direct":               {},
 }
 
 // TestLayout checks that every package has one package comment ("Command x" for commands) and imports only what
