@@ -28,6 +28,13 @@ const (
 	Error        = "ERROR"
 )
 
+// Operations an ERROR record names besides the activity types above (transferd: Transfer Family
+// documents only OPEN and CLOSE).
+const (
+	OperationRead  = "READ"
+	OperationWrite = "WRITE"
+)
+
 // Record is one activity record. Field names are Transfer Family's; fields marked "transferd" are
 // additions that Transfer Family does not write.
 type Record struct {

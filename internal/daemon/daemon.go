@@ -248,6 +248,9 @@ func (d *Daemon) stopServer(id string) {
 	if r == nil {
 		return
 	}
+	// The port is closed before this returns, so StopServer and DeleteServer answer only once
+	// the server no longer accepts connections; transfers in flight finish in the background.
+	r.srv.StopAccepting()
 	d.log.Info("server offline", "server-id", id, "endpoint", r.addr)
 	d.wg.Add(1)
 	go func() {

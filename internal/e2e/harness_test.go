@@ -73,6 +73,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	defer stopS3() // the S3 server the first S3 test started, if any (s3_test.go)
 	return m.Run()
 }
 
@@ -305,7 +306,8 @@ type proc struct {
 }
 
 var (
-	endpointRE = regexp.MustCompile(`(?m)Endpoint:\s*"?([^"\s,}]+)`)
+	// A server's Endpoint is its list item's first key ("  - Endpoint: ..."), unlike Storage.S3's.
+	endpointRE = regexp.MustCompile(`(?m)^\s*- Endpoint:\s*"?([^"\s,}]+)`)
 	rootRE     = regexp.MustCompile(`(?m)Root:\s*"?([^"\s,}]+)`)
 )
 

@@ -113,7 +113,9 @@ type file struct {
 	bytesIn  atomic.Int64
 	bytesOut atomic.Int64
 	once     sync.Once
-	partial  atomic.Pointer[error]
+	// partial is why the file did not end with a plain CLOSE: the session ended with the handle
+	// open (pkg/sftp's TransferError) or storing it failed.
+	partial atomic.Pointer[partialEnd]
 }
 
 func (h *handlers) opened(loc storage.Location, mode string, write bool) *file {
@@ -125,14 +127,20 @@ func (h *handlers) opened(loc storage.Location, mode string, write bool) *file {
 	return &file{h: h, loc: loc, write: write}
 }
 
-// done writes CLOSE (or PARTIAL_CLOSE when the session ended with the handle open) once.
+// partialEnd is why a file ended without a plain CLOSE.
+type partialEnd struct {
+	cause   error
+	message string // for the PARTIAL_CLOSE record
+}
+
+// done writes CLOSE, or PARTIAL_CLOSE when the file did not end normally, once.
 func (f *file) done() {
 	f.once.Do(func() {
 		typ := activity.Close
 		var msg string
-		if cause := f.partial.Load(); cause != nil {
+		if p := f.partial.Load(); p != nil {
 			typ = activity.PartialClose
-			msg = "the session ended before the file was closed: " + (*cause).Error()
+			msg = p.message
 		}
 		r := f.h.record(typ)
 		r.Path = f.loc.String()
@@ -152,7 +160,7 @@ func (f *file) done() {
 
 // TransferError is called by pkg/sftp when the session ends with the handle still open.
 func (f *file) TransferError(err error) {
-	f.partial.Store(&err)
+	f.partial.Store(&partialEnd{cause: err, message: "the session ended before the file was closed"})
 }
 
 // readFile is a handle open for reading.
@@ -165,7 +173,7 @@ func (f *readFile) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.rd.ReadAt(p, off)
 	f.bytesOut.Add(int64(n))
 	if err != nil && err != io.EOF {
-		return n, f.h.fail(activity.Open, f.loc.String(), err)
+		return n, f.h.fail(activity.OperationRead, f.loc.String(), err)
 	}
 	return n, err
 }
@@ -189,7 +197,7 @@ func (f *writeFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.wh.WriteAt(p, off)
 	f.bytesIn.Add(int64(n))
 	if err != nil {
-		return n, f.h.fail(activity.Open, f.loc.String(), err)
+		return n, f.h.fail(activity.OperationWrite, f.loc.String(), err)
 	}
 	return n, nil
 }
@@ -198,7 +206,7 @@ func (f *writeFile) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.rw.ReadAt(p, off)
 	f.bytesOut.Add(int64(n))
 	if err != nil && err != io.EOF {
-		return n, f.h.fail(activity.Open, f.loc.String(), err)
+		return n, f.h.fail(activity.OperationRead, f.loc.String(), err)
 	}
 	return n, err
 }
@@ -207,13 +215,16 @@ func (f *writeFile) ReadAt(p []byte, off int64) (int, error) {
 // commit is reported to the client as CLOSE's status.
 func (f *writeFile) Close() error {
 	defer f.done()
-	if cause := f.partial.Load(); cause != nil {
-		if err := f.wh.Abort(*cause); err != nil {
+	if p := f.partial.Load(); p != nil {
+		if err := f.wh.Abort(p.cause); err != nil {
 			f.h.log.Warn("aborting an interrupted upload failed", "path", f.loc.String(), "err", err)
 		}
 		return nil
 	}
 	if err := f.wh.Close(); err != nil {
+		// The file was not stored: PARTIAL_CLOSE, never CLOSE, so that nothing acting on CLOSE
+		// records takes it for delivered.
+		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + clientMessage(err)})
 		return f.h.fail(activity.Close, f.loc.String(), err)
 	}
 	return nil

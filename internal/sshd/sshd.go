@@ -264,7 +264,11 @@ func (s *Server) untrack(c *conn) {
 	s.wg.Done()
 }
 
-// closeListeners stops accepting; it reports whether the server was open.
+// StopAccepting closes the listeners at once; connections already open go on until Shutdown or
+// Close.
+func (s *Server) StopAccepting() { s.closeListeners() }
+
+// closeListeners stops accepting.
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
