@@ -385,17 +385,6 @@ func (d *Daemon) startServer(ctx context.Context, s *transfer.Server) error {
 	return nil
 }
 
-// Addr returns the address a running server listens on.
-func (d *Daemon) Addr(serverID string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r, ok := d.servers[serverID]
-	if !ok {
-		return "", false
-	}
-	return r.addr, true
-}
-
 // Shutdown stops accepting connections on every server, lets transfers in flight finish until
 // ctx ends, then closes everything.
 func (d *Daemon) Shutdown(ctx context.Context) error {
@@ -423,9 +412,6 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeAll()
 	return errors.Join(append(errs, apiErr)...)
 }
-
-// ShutdownGrace is the configured grace period for Shutdown.
-func (d *Daemon) ShutdownGrace() time.Duration { return d.opts.ShutdownGrace }
 
 func (d *Daemon) closeAll() {
 	if d.api != nil {

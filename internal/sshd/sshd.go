@@ -328,13 +328,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Connections reports how many connections are open.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 // remoteIP returns the IP part of addr.
 func remoteIP(addr net.Addr) string {
 	if ta, ok := addr.(*net.TCPAddr); ok {
