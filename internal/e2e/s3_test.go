@@ -22,30 +22,22 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 
 	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/storage/s3store/s3test"
 )
 
-// The S3 server the S3 tests use: TRANSFERD_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY, or,
-// when they are unset, a versitygw that the first S3 test starts with scripts/s3server.sh
-// (installing it the first time, which takes a minute or two) and TestMain stops (stopS3).
-const (
-	envS3Endpoint  = "TRANSFERD_TEST_S3_ENDPOINT"
-	envS3AccessKey = "TRANSFERD_TEST_S3_ACCESS_KEY"
-	envS3SecretKey = "TRANSFERD_TEST_S3_SECRET_KEY"
-)
+// The S3 server the S3 tests use is s3test's: the one the environment names, or a versitygw that
+// the first S3 test starts and TestMain stops (stopS3).
 
 // s3Limit bounds every request the tests make to S3 themselves.
 const s3Limit = 2 * time.Minute
 
 // s3Server is where an S3 server answers.
-type s3Server struct {
-	Endpoint, AccessKey, SecretKey string
-}
+type s3Server = s3test.Server
 
 // s3Suite is the S3 server shared by the tests of this binary, started on first use.
 var s3Suite struct {
@@ -59,11 +51,11 @@ var s3Suite struct {
 func needS3(t testing.TB) s3Server {
 	t.Helper()
 	s3Suite.once.Do(func() {
-		if ep := os.Getenv(envS3Endpoint); ep != "" {
-			s3Suite.srv = s3Server{ep, os.Getenv(envS3AccessKey), os.Getenv(envS3SecretKey)}
+		if srv, ok := s3test.FromEnv(); ok {
+			s3Suite.srv = srv
 			return
 		}
-		s3Suite.srv, s3Suite.stop, s3Suite.err = startS3()
+		s3Suite.srv, s3Suite.stop, s3Suite.err = s3test.Start()
 	})
 	if s3Suite.err != nil {
 		t.Fatalf("the S3 tests need an S3 server: %v", s3Suite.err)
@@ -76,73 +68,6 @@ func stopS3() {
 	if s3Suite.stop != nil {
 		s3Suite.stop()
 	}
-}
-
-// startS3 starts versitygw with scripts/s3server.sh in a state directory of its own and returns
-// what its env command prints.
-func startS3() (s3Server, func(), error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return s3Server{}, nil, fmt.Errorf("finding the module root with go env GOMOD: %q, %v", out, err)
-	}
-	script := filepath.Join(filepath.Dir(gomod), "scripts", "s3server.sh")
-	state, err := os.MkdirTemp("", "transferd-e2e-s3state-")
-	if err != nil {
-		return s3Server{}, nil, err
-	}
-	run := func(arg string) ([]byte, error) {
-		cmd := exec.Command("bash", script, arg)
-		cmd.Env = append(os.Environ(), "TRANSFERD_S3_STATE="+state)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w\n%s", script, arg, err, stderr.Bytes())
-		}
-		return out, nil
-	}
-	stop := func() {
-		if _, err := run("stop"); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e:", err)
-		}
-		os.RemoveAll(state)
-	}
-	if _, err := run("start"); err != nil {
-		os.RemoveAll(state)
-		return s3Server{}, nil, err
-	}
-	out, err = run("env")
-	if err != nil {
-		stop()
-		return s3Server{}, nil, err
-	}
-	line, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "export ")
-	if !ok {
-		stop()
-		return s3Server{}, nil, fmt.Errorf("%s env printed %q", script, out)
-	}
-	vars := map[string]string{}
-	for kv := range strings.FieldsSeq(line) {
-		k, v, _ := strings.Cut(kv, "=")
-		vars[k] = v
-	}
-	srv := s3Server{vars[envS3Endpoint], vars[envS3AccessKey], vars[envS3SecretKey]}
-	if srv.Endpoint == "" {
-		stop()
-		return s3Server{}, nil, fmt.Errorf("%s env printed no %s: %q", script, envS3Endpoint, out)
-	}
-	return srv, stop, nil
-}
-
-// client is a plain SDK client for setting up and checking what transferd does.
-func (s s3Server) client() *s3.Client {
-	return s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(s.Endpoint),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
-	})
 }
 
 // s3ConfigYAML is configYAML for servers on S3 storage.
@@ -172,7 +97,7 @@ func newS3Env(t *testing.T) *s3Env {
 	srv := needS3(t)
 	var b [8]byte
 	rand.Read(b[:])
-	e := &s3Env{srv: srv, c: srv.client(), bucket: "transferd-e2e-" + hex.EncodeToString(b[:])}
+	e := &s3Env{srv: srv, c: srv.Client(), bucket: "transferd-e2e-" + hex.EncodeToString(b[:])}
 	ctx, cancel := context.WithTimeout(t.Context(), s3Limit)
 	defer cancel()
 	if _, err := e.c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &e.bucket}); err != nil {

@@ -1,17 +1,12 @@
 package s3store_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,96 +16,32 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/transferd/transferd/internal/storage/s3store"
+	"github.com/transferd/transferd/internal/storage/s3store/s3test"
 )
 
-// The S3 server the tests use: TRANSFERD_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY, or, when
-// they are unset, a versitygw that TestMain starts with scripts/s3server.sh (installing it the
-// first time, which takes a minute or two).
+// The S3 server the tests use is s3test's: the one the environment names, or a versitygw that
+// TestMain starts (installing it the first time, which takes a minute or two).
 const (
-	envEndpoint  = "TRANSFERD_TEST_S3_ENDPOINT"
-	envAccessKey = "TRANSFERD_TEST_S3_ACCESS_KEY"
-	envSecretKey = "TRANSFERD_TEST_S3_SECRET_KEY"
+	envEndpoint  = s3test.EnvEndpoint
+	envAccessKey = s3test.EnvAccessKey
+	envSecretKey = s3test.EnvSecretKey
 )
 
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	if os.Getenv(envEndpoint) == "" {
-		stop, err := startServer()
+	if _, ok := s3test.FromEnv(); !ok {
+		srv, stop, err := s3test.Start()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "s3store tests need an S3 server: %v\n", err)
 			return 1
 		}
 		defer stop()
+		os.Setenv(envEndpoint, srv.Endpoint)
+		os.Setenv(envAccessKey, srv.AccessKey)
+		os.Setenv(envSecretKey, srv.SecretKey)
 	}
 	return m.Run()
-}
-
-// startServer starts versitygw with scripts/s3server.sh in a state directory of its own and
-// exports what its env command prints.
-func startServer() (stop func(), err error) {
-	script, err := findScript()
-	if err != nil {
-		return nil, err
-	}
-	state, err := os.MkdirTemp("", "transferd-s3state-")
-	if err != nil {
-		return nil, err
-	}
-	run := func(arg string) ([]byte, error) {
-		cmd := exec.Command("bash", script, arg)
-		cmd.Env = append(os.Environ(), "TRANSFERD_S3_STATE="+state)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w\n%s", script, arg, err, stderr.Bytes())
-		}
-		return out, nil
-	}
-	stop = func() {
-		if _, err := run("stop"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		os.RemoveAll(state)
-	}
-	if _, err := run("start"); err != nil {
-		os.RemoveAll(state)
-		return nil, err
-	}
-	out, err := run("env")
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	line, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "export ")
-	if !ok {
-		stop()
-		return nil, fmt.Errorf("%s env printed %q", script, out)
-	}
-	for kv := range strings.FieldsSeq(line) {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
-	}
-	return stop, nil
-}
-
-// findScript finds scripts/s3server.sh in the module holding the working directory.
-func findScript() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "scripts", "s3server.sh"), nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = up
-	}
 }
 
 // options returns store options for the test server.
