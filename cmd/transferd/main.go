@@ -86,6 +86,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	apiListen := fs.String("api-listen", "127.0.0.1:9460", `management API (AWS JSON 1.1 with SigV4) listen address, or "off"`)
 	endpointHost := fs.String("endpoint-host", "127.0.0.1", "host that servers created through the API without a transferd:Endpoint tag listen on")
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
+	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
@@ -122,6 +123,13 @@ stop accepting connections and let transfers in flight finish. Flags:
 		return fmt.Errorf("serve: --log-format %q: use text or json", *logFormat)
 	}
 
+	if *debugListen != "" {
+		stopDebug, err := startDebug(*debugListen, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Options{
