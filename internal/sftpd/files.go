@@ -153,7 +153,7 @@ func (f *file) done() {
 		}
 		r.Message = msg
 		f.h.cfg.Activity.Log(r)
-		// The handle counts as open until the client has its CLOSE status (see replyTracker).
+		// The handle counts as open until the client has its CLOSE status (see stream).
 		f.h.afterReply(f.h.sess.FileClosed)
 	})
 }

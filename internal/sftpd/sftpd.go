@@ -51,7 +51,7 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		log.Error("user's home directory is invalid", "err", err)
 		return err
 	}
-	replies := &replyTracker{ReadWriteCloser: ch}
+	replies := newStream(ch)
 	defer replies.end()
 	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies}
 	h.ensureHome(ctx)
@@ -59,6 +59,7 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 	rs := sftp.NewRequestServer(replies, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
 		sftp.WithStartDirectory(res.Start()),
 		sftp.WithRSAllocator(),
+		sftp.WithRSMaxTxPacket(maxData), // the read length stream advertises in limits@openssh.com
 	)
 	stop := context.AfterFunc(ctx, func() { rs.Close() })
 	defer stop()
@@ -75,7 +76,7 @@ type handlers struct {
 	sess    *transfer.Session
 	res     *homedir.Resolver
 	log     *slog.Logger
-	replies *replyTracker
+	replies *stream
 }
 
 // afterReply runs fn once the requests read so far have been answered (at once without a tracker).

@@ -1,0 +1,129 @@
+package sftpd
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"testing"
+)
+
+// fakeChannel is a channel whose client side is a fixed byte stream; what the server writes is
+// kept.
+type fakeChannel struct {
+	in  io.Reader
+	out bytes.Buffer
+}
+
+func (f *fakeChannel) Read(p []byte) (int, error)  { return f.in.Read(p) }
+func (f *fakeChannel) Write(p []byte) (int, error) { return f.out.Write(p) }
+func (f *fakeChannel) Close() error                { return nil }
+
+func packet(typ byte, body ...[]byte) []byte {
+	b := []byte{0, 0, 0, 0, typ}
+	for _, p := range body {
+		b = append(b, p...)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func str(s string) []byte { return appendString(nil, s) }
+
+// readPacket reads one SFTP packet as pkg/sftp does: the length, then the rest.
+func readPacket(t *testing.T, r io.Reader) []byte {
+	t.Helper()
+	var l [4]byte
+	if _, err := io.ReadFull(r, l[:]); err != nil {
+		t.Fatalf("reading a packet length: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(l[:]))
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatalf("reading a packet body: %v", err)
+	}
+	return append(l[:], body...)
+}
+
+func TestStreamLimits(t *testing.T) {
+	initPkt := packet(1, u32(3))
+	limitsReq := packet(fxpExtended, u32(7), str(extLimits))
+	otherExt := packet(fxpExtended, u32(8), str("posix-rename@openssh.com"), str("/a"), str("/b"))
+	write := packet(6, u32(9), str("h1"), make([]byte, 8), str(string(bytes.Repeat([]byte{'x'}, 100000))))
+	ch := &fakeChannel{in: bytes.NewReader(bytes.Join([][]byte{initPkt, limitsReq, otherExt, write}, nil))}
+	s := newStream(ch)
+
+	if got := readPacket(t, s); !bytes.Equal(got, initPkt) {
+		t.Fatalf("first packet passed on: %x, want INIT %x", got, initPkt)
+	}
+	version := packet(fxpVersion, u32(3), str("posix-rename@openssh.com"), str("1"))
+	// pkg/sftp may write a packet in pieces.
+	s.Write(version[:3])
+	s.Write(version[3:])
+	wantVersion := packet(fxpVersion, u32(3), str("posix-rename@openssh.com"), str("1"), str(extLimits), str("1"))
+	if got := ch.out.Bytes(); !bytes.Equal(got, wantVersion) {
+		t.Fatalf("VERSION written: %x, want %x", got, wantVersion)
+	}
+	ch.out.Reset()
+
+	// The limits request is answered here; the other extension and the WRITE reach pkg/sftp whole.
+	if got := readPacket(t, s); !bytes.Equal(got, otherExt) {
+		t.Fatalf("packet after the limits request: %x, want %x", got, otherExt)
+	}
+	wantReply := packet(fxpExtendedReply, u32(7), binary.BigEndian.AppendUint64(nil, 256<<10),
+		binary.BigEndian.AppendUint64(nil, 261120), binary.BigEndian.AppendUint64(nil, 261120), make([]byte, 8))
+	if got := ch.out.Bytes(); !bytes.Equal(got, wantReply) {
+		t.Fatalf("limits reply: %x, want %x", got, wantReply)
+	}
+	if got := readPacket(t, s); !bytes.Equal(got, write) {
+		t.Fatalf("WRITE passed on: %d bytes, want %d", len(got), len(write))
+	}
+	if _, err := s.Read(make([]byte, 10)); err != io.EOF {
+		t.Fatalf("read at the end: %v, want io.EOF", err)
+	}
+	// INIT, the other extension and the WRITE were requests; VERSION was answered.
+	if s.requests != 3 || s.responses != 1 {
+		t.Errorf("counted %d requests and %d responses, want 3 and 1", s.requests, s.responses)
+	}
+}
+
+// TestStreamInjectBetweenPackets checks that a reply of the stream's own never lands inside a
+// packet pkg/sftp is writing in pieces.
+func TestStreamInjectBetweenPackets(t *testing.T) {
+	ch := &fakeChannel{in: bytes.NewReader(nil)}
+	s := newStream(ch)
+	s.Write(packet(fxpVersion, u32(3)))
+	ch.out.Reset()
+	data := packet(103, u32(5), str("payload"))
+	s.Write(data[:9]) // header written, payload pending
+	s.writeOwn([]byte("OWN"))
+	s.Write(data[9:])
+	if got, want := ch.out.String(), string(data)+"OWN"; got != want {
+		t.Errorf("written %q, want %q", got, want)
+	}
+}
+
+func TestAfterReply(t *testing.T) {
+	ch := &fakeChannel{in: bytes.NewReader(bytes.Join([][]byte{packet(1, u32(3)), packet(16, u32(1), str("."))}, nil))}
+	s := newStream(ch)
+	readPacket(t, s)
+	readPacket(t, s)
+	ran := 0
+	s.afterReply(func() { ran++ })
+	s.Write(packet(fxpVersion, u32(3)))
+	if ran != 0 {
+		t.Fatalf("ran after 1 of 2 replies")
+	}
+	status := packet(101, u32(1), u32(0), str(""), str(""))
+	s.Write(status[:5])
+	if ran != 0 {
+		t.Fatalf("ran before the reply was complete")
+	}
+	s.Write(status[5:])
+	if ran != 1 {
+		t.Fatalf("did not run once both requests were answered")
+	}
+	s.afterReply(func() { ran++ })
+	if ran != 2 {
+		t.Fatalf("did not run at once with nothing outstanding")
+	}
+}
