@@ -2,7 +2,7 @@ package sftpd
 
 import (
 	"encoding/binary"
-		"fmt"
+	"fmt"
 	"io"
 	"sync"
 )
