@@ -22,6 +22,7 @@ var allowedImports = map[string][]string{
 	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity"},
 	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity"},
 	"internal/policy":                 {"internal/transfer"},
+	"internal/negotiate":              {"internal/transfer"},
 	"internal/transfer":               {},
 	"internal/homedir":                {"internal/transfer", "internal/storage"},
 	"internal/activity":               {},
