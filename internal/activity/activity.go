@@ -9,6 +9,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/transferd/transferd/internal/negotiate"
 )
 
 // Activity types.
@@ -73,6 +75,10 @@ type Record struct {
 	NegotiationCategory string   `json:"negotiation-category,omitempty"`
 	ClientOffered       []string `json:"client-offered,omitempty"`
 	ServerOffered       []string `json:"server-offered,omitempty"`
+
+	// ClientOffer is the client's whole first KEXINIT, in CONNECTED and KEX_FAILURE records of
+	// servers that record offers (transferd; the server setting RecordClientOffer).
+	ClientOffer *negotiate.Offer `json:"client-offer,omitempty"`
 }
 
 // Sink receives activity records. Log must be safe for concurrent use and must not block for long.

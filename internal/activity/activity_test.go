@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/transferd/transferd/internal/negotiate"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -27,6 +29,14 @@ func TestJSONLines(t *testing.T) {
 	s.Log(&Record{ActivityType: Close, SessionID: "0049cd844c7536c06a89", Path: "/bucket/alice/f", BytesIn: "121"})
 	s.Log(&Record{ActivityType: KexFailure, SourceIP: "127.0.0.1", Message: "no matching cipher found", Kex: "chacha20-poly1305@openssh.com",
 		NegotiationCategory: "client to server cipher", ClientOffered: []string{"chacha20-poly1305@openssh.com"}, ServerOffered: []string{"aes128-gcm@openssh.com"}})
+	s.Log(&Record{ActivityType: KexFailure, SourceIP: "127.0.0.1", Client: "SSH-2.0-OpenSSH_9.2p1", Message: "no matching host key type found", Kex: "ssh-ed25519",
+		NegotiationCategory: "host key", ClientOffered: []string{"ssh-ed25519"}, ServerOffered: []string{"rsa-sha2-256", "rsa-sha2-512"},
+		ClientOffer: &negotiate.Offer{
+			KexAlgorithms: []string{"curve25519-sha256", "ext-info-c"}, ServerHostKeyAlgorithms: []string{"ssh-ed25519"},
+			EncryptionAlgorithmsClientToServer: []string{"aes128-ctr"}, EncryptionAlgorithmsServerToClient: []string{"aes128-ctr"},
+			MACAlgorithmsClientToServer: []string{"hmac-sha2-256"}, MACAlgorithmsServerToClient: []string{"hmac-sha2-256"},
+			CompressionAlgorithmsClientToServer: []string{"none"}, CompressionAlgorithmsServerToClient: []string{"none"},
+		}})
 	golden := "testdata/records.golden"
 	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,7 +87,9 @@ func (c *conn) serve() {
 	}
 
 	log = log.With("session-id", sess.ID, "user", user.UserName)
-	cfg.Activity.Log(connectedRecord(sess, sc, pub))
+	r := connectedRecord(sess, pub)
+	c.recordAlgorithms(log, r, sc)
+	cfg.Activity.Log(r)
 	log.Debug("connected")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -207,44 +206,6 @@ func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfe
 	}
 }
 
-// handshakeFailed writes KEX_FAILURE for a failed negotiation; other failures before
-// authentication (scanners, clients giving up, auth failures already logged) go to the debug log.
-func (c *conn) handshakeFailed(log *slog.Logger, err error) {
-	cfg := c.b.cfg
-	var ne *ssh.AlgorithmNegotiationError
-	if errors.As(err, &ne) {
-		msg := negotiationMessage(ne.What)
-		cfg.Activity.Log(&activity.Record{
-			ActivityType:        activity.KexFailure,
-			ResourceARN:         cfg.ResourceARN,
-			SourceIP:            remoteIP(c.nc.RemoteAddr()),
-			Client:              c.nc.ClientVersion(),
-			Message:             msg,
-			Kex:                 strings.Join(ne.RequestedAlgorithms, ","),
-			NegotiationCategory: ne.What,
-			ClientOffered:       ne.RequestedAlgorithms,
-			ServerOffered:       withoutPseudoAlgorithms(ne.SupportedAlgorithms),
-		})
-		log.Info("key exchange failed", "message", msg, "category", ne.What, "client", c.nc.ClientVersion())
-		return
-	}
-	log.Debug("handshake ended", "err", err)
-}
-
-// withoutPseudoAlgorithms drops the names x/crypto appends to the server's key exchange list to
-// signal protocol extensions (kex-strict-s-v00@openssh.com, ext-info-s): they are not key exchange
-// methods, and the record's server-offered is meant to show what the security policy offers.
-func withoutPseudoAlgorithms(algs []string) []string {
-	out := make([]string, 0, len(algs))
-	for _, a := range algs {
-		if strings.HasPrefix(a, "kex-strict-") || strings.HasPrefix(a, "ext-info-") {
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // publicKey authenticates a managed user by public key.
 func (b *built) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 	name := meta.User()
@@ -289,9 +250,9 @@ func (b *built) authLog(meta ssh.ConnMetadata, method string, err error) {
 	b.cfg.Activity.Log(r)
 }
 
-// connectedRecord is the CONNECTED record: who logged in, with which key, and the algorithms the
-// client really negotiated.
-func connectedRecord(sess *transfer.Session, sc *ssh.ServerConn, pub ssh.PublicKey) *activity.Record {
+// connectedRecord is the CONNECTED record of who logged in and with which key; recordAlgorithms
+// adds what was negotiated.
+func connectedRecord(sess *transfer.Session, pub ssh.PublicKey) *activity.Record {
 	r := &activity.Record{
 		ActivityType:            activity.Connected,
 		SessionID:               sess.ID,
@@ -307,103 +268,5 @@ func connectedRecord(sess *transfer.Session, sc *ssh.ServerConn, pub ssh.PublicK
 		SSHPublicKeyType:        pub.Type(),
 		SSHPublicKeyFingerprint: ssh.FingerprintSHA256(pub),
 	}
-	if am, ok := sc.Conn.(ssh.AlgorithmsConnMetadata); ok {
-		algs := am.Algorithms()
-		r.Kex = algs.KeyExchange
-		r.HostKeyAlgorithm = algs.HostKey
-		// For a server, Read is client to server and Write is server to client.
-		r.Ciphers = algs.Read.Cipher + "," + algs.Write.Cipher
-		r.Macs = macName(algs.Read.MAC) + "," + macName(algs.Write.MAC)
-	}
 	return r
-}
-
-// macName is the MAC as OpenSSH prints it: AEAD ciphers have an implicit one.
-func macName(mac string) string {
-	if mac == "" {
-		return "<implicit>"
-	}
-	return mac
-}
-
-// sniffConn remembers the client's identification line (for KEX_FAILURE records, which x/crypto
-// reports without it) and enforces an idle timeout once authenticated.
-type sniffConn struct {
-	net.Conn
-	mu      sync.Mutex
-	buf     []byte
-	version string
-	done    bool
-	sniffed atomic.Bool // done, readable without the lock
-	// idle is the idle timeout in nanoseconds, 0 until authentication ends.
-	idle atomic.Int64
-	// deadline is the read deadline last set, in Unix nanoseconds.
-	deadline atomic.Int64
-}
-
-func newSniffConn(nc net.Conn) *sniffConn { return &sniffConn{Conn: nc} }
-
-func (s *sniffConn) setIdleTimeout(d time.Duration) {
-	s.idle.Store(int64(d))
-	s.touch()
-}
-
-// touch pushes the idle deadline back. Reads come thousands of times a second during a transfer,
-// so the deadline is moved only when it has come nearer than 15/16 of the idle timeout: a
-// connection is still dropped after between 15/16 and all of the timeout without traffic.
-func (s *sniffConn) touch() {
-	d := time.Duration(s.idle.Load())
-	if d <= 0 {
-		return
-	}
-	now := time.Now()
-	if time.Unix(0, s.deadline.Load()).Sub(now) > d-d/16 {
-		return
-	}
-	next := now.Add(d)
-	s.deadline.Store(next.UnixNano())
-	s.Conn.SetReadDeadline(next)
-}
-
-func (s *sniffConn) Read(p []byte) (int, error) {
-	n, err := s.Conn.Read(p)
-	if n > 0 {
-		s.touch()
-		if !s.sniffed.Load() {
-			s.sniff(p[:n])
-		}
-	}
-	return n, err
-}
-
-func (s *sniffConn) sniff(p []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return
-	}
-	defer func() { s.sniffed.Store(s.done) }()
-	for _, c := range p {
-		if c == '\n' {
-			line := strings.TrimRight(string(s.buf), "\r")
-			s.buf = s.buf[:0]
-			if strings.HasPrefix(line, "SSH-") {
-				s.version, s.done = line, true
-				return
-			}
-			continue
-		}
-		if len(s.buf) >= 255 {
-			s.done = true
-			return
-		}
-		s.buf = append(s.buf, c)
-	}
-}
-
-// ClientVersion returns the client's identification line, if it has been read.
-func (s *sniffConn) ClientVersion() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.version
 }

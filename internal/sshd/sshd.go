@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -66,6 +67,9 @@ type Config struct {
 	LoginGraceTime time.Duration
 	// IdleTimeout closes a connection with no traffic; default 30 minutes, as Transfer Family.
 	IdleTimeout time.Duration
+	// RecordClientOffer puts each client's whole first KEXINIT (all ten name-lists) in its
+	// CONNECTED or KEX_FAILURE record as client-offer.
+	RecordClientOffer bool
 }
 
 // userAuthAlgorithms are the signature algorithms users may authenticate with: Transfer Family's key
@@ -80,6 +84,8 @@ var userAuthAlgorithms = []string{
 type built struct {
 	cfg Config
 	ssh *ssh.ServerConfig
+	// offer is the KEXINIT the server sends, which records are computed from.
+	offer *negotiate.Offer
 }
 
 // Server serves SSH connections for one Transfer Family server.
@@ -148,9 +154,9 @@ func build(cfg Config) (*built, error) {
 		ServerVersion:           cfg.ServerVersion,
 		MaxAuthTries:            6,
 	}
-	offered := 0
+	var keyTypes []string
 	for _, hk := range cfg.HostKeys {
-		algs := hostKeyAlgorithmsFor(hk.PublicKey().Type(), a.HostKeyAlgorithms)
+		algs := negotiate.HostKeyAlgorithms(hk.PublicKey().Type(), a.HostKeyAlgorithms)
 		if len(algs) == 0 {
 			cfg.Logger.Warn("host key not offered: the security policy allows none of its algorithms",
 				"server-id", cfg.Server.ServerID, "key-type", hk.PublicKey().Type())
@@ -165,9 +171,9 @@ func build(cfg Config) (*built, error) {
 			return nil, fmt.Errorf("sshd: server %s: host key of type %s: %w", cfg.Server.ServerID, hk.PublicKey().Type(), err)
 		}
 		sc.AddHostKey(ms)
-		offered++
+		keyTypes = append(keyTypes, hk.PublicKey().Type())
 	}
-	if offered == 0 {
+	if len(keyTypes) == 0 {
 		return nil, fmt.Errorf("sshd: server %s: no host key can be offered under security policy %s", cfg.Server.ServerID, cfg.Server.SecurityPolicyName)
 	}
 	if banner := cfg.Server.PreAuthenticationLoginBanner; banner != "" {
@@ -176,25 +182,15 @@ func build(cfg Config) (*built, error) {
 		}
 		sc.BannerCallback = func(ssh.ConnMetadata) string { return banner }
 	}
-	b := &built{cfg: cfg, ssh: sc}
+	b := &built{cfg: cfg, ssh: sc, offer: negotiate.ServerOffer(negotiate.ServerAlgorithms{
+		KeyExchanges:      a.KeyExchanges,
+		Ciphers:           a.Ciphers,
+		MACs:              a.MACs,
+		HostKeyAlgorithms: a.HostKeyAlgorithms,
+	}, keyTypes)}
 	sc.PublicKeyCallback = b.publicKey
 	sc.AuthLogCallback = b.authLog
 	return b, nil
-}
-
-// hostKeyAlgorithmsFor returns, in the policy's order, the allowed signature algorithms that a
-// host key of keyType can make.
-func hostKeyAlgorithmsFor(keyType string, allowed []string) []string {
-	var fits []string
-	for _, alg := range allowed {
-		switch {
-		case keyType == ssh.KeyAlgoRSA && (alg == ssh.KeyAlgoRSA || alg == ssh.KeyAlgoRSASHA256 || alg == ssh.KeyAlgoRSASHA512):
-			fits = append(fits, alg)
-		case keyType != ssh.KeyAlgoRSA && alg == keyType:
-			fits = append(fits, alg)
-		}
-	}
-	return fits
 }
 
 // Serve accepts connections on ln until Shutdown or Close; it always returns a non-nil error,
@@ -345,21 +341,4 @@ func recoverTo(log *slog.Logger, what string) {
 	if r := recover(); r != nil {
 		log.Error("recovered from a panic; the connection is closed", "in", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	}
-}
-
-// negotiationMessage turns x/crypto's category into the words OpenSSH prints.
-func negotiationMessage(what string) string {
-	switch {
-	case what == "key exchange":
-		return "no matching key exchange method found"
-	case what == "host key":
-		return "no matching host key type found"
-	case strings.HasSuffix(what, "cipher"):
-		return "no matching cipher found"
-	case strings.HasSuffix(what, "MAC"):
-		return "no matching MAC found"
-	case strings.HasSuffix(what, "compression"):
-		return "no matching compression method found"
-	}
-	return "no matching " + what + " found"
 }

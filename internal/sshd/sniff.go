@@ -1,0 +1,83 @@
+package sshd
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transferd/transferd/internal/negotiate"
+)
+
+// sniffConn reads the client's cleartext start as it passes (the identification line, which
+// x/crypto reports without it on a failed negotiation, and the first KEXINIT, from which the
+// connection's records are computed) and enforces an idle timeout once authenticated. It buffers
+// at most one KEXINIT (negotiate.DefaultMaxPacket bytes); past the first packet a read costs one
+// atomic load.
+type sniffConn struct {
+	net.Conn
+	mu      sync.Mutex
+	stream  negotiate.Stream
+	sniffed atomic.Bool // stream done, readable without the lock
+	// idle is the idle timeout in nanoseconds, 0 until authentication ends.
+	idle atomic.Int64
+	// deadline is the read deadline last set, in Unix nanoseconds.
+	deadline atomic.Int64
+}
+
+func newSniffConn(nc net.Conn) *sniffConn { return &sniffConn{Conn: nc} }
+
+func (s *sniffConn) setIdleTimeout(d time.Duration) {
+	s.idle.Store(int64(d))
+	s.touch()
+}
+
+// touch pushes the idle deadline back. Reads come thousands of times a second during a transfer,
+// so the deadline is moved only when it has come nearer than 15/16 of the idle timeout: a
+// connection is still dropped after between 15/16 and all of the timeout without traffic.
+func (s *sniffConn) touch() {
+	d := time.Duration(s.idle.Load())
+	if d <= 0 {
+		return
+	}
+	now := time.Now()
+	if time.Unix(0, s.deadline.Load()).Sub(now) > d-d/16 {
+		return
+	}
+	next := now.Add(d)
+	s.deadline.Store(next.UnixNano())
+	s.Conn.SetReadDeadline(next)
+}
+
+func (s *sniffConn) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if n > 0 {
+		s.touch()
+		if !s.sniffed.Load() {
+			s.sniff(p[:n])
+		}
+	}
+	return n, err
+}
+
+func (s *sniffConn) sniff(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream.Feed(p) {
+		s.sniffed.Store(true)
+	}
+}
+
+// ClientVersion returns the client's identification line, if it has been read.
+func (s *sniffConn) ClientVersion() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream.Version()
+}
+
+// ClientOffer returns the client's first KEXINIT, or why it has none.
+func (s *sniffConn) ClientOffer() (*negotiate.Offer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream.Offer()
+}
