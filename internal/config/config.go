@@ -114,8 +114,16 @@ type Server struct {
 	ProtocolDetails ProtocolDetails `yaml:"ProtocolDetails,omitempty"`
 
 	// Tags are 0 to 50 key/value pairs attached to the server. Keys are 1 to 128 characters,
-	// values 0 to 256, and keys are distinct.
+	// values 0 to 256, and keys are distinct. The tag transferd:RecordClientOffer is set by the
+	// RecordClientOffer field, not here.
 	Tags []Tag `yaml:"Tags,omitempty"`
+
+	// RecordClientOffer (transferd; not a Transfer Family field) makes the server record each
+	// client's whole first KEXINIT (its ten algorithm lists, in order) in its CONNECTED and
+	// KEX_FAILURE activity records as client-offer, for `transferd explain --client-offer` and
+	// `transferd policy-impact`. Default false. The management API sets the same with the server
+	// tag transferd:RecordClientOffer (true or false); the file's value wins when it is applied.
+	RecordClientOffer bool `yaml:"RecordClientOffer,omitempty"`
 
 	// Users are the server's service-managed users. User names are distinct within a server.
 	Users []User `yaml:"Users,omitempty"`
@@ -316,9 +324,19 @@ func (s *Server) TransferServer() transfer.Server {
 		Protocols:                     d.Protocols,
 		SetStatOption:                 d.ProtocolDetails.SetStatOption,
 		State:                         transfer.StateOnline,
-		Tags:                          transferTags(d.Tags),
+		Tags:                          d.transferTags(),
 		Source:                        transfer.SourceConfig,
 	}
+}
+
+// transferTags are the server's tags as the state store keeps them: Tags, then
+// transferd:RecordClientOffer when RecordClientOffer is set.
+func (s *Server) transferTags() []transfer.Tag {
+	tags := transferTags(s.Tags)
+	if s.RecordClientOffer {
+		tags = append(tags, transfer.Tag{Key: transfer.RecordClientOfferTag, Value: "true"})
+	}
+	return tags
 }
 
 // TransferUser returns the user of server serverID as the state store keeps it: defaults

@@ -106,7 +106,7 @@ func TestGoodConfig(t *testing.T) {
 			Protocols:                     []string{"SFTP"},
 			SetStatOption:                 transfer.SetStatEnableNoOp,
 			State:                         transfer.StateOnline,
-			Tags:                          []transfer.Tag{{Key: "env", Value: "dev"}, {Key: "team", Value: "data-platform"}},
+			Tags:                          []transfer.Tag{{Key: "env", Value: "dev"}, {Key: "team", Value: "data-platform"}, {Key: "transferd:RecordClientOffer", Value: "true"}},
 			Source:                        transfer.SourceConfig,
 		},
 		{

@@ -174,6 +174,11 @@ func (v *validator) server(p string, s *Server) {
 		v.problem(p+".ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", s.ProtocolDetails.SetStatOption)
 	}
 	v.tags(p, s.Tags)
+	for i, t := range s.Tags {
+		if t.Key == transfer.RecordClientOfferTag {
+			v.problem(p+"."+indexed("Tags", i)+".Key", "%s is set by the server field RecordClientOffer (true or false); remove the tag", t.Key)
+		}
+	}
 	names := map[string]int{}
 	for j := range s.Users {
 		u := &s.Users[j]

@@ -111,10 +111,31 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 			return "", fmt.Errorf("%s: %s.Tags: tagging server %s: %w", file, field, id, err)
 		}
 	}
+	if !cs.RecordClientOffer {
+		if err := s.stopRecordingOffers(ctx, id); err != nil {
+			return "", fmt.Errorf("%s: %s.RecordClientOffer: server %s: %w", file, field, id, err)
+		}
+	}
 	if err := s.ensureHostKey(ctx, id); err != nil {
 		return "", err
 	}
 	return id, s.applyUsers(ctx, file, field, cs, id)
+}
+
+// stopRecordingOffers removes the tag transferd:RecordClientOffer from a server that has it: the
+// file's RecordClientOffer, false when absent, decides as its other fields do.
+func (s *Service) stopRecordingOffers(ctx context.Context, serverID string) error {
+	arn := s.account.ServerARN(serverID)
+	tags, err := s.store.ListTags(ctx, arn)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if t.Key == transfer.RecordClientOfferTag {
+			return s.UntagResource(ctx, arn, []string{transfer.RecordClientOfferTag})
+		}
+	}
+	return nil
 }
 
 // ensureHostKey gives a server that has no host key a new one. (The API cannot delete a server's

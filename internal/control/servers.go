@@ -94,7 +94,7 @@ func (s *Service) newServer(in CreateServerInput) (*transfer.Server, error) {
 			return nil, err
 		}
 	}
-	return srv, transfer.ValidateTags("Tags", srv.Tags, 0)
+	return srv, transfer.ValidateServerTags("Tags", srv.Tags, 0)
 }
 
 // createServer gives srv its ID (when it has none) and endpoint (likewise), checks them against

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -68,21 +69,36 @@ func (s *Service) requireResource(ctx context.Context, r resource) error {
 }
 
 // TagResource sets tags on a server, user or host key, replacing the values of keys it has. A
-// resource has at most 50 tags.
+// resource has at most 50 tags. On a server, the tag transferd:RecordClientOffer must be true or
+// false, and setting it reconfigures the running server (for new connections).
 func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.Tag) error {
 	r, err := s.parseARN(arn)
 	if err != nil {
 		return err
 	}
-	if err := transfer.ValidateTags("Tags", tags, 1); err != nil {
+	validate := transfer.ValidateTags
+	if r.kind == typeServer {
+		validate = transfer.ValidateServerTags
+	}
+	if err := validate("Tags", tags, 1); err != nil {
 		return err
 	}
+	if err := s.tagResource(ctx, r, tags); err != nil {
+		return err
+	}
+	if r.kind == typeServer && slices.ContainsFunc(tags, func(t transfer.Tag) bool { return t.Key == transfer.RecordClientOfferTag }) {
+		s.changed(ctx, r.serverID)
+	}
+	return nil
+}
+
+func (s *Service) tagResource(ctx context.Context, r resource, tags []transfer.Tag) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.requireResource(ctx, r); err != nil {
 		return err
 	}
-	have, err := s.store.ListTags(ctx, arn)
+	have, err := s.store.ListTags(ctx, r.arn)
 	if err != nil {
 		return err
 	}
@@ -96,11 +112,11 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	if len(keys) > transfer.MaxTags {
 		return transfer.Invalid("Tags", "would give the resource %d tags; at most %d are allowed", len(keys), transfer.MaxTags)
 	}
-	return s.store.TagResource(ctx, arn, tags)
+	return s.store.TagResource(ctx, r.arn, tags)
 }
 
 // UntagResource removes tags by key from a server, user or host key; keys it does not have are
-// ignored.
+// ignored. Removing transferd:RecordClientOffer from a server turns offer recording off.
 func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
 	r, err := s.parseARN(arn)
 	if err != nil {
@@ -117,7 +133,13 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 	if err := s.requireResource(ctx, r); err != nil {
 		return err
 	}
-	return s.store.UntagResource(ctx, arn, keys)
+	if err := s.store.UntagResource(ctx, arn, keys); err != nil {
+		return err
+	}
+	if r.kind == typeServer && slices.Contains(keys, transfer.RecordClientOfferTag) {
+		s.changed(ctx, r.serverID)
+	}
+	return nil
 }
 
 // ListTagsForResource returns one page of the tags of a server, user or host key, sorted by key,

@@ -319,6 +319,10 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	if err != nil {
 		return sshd.Config{}, err
 	}
+	tags, err := d.store.ListTags(ctx, d.account.ServerARN(s.ServerID))
+	if err != nil {
+		return sshd.Config{}, err
+	}
 	sup := p.Support()
 	sftpCfg := sftpd.Config{Backend: d.backendFor(s), Activity: d.activity, Logger: d.log}
 	return sshd.Config{
@@ -330,10 +334,11 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 			MACs:              sup.Macs.Offered,
 			HostKeyAlgorithms: sup.HostKeyAlgorithms.Offered,
 		},
-		HostKeys: signers,
-		Users:    userLookup{d.store},
-		Activity: d.activity,
-		Logger:   d.log,
+		HostKeys:          signers,
+		RecordClientOffer: transfer.RecordsClientOffer(tags),
+		Users:             userLookup{d.store},
+		Activity:          d.activity,
+		Logger:            d.log,
 		Subsystems: map[string]sshd.SubsystemHandler{
 			"sftp": func(ctx context.Context, sess *transfer.Session, ch io.ReadWriteCloser) error {
 				return sftpd.Serve(ctx, sftpCfg, sess, ch)

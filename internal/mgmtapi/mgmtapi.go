@@ -41,6 +41,15 @@
 // member Endpoint. The SDKs and the CLI parse answers by their model, so they drop it: read it
 // from the raw answer (for example with aws --debug) or from transferd's own configuration.
 //
+// # Recording clients' offers
+//
+// The server tag transferd:RecordClientOffer (true or false; a transferd extension) makes a
+// server put each client's whole first KEXINIT in its CONNECTED and KEX_FAILURE activity records
+// as client-offer. Set it with CreateServer's Tags or with TagResource (UpdateServer has no Tags
+// member in the API model); UntagResource turns recording off. Other values are refused with
+// InvalidRequestException, and a change applies to the running server's new connections. Unlike
+// transferd:Endpoint it is stored as a tag, so DescribeServer and ListTagsForResource show it.
+//
 // # What transferd does not do
 //
 // Request members that would change behaviour transferd lacks are refused with

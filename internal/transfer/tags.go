@@ -73,3 +73,31 @@ func validTagText(s string) bool {
 	}
 	return true
 }
+
+// RecordClientOfferTag is the server tag (a transferd extension, set with CreateServer's Tags or
+// TagResource, or with a config file server's RecordClientOffer field) that makes a server put
+// each client's whole first KEXINIT in its CONNECTED and KEX_FAILURE records: "true" or "false".
+// Without it a server records no offers.
+const RecordClientOfferTag = "transferd:RecordClientOffer"
+
+// RecordsClientOffer reports whether a server's tags turn offer recording on.
+func RecordsClientOffer(tags []Tag) bool {
+	for _, t := range tags {
+		if t.Key == RecordClientOfferTag {
+			return t.Value == "true"
+		}
+	}
+	return false
+}
+
+// ValidateServerTags is ValidateTags for a server's tags, which may also hold transferd's
+// settings: RecordClientOfferTag must be "true" or "false".
+func ValidateServerTags(field string, tags []Tag, least int) error {
+	errs := []error{ValidateTags(field, tags, least)}
+	for i, t := range tags {
+		if t.Key == RecordClientOfferTag && t.Value != "true" && t.Value != "false" {
+			errs = append(errs, Invalid(fmt.Sprintf("%s[%d].Value", field, i), "%q: %s must be true or false", t.Value, RecordClientOfferTag))
+		}
+	}
+	return errors.Join(errs...)
+}
