@@ -16,13 +16,14 @@ const module = "github.com/transferd/transferd/"
 // allowedImports is the package layout: which of transferd's own packages each package may import
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
-	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi"},
+	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate"},
 	"internal/daemon":                 {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer"},
 	"internal/config":                 {"internal/transfer"},
 	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate"},
 	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity"},
 	"internal/policy":                 {"internal/transfer"},
 	"internal/negotiate":              {"internal/transfer"},
+	"internal/explain":                {"internal/negotiate", "internal/policy", "internal/activity"},
 	"internal/transfer":               {},
 	"internal/homedir":                {"internal/transfer", "internal/storage"},
 	"internal/activity":               {"internal/negotiate"},

@@ -1,5 +1,5 @@
 // Command transferd runs self-hosted SFTP servers that behave like AWS Transfer Family's, and
-// answers questions about their security policies.
+// answers questions about their security policies and the SSH negotiations they make.
 package main
 
 import (
@@ -25,9 +25,16 @@ Usage:
   transferd credentials --data-dir DIR [--export]
   transferd policies list
   transferd policies describe NAME
+  transferd explain (--policy NAME | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
+  transferd explain --list-clients
+  transferd probe [--json] HOST:PORT
+  transferd policy-impact --policy NEW --logs FILE [FILE...] [--json]
   transferd help [COMMAND]
 
-Run "transferd serve --help" for the flags of serve.
+explain predicts which key exchange, host key, cipher and MAC a client and a server will
+negotiate, and why; probe reads any SSH server's offer without logging in and names the security
+policies it matches; policy-impact tells, from activity logs, which clients a new security policy
+would change or lock out. Run "transferd help COMMAND" (or COMMAND --help) for a command's flags.
 `
 
 func main() {
@@ -48,9 +55,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = policies(args[1:], stdout)
 	case "credentials":
 		err = credentials(args[1:], stdout, stderr)
+	case "explain":
+		err = explainCmd(args[1:], stdout, stderr)
+	case "probe":
+		err = probeCmd(args[1:], stdout, stderr)
+	case "policy-impact":
+		err = policyImpactCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		if len(args) > 1 && args[1] == "serve" {
-			return run([]string{"serve", "--help"}, stdout, stderr)
+		if len(args) > 1 {
+			switch args[1] {
+			case "serve", "credentials", "explain", "probe", "policy-impact":
+				return run([]string{args[1], "--help"}, stdout, stderr)
+			}
 		}
 		fmt.Fprint(stdout, usage)
 		return 0

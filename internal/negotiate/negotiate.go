@@ -191,17 +191,13 @@ func Negotiate(client, server *Offer) *Outcome {
 	kex := add(KeyExchange, client.KexAlgorithms, server.KexAlgorithms)
 	hk := add(HostKey, client.ServerHostKeyAlgorithms, server.ServerHostKeyAlgorithms)
 	if markers := markersIn(client.KexAlgorithms, server.KexAlgorithms); len(markers) > 0 {
-		if len(markers) == 1 {
-			kex.Rule += "; " + markers[0] + " is a protocol marker, not an algorithm"
-		} else {
-			kex.Rule += "; " + joinAnd(markers) + " are protocol markers, not algorithms"
-		}
+		kex.Rule += "; " + strings.Join(markers, ", ") + ": markers, not algorithms"
 	}
 	if !kex.Failed() {
 		if hk.Failed() {
-			kex.Rule += "; it signs with the host key, and no host key algorithm is common (see host key)"
+			kex.Rule += "; it needs a host key algorithm both accept, and there is none"
 		} else {
-			kex.Rule += "; it signs with the host key, and " + hk.Chosen + " is common"
+			kex.Rule += "; it needs a host key algorithm both accept: " + hk.Chosen
 		}
 	}
 	c2s := add(CipherClientToServer, client.EncryptionAlgorithmsClientToServer, server.EncryptionAlgorithmsClientToServer)
@@ -246,20 +242,14 @@ func choose(category string, client, server []string) Choice {
 			continue
 		}
 		c.Chosen, c.ClientIndex, c.ServerIndex = a, i+1, j+1
-		skipped := 0
-		for _, b := range client[:i] {
-			if !(category == KeyExchange && IsMarker(b)) {
-				skipped++
-			}
-		}
+		skipped := len(WithoutMarkersIf(category, client[:i]))
 		switch {
 		case skipped == 0 && j == 0:
-			c.Rule = "the client's first choice, and the server's first too"
+			c.Rule = "the first choice of both"
 		case skipped == 0:
-			c.Rule = fmt.Sprintf("the client's first choice, which the server also offers (its #%d)", j+1)
+			c.Rule = fmt.Sprintf("the client's first choice (the server's #%d)", j+1)
 		default:
-			c.Rule = fmt.Sprintf("the client's #%d, the first it offers that the server also offers (server's #%d); the server has none of the client's %s",
-				i+1, j+1, plural(skipped, "earlier choice", "earlier choices"))
+			c.Rule = fmt.Sprintf("the client's #%d, the first of its choices the server also offers (the server's #%d)", i+1, j+1)
 		}
 		return c
 	}
@@ -299,18 +289,4 @@ func nonNil(l []string) []string {
 		return []string{}
 	}
 	return l
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func joinAnd(names []string) string {
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -54,8 +54,8 @@ func TestNegotiate(t *testing.T) {
 			want: Algorithms{KeyExchange: "ecdh-sha2-nistp256", HostKey: "rsa-sha2-512",
 				ClientToServer: Direction{"aes256-ctr", "hmac-sha2-512", "none"}, ServerToClient: Direction{"aes256-ctr", "hmac-sha2-512", "none"}},
 			rule: map[string]string{
-				KeyExchange: "the client's first choice, which the server also offers (its #2); ext-info-c and kex-strict-s-v00@openssh.com are protocol markers",
-				HostKey:     "the client's first choice, which the server also offers (its #2)",
+				KeyExchange: "the client's first choice (the server's #2); ext-info-c, kex-strict-s-v00@openssh.com: markers, not algorithms; it needs a host key algorithm both accept: rsa-sha2-512",
+				HostKey:     "the client's first choice (the server's #2)",
 			},
 		},
 		{
@@ -64,7 +64,7 @@ func TestNegotiate(t *testing.T) {
 			want: Algorithms{KeyExchange: "curve25519-sha256", HostKey: "rsa-sha2-256",
 				ClientToServer: Direction{"aes128-ctr", "hmac-sha2-256-etm@openssh.com", "none"}, ServerToClient: Direction{"aes128-ctr", "hmac-sha2-256-etm@openssh.com", "none"}},
 			rule: map[string]string{
-				KeyExchange:          "the client's #2, the first it offers that the server also offers (server's #1); the server has none of the client's 1 earlier choice",
+				KeyExchange:          "the client's #2, the first of its choices the server also offers (the server's #1)",
 				CipherClientToServer: "the client's #2",
 			},
 		},
@@ -85,7 +85,7 @@ func TestNegotiate(t *testing.T) {
 			name:    "no host key",
 			client:  offer(l("curve25519-sha256"), l("ssh-ed25519"), l("aes128-ctr"), l("hmac-sha2-512")),
 			failure: HostKey,
-			rule:    map[string]string{KeyExchange: "no host key algorithm is common", HostKey: "none: the server does not offer the client's only algorithm"},
+			rule:    map[string]string{KeyExchange: "it needs a host key algorithm both accept, and there is none", HostKey: "none: the server does not offer the client's only algorithm"},
 		},
 		{
 			name:    "no MAC",
