@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,6 +96,25 @@ type Store struct {
 	copyThreshold      int64 // above this a copy is a multipart copy
 	copyPartSize       int64
 	partsPerDoubleSize int32
+	// partBufs recycles the buffers parts are cut from: a fresh 8 MiB buffer per part costs
+	// zeroing, page faults and garbage collection on every upload.
+	partBufs sync.Pool // of *[]byte
+}
+
+// partBuf returns an empty buffer with room for n bytes, recycled when one is large enough.
+func (s *Store) partBuf(n int) []byte {
+	if v, ok := s.partBufs.Get().(*[]byte); ok && cap(*v) >= n {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// recyclePartBuf gives back a buffer from partBuf once nothing refers to it.
+func (s *Store) recyclePartBuf(b []byte) {
+	if cap(b) >= int(s.opts.PartSize) {
+		b = b[:0]
+		s.partBufs.Put(&b)
+	}
 }
 
 var (

@@ -228,19 +228,19 @@ func (w *writer) cutParts() error {
 		if int64(len(w.cur)) <= size {
 			return nil
 		}
-		part := w.cur[:size:size]
-		rest := w.cur[size:]
-		w.cur = make([]byte, len(rest), max(w.s.partSize(w.nextPart+2), int64(len(rest)))+1<<20)
+		buf := w.cur
+		rest := buf[size:]
+		w.cur = w.s.partBuf(int(max(w.s.partSize(w.nextPart+2), int64(len(rest))) + 1<<20))[:len(rest)]
 		copy(w.cur, rest)
-		if err := w.upload(part); err != nil {
+		if err := w.upload(buf[:size], buf); err != nil {
 			return err
 		}
 	}
 }
 
 // upload starts uploading part as the next part, creating the multipart upload first if needed.
-// It waits for a free slot.
-func (w *writer) upload(part []byte) error {
+// It waits for a free slot. buf, the buffer part was cut from, is recycled once the part is sent.
+func (w *writer) upload(part, buf []byte) error {
 	if w.uploadID == "" {
 		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{
 			Bucket: &w.loc.Bucket, Key: &w.loc.Key, ChecksumAlgorithm: w.s.checksum,
@@ -272,6 +272,10 @@ func (w *writer) upload(part []byte) error {
 			ContentLength:     aws.Int64(int64(len(part))),
 			ChecksumAlgorithm: w.s.checksum,
 		})
+		if err == nil {
+			// Only after success: net/http may still read the body of a failed request.
+			w.s.recyclePartBuf(buf)
+		}
 		w.resMu.Lock()
 		defer w.resMu.Unlock()
 		if err != nil {
@@ -351,7 +355,7 @@ func (w *writer) commit() error {
 		return w.commitErr(err)
 	}
 	if len(w.cur) > 0 {
-		if err := w.upload(w.cur); err != nil {
+		if err := w.upload(w.cur, w.cur); err != nil {
 			return err
 		}
 		w.cur = nil
