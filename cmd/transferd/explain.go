@@ -59,7 +59,7 @@ const hostKeysUsage = "host key types the transferd server has, comma-separated 
 func explainCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	policyName := fs.String("policy", "", "security policy of a transferd server, as this build offers it")
+	policyName := fs.String("policy", "", `security policy of a transferd server, as this build offers it; several, comma-separated, or "all" (every server policy) give one line per policy`)
 	server := fs.String("server", "", "HOST:PORT of a live SSH server to probe for its offer, instead of --policy")
 	client := fs.String("client", "", "built-in client profile ID (see --list-clients)")
 	offerFile := fs.String("client-offer", "", `file holding a client's recorded offer: the client-offer object of an activity record, or a whole record line ("-" reads stdin)`)
@@ -69,7 +69,7 @@ func explainCmd(args []string, stdout, stderr io.Writer) error {
 	list := fs.Bool("list-clients", false, "list the built-in client profiles and where their lists come from")
 	timeout := fs.Duration("timeout", 10*time.Second, "with --server, how long to wait for its offer")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: transferd explain (--policy NAME | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
+		fmt.Fprint(stderr, `Usage: transferd explain (--policy NAME[,NAME...]|all | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
        transferd explain --list-clients [--json]
 
 Predicts the SSH negotiation between a client and a server before they meet: for the key
@@ -78,7 +78,8 @@ the algorithm chosen and the rule that chose it (the first client entry the serv
 RFC 4253 section 7.1; an AEAD cipher makes the MAC implicit; ext-info-c and kex-strict-* are
 markers, not algorithms), or the failure as OpenSSH prints it. With --policy, the server is a
 transferd server as this build offers the policy (algorithms it cannot negotiate are left out and
-named), and the activity record it would write is shown. Flags:
+named), and the activity record it would write is shown; with several policies, one line per
+policy says what the client negotiates with each. Flags:
 `)
 		fs.PrintDefaults()
 	}
@@ -122,27 +123,63 @@ named), and the activity record it would write is shown. Flags:
 		}
 		c = explain.RecordedClient(*offerFile, version, offer)
 	}
-	var s *explain.Server
 	if *policyName != "" {
-		p, err := serverPolicy(*policyName)
+		policies, err := serverPolicies(*policyName)
 		if err != nil {
 			return fmt.Errorf("explain: --policy: %w", err)
 		}
-		s = explain.PolicyServer(p, hostKeys.types)
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		defer cancel()
-		h, err := negotiate.Probe(ctx, *server)
-		if err != nil {
-			return fmt.Errorf("explain: --server: %w", err)
+		var es []*explain.Explanation
+		for _, p := range policies {
+			es = append(es, explain.Explain(c, explain.PolicyServer(p, hostKeys.types)))
 		}
-		s = explain.ProbedServer(h)
+		switch {
+		case len(es) > 1 && *asJSON:
+			return explain.WriteJSON(stdout, es)
+		case len(es) > 1:
+			return explain.WriteSummary(stdout, es)
+		case *asJSON:
+			return explain.WriteJSON(stdout, es[0])
+		}
+		return es[0].WriteText(stdout)
 	}
-	e := explain.Explain(c, s)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	h, err := negotiate.Probe(ctx, *server)
+	if err != nil {
+		return fmt.Errorf("explain: --server: %w", err)
+	}
+	e := explain.Explain(c, explain.ProbedServer(h))
 	if *asJSON {
 		return explain.WriteJSON(stdout, e)
 	}
 	return e.WriteText(stdout)
+}
+
+// serverPolicies looks up a comma-separated list of server security policies, or every one for
+// "all".
+func serverPolicies(list string) ([]*policy.Policy, error) {
+	if list == "all" {
+		cat, err := policy.NewCatalog()
+		if err != nil {
+			return nil, err
+		}
+		var out []*policy.Policy
+		for _, p := range cat.Policies() {
+			if p.IsServer() {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	var out []*policy.Policy
+	for _, name := range strings.Split(list, ",") {
+		p, err := serverPolicy(strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // serverPolicy looks up a security policy for servers.

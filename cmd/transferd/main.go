@@ -25,7 +25,7 @@ Usage:
   transferd credentials --data-dir DIR [--export]
   transferd policies list
   transferd policies describe NAME
-  transferd explain (--policy NAME | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
+  transferd explain (--policy NAME[,NAME...]|all | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
   transferd explain --list-clients
   transferd probe [--json] HOST:PORT
   transferd policy-impact --policy NEW --logs FILE [FILE...] [--json]

@@ -133,6 +133,29 @@ func TestExplainGolden(t *testing.T) {
 	}
 }
 
+func TestSummaryGolden(t *testing.T) {
+	t.Parallel()
+	f := load(t)
+	p, err := f.profiles.Lookup("openssh-8.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []*Explanation
+	for _, pol := range f.cat.Policies() {
+		if pol.IsServer() {
+			es = append(es, Explain(ProfileClient(p), PolicyServer(pol, DefaultHostKeyTypes)))
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteSummary(&b, es); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "\nTransferSecurityPolicy-"); n != len(es) {
+		t.Errorf("%d policy lines for %d explanations", n, len(es))
+	}
+	golden(t, "summary-openssh-8.7.txt.golden", b.Bytes())
+}
+
 func TestProbeGolden(t *testing.T) {
 	t.Parallel()
 	f := load(t)

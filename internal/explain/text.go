@@ -158,3 +158,27 @@ func mark(category string, list []string, i int) []string {
 	}
 	return out
 }
+
+// WriteSummary writes one line per explanation: the server, and what the client negotiates with
+// it or why it fails.
+func WriteSummary(w io.Writer, es []*Explanation) error {
+	if len(es) > 0 {
+		if _, err := fmt.Fprintf(w, "Client:  %s\n\n", es[0].Client.describe()); err != nil {
+			return err
+		}
+	}
+	rows := [][]string{{"SERVER", "RESULT"}}
+	for _, e := range es {
+		name := e.Server.Policy
+		if name == "" {
+			name = e.Server.Address
+		}
+		o := Outcome{Connects: e.Connects, Negotiated: e.Negotiated, Failure: e.Failure}
+		r := o.brief()
+		if e.TransferFamily != nil {
+			r += " (with every algorithm of the policy: " + e.TransferFamily.brief() + ")"
+		}
+		rows = append(rows, []string{name, r})
+	}
+	return table(w, rows)
+}
