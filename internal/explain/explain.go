@@ -291,7 +291,11 @@ func brief(a *negotiate.Algorithms) string {
 	if a.ServerToClient.Cipher != cipher || a.ServerToClient.MAC != mac {
 		cipher, mac = a.Ciphers(), a.MACs()
 	}
-	s := fmt.Sprintf("kex %s, host key %s, cipher %s, MAC %s", a.KeyExchange, a.HostKey, cipher, mac)
+	s := "kex " + a.KeyExchange
+	if a.HostKey != "" { // records of Transfer Family itself do not say it
+		s += ", host key " + a.HostKey
+	}
+	s += fmt.Sprintf(", cipher %s, MAC %s", cipher, mac)
 	if c := a.ClientToServer.Compression; c != "none" || a.ServerToClient.Compression != "none" {
 		s += ", compression " + c + "," + a.ServerToClient.Compression
 	}

@@ -168,7 +168,7 @@ func PolicyImpact(server *Server, profiles *negotiate.Profiles, logs []Log) (*Im
 		row.Predicted = &Outcome{Connects: e.Connects, Negotiated: e.Negotiated, Failure: e.Failure}
 		row.TransferFamily = e.TransferFamily
 		switch {
-		case row.Logged.Connects && row.Predicted.Connects && *row.Logged.Negotiated == *row.Predicted.Negotiated:
+		case row.Logged.Connects && row.Predicted.Connects && changes(row.Logged.Negotiated, row.Predicted.Negotiated) == "the same":
 			row.Change = "same"
 			im.Totals.Same++
 		case row.Logged.Connects && row.Predicted.Connects:
@@ -267,12 +267,13 @@ func (im *Impact) WriteText(w io.Writer) error {
 	return err
 }
 
-// changes says what differs between two negotiations, e.g. "kex ecdh-sha2-nistp256 (was
-// curve25519-sha256)".
+// changes says what differs between what a record says was negotiated and a prediction, e.g.
+// "kex ecdh-sha2-nistp256 (was curve25519-sha256)". What the record does not say (Transfer
+// Family's own records have no host-key-algorithm) is not compared.
 func changes(was, now *negotiate.Algorithms) string {
 	var out []string
 	add := func(what, a, b string) {
-		if a != b {
+		if a != "" && a != "," && a != b {
 			out = append(out, fmt.Sprintf("%s %s (was %s)", what, b, a))
 		}
 	}
