@@ -23,9 +23,24 @@ type sniffConn struct {
 	idle atomic.Int64
 	// deadline is the read deadline last set, in Unix nanoseconds.
 	deadline atomic.Int64
+
+	// Only the connection's one reading goroutine uses these.
+	quickAck *quickAcker // nil where the connection cannot skip delayed ACKs
+	read     int64       // bytes read so far
+	lastAck  time.Time   // when quickAck was last used
 }
 
-func newSniffConn(nc net.Conn) *sniffConn { return &sniffConn{Conn: nc} }
+// Acknowledging at once matters while the client waits for answers to small packets: always during
+// the handshake, login and session set-up (quickAckStart bytes), then at most once per
+// quickAckEvery, which costs nothing measurable during a transfer (a system call per
+// millisecond) and still answers an interactive client's pairs of small packets, which come
+// further apart.
+const (
+	quickAckStart = 256 << 10
+	quickAckEvery = time.Millisecond
+)
+
+func newSniffConn(nc net.Conn) *sniffConn { return &sniffConn{Conn: nc, quickAck: newQuickAcker(nc)} }
 
 func (s *sniffConn) setIdleTimeout(d time.Duration) {
 	s.idle.Store(int64(d))
@@ -55,6 +70,13 @@ func (s *sniffConn) Read(p []byte) (int, error) {
 		s.touch()
 		if !s.sniffed.Load() {
 			s.sniff(p[:n])
+		}
+		if s.quickAck != nil {
+			s.read += int64(n)
+			if now := time.Now(); s.read < quickAckStart || now.Sub(s.lastAck) >= quickAckEvery {
+				s.lastAck = now
+				s.quickAck.ack()
+			}
 		}
 	}
 	return n, err
