@@ -39,6 +39,7 @@ var allowedImports = map[string][]string{
 	"internal/e2e":                    {"internal/activity", "internal/mgmtapi", "internal/storage/s3store/s3test"},
 	".":                               {},
 	"bench/s3direct":                  {},
+	"bench/sessions":                  {},
 }
 
 // TestLayout checks that every package has one package comment ("Command x" for commands) and imports only what

@@ -70,19 +70,24 @@ for r in $(seq 1 "$ROUNDS"); do
   read -r pu pug <<<"$(gwcpu "$WORK/s3direct" putobject "$WORK/src.bin" s3://bench/direct1.bin)"
   c0=$(cpu "$pid") g0=$(cpu "$gw")
   profile upload "$r"
+  echo 5 >"/proc/$pid/clear_refs" # resets VmHWM: the peak of this upload alone
   su=$(echo "$(sftp_time "put $WORK/src.bin sftp.bin") - $setup" | bc -l)
   sut=$(echo "$(cpu "$pid") - $c0" | bc -l) sug=$(echo "$(cpu "$gw") - $g0" | bc -l)
+  uprss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
   md=$("$WORK/s3direct" get "$WORK/direct.out" s3://bench/direct.bin)
   cmp -s "$WORK/src.bin" "$WORK/direct.out" || { echo "round $r: direct download differs from the source" >&2; exit 1; }
   pd=$("$WORK/s3direct" getobject "$WORK/direct.out" s3://bench/direct1.bin)
   cmp -s "$WORK/src.bin" "$WORK/direct.out" || { echo "round $r: direct download differs from the source" >&2; exit 1; }
   profile download "$r"
+  echo 5 >"/proc/$pid/clear_refs"
   sd=$(echo "$(sftp_time "get sftp.bin $WORK/sftp.out") - $setup" | bc -l)
   cmp -s "$WORK/src.bin" "$WORK/sftp.out" || { echo "round $r: SFTP download differs from the source" >&2; exit 1; }
+  downrss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
   rm -f "$WORK/sftp.out" "$WORK/direct.out"
   printf 'round %d upload MiB/s: sftp %s, SDK transfer manager %s, one PutObject %s | download: sftp %s, transfer manager %s, one GetObject %s\n' \
     "$r" "$(rate "$su")" "$(rate "$mu")" "$(rate "$pu")" "$(rate "$sd")" "$(rate "$md")" "$(rate "$pd")"
   printf '  upload CPU seconds of versitygw: sftp %.1f, transfer manager %.1f, PutObject %.1f; of transferd: %.1f\n' "$sug" "$mug" "$pug" "$sut"
+  printf '  transferd peak RSS (VmHWM): upload %s MiB, download %s MiB\n' "$uprss" "$downrss"
   for k in su mu pu sd md pd; do t[$k]+="${!k}"$'\n'; done
 done
 m() { printf '%s' "${t[$1]}" | median; }
@@ -92,5 +97,4 @@ printf '  upload:   sftp %s  transfer manager %s  PutObject %s  ratio sftp/manag
   "$(rate "$(m su)")" "$(rate "$(m mu)")" "$(rate "$(m pu)")" "$(ratio su mu)" "$(ratio su pu)"
 printf '  download: sftp %s  transfer manager %s  GetObject %s  ratio sftp/manager %s (target 0.8), sftp/GetObject %s\n' \
   "$(rate "$(m sd)")" "$(rate "$(m md)")" "$(rate "$(m pd)")" "$(ratio sd md)" "$(ratio sd pd)"
-printf 'transferd peak RSS: %s MiB (VmHWM), %d MiB file, cipher %s, session setup %.0f ms subtracted\n' \
-  "$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")" "$SIZE" "$CIPHER" "$(echo "1000 * $setup" | bc -l)"
+printf '%d MiB file, cipher %s, session setup %.0f ms subtracted\n' "$SIZE" "$CIPHER" "$(echo "1000 * $setup" | bc -l)"
