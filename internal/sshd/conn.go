@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -93,21 +95,9 @@ func (c *conn) serve() {
 	log.Debug("connected")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for req := range reqs {
-			// No global requests are served: no port forwarding, no keepalive replies needed.
-			if req.WantReply {
-				req.Reply(false, nil)
-			}
-		}
-	}()
-	c.serveChannels(ctx, log, sess, chans)
+	c.serveChannels(ctx, log, sess, chans, reqs)
 	cancel()
 	sc.Close()
-	wg.Wait()
 	cfg.Activity.Log(&activity.Record{
 		ActivityType: activity.Disconnected,
 		SessionID:    sess.ID,
@@ -118,45 +108,75 @@ func (c *conn) serve() {
 	log.Debug("disconnected")
 }
 
-func (c *conn) serveChannels(ctx context.Context, log *slog.Logger, sess *transfer.Session, chans <-chan ssh.NewChannel) {
+// serveChannels is the connection's control loop: it accepts session channels (each served on a
+// goroutine of its own), refuses global requests (no port forwarding; keepalives need no answer
+// but a refusal), and drains the requests of channels whose subsystem runs. One goroutine does
+// all three because every goroutine is held by every idle session: 2,000 idle sessions are
+// thousands of goroutines, and their stacks are most of the memory they cost.
+func (c *conn) serveChannels(ctx context.Context, log *slog.Logger, sess *transfer.Session, chans <-chan ssh.NewChannel, global <-chan *ssh.Request) {
 	cfg := c.b.cfg
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sessions := 0
-	var mu sync.Mutex
-	for nch := range chans {
-		if nch.ChannelType() != "session" {
-			nch.Reject(ssh.Prohibited, "transferd serves SFTP only: "+nch.ChannelType()+" channels (forwarding) are not allowed")
-			log.Info("refused channel", "type", nch.ChannelType())
-			continue
-		}
-		mu.Lock()
-		if sessions >= cfg.MaxSessionsPerConn {
-			mu.Unlock()
-			nch.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", cfg.MaxSessionsPerConn))
-			continue
-		}
-		sessions++
-		mu.Unlock()
-		ch, reqs, err := nch.Accept()
-		if err != nil {
-			log.Debug("accepting a channel failed", "err", err)
-			mu.Lock()
+	ended := make(chan struct{}, cfg.MaxSessionsPerConn)                // a session goroutine ended
+	handoff := make(chan (<-chan *ssh.Request), cfg.MaxSessionsPerConn) // requests to drain from now on
+	const (
+		caseChans = iota
+		caseGlobal
+		caseEnded
+		caseHandoff
+		caseDrain // and after
+	)
+	cases := []reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(chans)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(global)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ended)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(handoff)},
+	}
+	for {
+		i, v, ok := reflect.Select(cases)
+		switch {
+		case i == caseChans && !ok:
+			return // the connection is closed
+		case i == caseChans:
+			nch := v.Interface().(ssh.NewChannel)
+			if nch.ChannelType() != "session" {
+				nch.Reject(ssh.Prohibited, "transferd serves SFTP only: "+nch.ChannelType()+" channels (forwarding) are not allowed")
+				log.Info("refused channel", "type", nch.ChannelType())
+				continue
+			}
+			if sessions >= cfg.MaxSessionsPerConn {
+				nch.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", cfg.MaxSessionsPerConn))
+				continue
+			}
+			ch, reqs, err := nch.Accept()
+			if err != nil {
+				log.Debug("accepting a channel failed", "err", err)
+				continue
+			}
+			sessions++
+			wg.Go(func() {
+				defer func() { ended <- struct{}{} }()
+				defer recoverTo(log, "session channel")
+				c.serveSession(ctx, log, sess, ch, reqs, handoff)
+			})
+		case i == caseGlobal && !ok:
+			cases[caseGlobal].Chan = reflect.Value{} // never ready again
+		case i == caseGlobal:
+			if req := v.Interface().(*ssh.Request); req.WantReply {
+				req.Reply(false, nil)
+			}
+		case i == caseEnded:
 			sessions--
-			mu.Unlock()
-			continue
+		case i == caseHandoff:
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: v})
+		case !ok: // a drained channel is closed
+			cases = slices.Delete(cases, i, i+1)
+		default:
+			if req := v.Interface().(*ssh.Request); req.WantReply {
+				req.Reply(false, nil)
+			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				mu.Lock()
-				sessions--
-				mu.Unlock()
-			}()
-			defer recoverTo(log, "session channel")
-			c.serveSession(ctx, log, sess, ch, reqs)
-		}()
 	}
 }
 
@@ -165,7 +185,9 @@ type exitStatus struct{ Status uint32 }
 
 // serveSession answers a session channel's requests: the sftp subsystem runs; shells and commands
 // get a clear message and exit status 1; everything else is refused.
-func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfer.Session, ch ssh.Channel, reqs <-chan *ssh.Request) {
+// Once the subsystem starts, the channel's further requests go to handoff, to be drained by the
+// connection's control loop.
+func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfer.Session, ch ssh.Channel, reqs <-chan *ssh.Request, handoff chan<- (<-chan *ssh.Request)) {
 	defer ch.Close()
 	cfg := c.b.cfg
 	for req := range reqs {
@@ -183,7 +205,7 @@ func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfe
 				continue
 			}
 			req.Reply(true, nil)
-			go ssh.DiscardRequests(reqs)
+			handoff <- reqs
 			status := uint32(0)
 			if err := handler(ctx, sess, ch); err != nil {
 				log.Debug("subsystem ended", "subsystem", p.Name, "err", err)
