@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/transferd/transferd/internal/storage"
 )
@@ -31,7 +32,15 @@ type writeHandle struct {
 	s   *Store
 	loc storage.Location
 	f   *os.File
+	// dirty counts bytes written since the kernel was last asked to start writing them out.
+	dirty atomic.Int64
 }
+
+// writebackEvery is how many bytes a handle writes between two requests to the kernel to start
+// writing the file's dirty pages out. Close waits for the data to be on disk (fsync); started early,
+// the disk works while the transfer goes on, and Close then waits for the last few MiB instead of
+// a whole file's worth of page cache.
+const writebackEvery = 8 << 20
 
 func (h *writeHandle) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -40,6 +49,10 @@ func (h *writeHandle) WriteAt(p []byte, off int64) (int, error) {
 	n, err := h.f.WriteAt(p, off)
 	if err != nil {
 		return n, h.s.fail("write", h.loc, err)
+	}
+	if h.dirty.Add(int64(n)) >= writebackEvery {
+		h.dirty.Store(0)
+		startWriteback(h.f)
 	}
 	return n, nil
 }
