@@ -268,7 +268,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 {
   echo "<!-- latest: written by bench/compare.sh -->"
-  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on commit $COMMIT: \`bench/compare.sh $ARGS\`"
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on commit $COMMIT: \`bench/compare.sh${ARGS:+ $ARGS}\`"
   echo
   echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(go version | cut -d' ' -f3), client $(ssh -V 2>&1)."
   echo "Rounds: $ROUNDS, interleaved transferd/OpenSSH; medians (min–max); $SIZE MiB files, $PSIZE MiB per parallel client, $SESSIONS idle sessions."
