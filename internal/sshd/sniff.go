@@ -11,8 +11,9 @@ import (
 
 // sniffConn reads the client's cleartext start as it passes (the identification line, which
 // x/crypto reports without it on a failed negotiation, and the first KEXINIT, from which the
-// connection's records are computed) and enforces an idle timeout once authenticated. It buffers
-// at most one KEXINIT (negotiate.DefaultMaxPacket bytes); past the first packet a read costs one
+// connection's records are computed), enforces an idle timeout once authenticated, and sends
+// TCP acknowledgements at once while the client logs in (see quickAcker). It buffers at most one
+// KEXINIT (negotiate.DefaultMaxPacket bytes); past the first packet the sniffing costs a read one
 // atomic load.
 type sniffConn struct {
 	net.Conn
