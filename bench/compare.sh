@@ -17,24 +17,34 @@
 # "latest" markers) with the machine, commit and command.
 #
 #   usage: bench/compare.sh [--rounds N] [--size MIB] [--sessions N] [--only LIST] [--no-write]
-#     --only   comma-separated parts: throughput, handshakes, parallel, sessions (default all)
+#          bench/compare.sh --storage s3 [--rounds N] [--size MIB]
+#     --only     comma-separated parts: throughput, handshakes, parallel, sessions (default all)
+#     --storage  local (default: the servers above) or s3: SFTP onto a local versitygw against direct
+#                AWS SDK transfers of the same file to it (bench/s3.sh; default 2048 MiB), with
+#                transferd's peak RSS
 #   e.g.   bench/compare.sh                      # the full run (about 15 minutes on 2 cores)
 #          bench/compare.sh --rounds 1 --size 128 --sessions 200 --no-write   # a quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-ROUNDS=3 SIZE=1024 SESSIONS=2000 ONLY=throughput,handshakes,parallel,sessions WRITE=1
+ROUNDS=3 SIZE=1024 SESSIONS=2000 ONLY=throughput,handshakes,parallel,sessions WRITE=1 STORAGE=local SIZE_SET=""
 ARGS="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
+    --size) SIZE=$2 SIZE_SET=1; shift 2 ;;
+    --storage) STORAGE=$2; shift 2 ;;
     --sessions) SESSIONS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-write) WRITE=0; shift ;;
-    *) sed -n '17,21p' "$0" >&2; exit 2 ;;
+    *) sed -n '19,28p' "$0" >&2; exit 2 ;;
   esac
 done
+case $STORAGE in
+  local) ;;
+  s3) [ -n "$SIZE_SET" ] || SIZE=2048; exec bench/s3.sh "$SIZE" "$ROUNDS" ;;
+  *) echo "compare: --storage $STORAGE: use local or s3" >&2; exit 2 ;;
+esac
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for t in sftp ssh-keygen bc sha256sum; do command -v "$t" >/dev/null || { echo "compare: $t is needed (apt-get install openssh-client bc coreutils)" >&2; exit 1; }; done
 ulimit -n "$(ulimit -Hn)" # thousands of sessions need thousands of descriptors
