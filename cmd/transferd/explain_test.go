@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -32,14 +29,7 @@ func TestNegotiationCommands(t *testing.T) {
 		defer ln.Close()
 		return ln.Addr().String()
 	}()
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr string
-		json   bool
-	}{
+	runCases(t, []cliCase{
 		{"profile against policy", []string{"explain", "--policy", "TransferSecurityPolicy-2024-01", "--client", "openssh-9.2-debian12"}, 0,
 			[]string{"Result:  connects: kex curve25519-sha256, host key rsa-sha2-512, cipher aes128-ctr, MAC hmac-sha2-256-etm@openssh.com", "RULE"}, "", false},
 		{"flags after", []string{"explain", "--client", "putty-0.84", "--json", "--policy", "TransferSecurityPolicy-FIPS-2024-01", "--host-keys", "ssh-ed25519,ssh-rsa"}, 0,
@@ -75,28 +65,5 @@ func TestNegotiationCommands(t *testing.T) {
 		{"impact missing log", []string{"policy-impact", "--policy", "TransferSecurityPolicy-2024-01", "--logs", filepath.Join(dir, "none.log")}, 1, nil, "policy-impact: --logs: open " + filepath.Join(dir, "none.log"), false},
 		{"impact unknown policy", []string{"policy-impact", "--policy", "FIPS", "--logs", log}, 1, nil, "policy-impact: --policy: unknown security policy", false},
 		{"help lists the commands", []string{"help"}, 0, []string{"transferd explain", "transferd probe", "transferd policy-impact"}, "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errOut bytes.Buffer
-			code := run(tc.args, &out, &errOut)
-			if code != tc.code {
-				t.Errorf("run(%q) = %d, want %d; stderr: %s", tc.args, code, tc.code, errOut.String())
-			}
-			for _, s := range tc.stdout {
-				if !strings.Contains(out.String(), s) {
-					t.Errorf("run(%q) stdout lacks %q:\n%s", tc.args, s, out.String())
-				}
-			}
-			if !strings.Contains(errOut.String(), tc.stderr) {
-				t.Errorf("run(%q) stderr = %q, want it to contain %q", tc.args, errOut.String(), tc.stderr)
-			}
-			if tc.json && !json.Valid(out.Bytes()) {
-				t.Errorf("run(%q) printed invalid JSON:\n%s", tc.args, out.String())
-			}
-			if strings.Contains(errOut.String(), "panic") || strings.Contains(errOut.String(), "goroutine ") {
-				t.Errorf("run(%q) shows a stack trace:\n%s", tc.args, errOut.String())
-			}
-		})
-	}
+	})
 }

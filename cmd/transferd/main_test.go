@@ -11,14 +11,7 @@ import (
 
 func TestPolicies(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     []string
-		stderr     string
-		jsonOutput bool
-	}{
+	runCases(t, []cliCase{
 		{"list", []string{"policies", "list"}, 0, []string{"TransferSecurityPolicy-2024-01", "TransferSecurityPolicy-2018-11", "diffie-hellman-group18-sha512"}, "", false},
 		{"describe", []string{"policies", "describe", "TransferSecurityPolicy-2018-11"}, 0, []string{`"SecurityPolicyName": "TransferSecurityPolicy-2018-11"`, `"diffie-hellman-group14-sha1"`, "umac-64-etm@openssh.com"}, "", true},
 		{"unknown", []string{"policies", "describe", "TransferSecurityPolicy-2024-1"}, 1, nil, `unknown security policy "TransferSecurityPolicy-2024-1"`, false},
@@ -29,7 +22,24 @@ func TestPolicies(t *testing.T) {
 		{"serve without flags", []string{"serve"}, 1, nil, "--data-dir and --config are required", false},
 		{"serve bad flag", []string{"serve", "--nope"}, 2, nil, "flag provided but not defined: -nope", false},
 		{"serve help", []string{"serve", "--help"}, 0, nil, "SIGHUP applies the file again", false},
-	} {
+	})
+}
+
+// cliCase is one run of the command line: its arguments, the exit code, text stdout must hold,
+// text stderr must hold, and whether stdout must be JSON.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout []string
+	stderr string
+	json   bool
+}
+
+// runCases runs each case in parallel and checks its exit code and output, and that no stack trace
+// reaches the user.
+func runCases(t *testing.T, cases []cliCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errOut bytes.Buffer
@@ -45,15 +55,16 @@ func TestPolicies(t *testing.T) {
 			if !strings.Contains(errOut.String(), tc.stderr) {
 				t.Errorf("run(%q) stderr = %q, want it to contain %q", tc.args, errOut.String(), tc.stderr)
 			}
-			if tc.jsonOutput && !json.Valid(out.Bytes()) {
+			if tc.json && !json.Valid(out.Bytes()) {
 				t.Errorf("run(%q) printed invalid JSON:\n%s", tc.args, out.String())
+			}
+			if strings.Contains(errOut.String(), "panic") || strings.Contains(errOut.String(), "goroutine ") {
+				t.Errorf("run(%q) shows a stack trace:\n%s", tc.args, errOut.String())
 			}
 		})
 	}
 }
 
-// TestServeBadConfig checks that a config error names the file and field, exits non-zero and
-// leaves nothing behind but the error.
 func TestServeBadConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
