@@ -53,6 +53,9 @@ sftp_time() { # batch -> seconds
   printf '%s\n' "$1" | sftp -q -b - -P "$port" -i "$WORK/key" -o Ciphers="$CIPHER" -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR bench@127.0.0.1 >/dev/null
   t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l
+  # CPU seconds (user+system) of the client processes (sftp and the ssh it runs), for the report
+  times >"$WORK/times" # a builtin in this shell: a pipe would run it in a subshell without children
+  awk 'NR == 2 {gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}' "$WORK/times" >"$WORK/client.cpu"
 }
 rate() { printf '%.1f' "$(echo "$SIZE / $1" | bc -l)"; }
 cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; } # user+system seconds (USER_HZ 100)
@@ -72,7 +75,7 @@ for r in $(seq 1 "$ROUNDS"); do
   profile upload "$r"
   echo 5 >"/proc/$pid/clear_refs" # resets VmHWM: the peak of this upload alone
   su=$(echo "$(sftp_time "put $WORK/src.bin sftp.bin") - $setup" | bc -l)
-  sut=$(echo "$(cpu "$pid") - $c0" | bc -l) sug=$(echo "$(cpu "$gw") - $g0" | bc -l)
+  sut=$(echo "$(cpu "$pid") - $c0" | bc -l) sug=$(echo "$(cpu "$gw") - $g0" | bc -l) suc=$(cat "$WORK/client.cpu")
   uprss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
   md=$("$WORK/s3direct" get "$WORK/direct.out" s3://bench/direct.bin)
   cmp -s "$WORK/src.bin" "$WORK/direct.out" || { echo "round $r: direct download differs from the source" >&2; exit 1; }
@@ -80,13 +83,16 @@ for r in $(seq 1 "$ROUNDS"); do
   cmp -s "$WORK/src.bin" "$WORK/direct.out" || { echo "round $r: direct download differs from the source" >&2; exit 1; }
   profile download "$r"
   echo 5 >"/proc/$pid/clear_refs"
+  c0=$(cpu "$pid") g0=$(cpu "$gw")
   sd=$(echo "$(sftp_time "get sftp.bin $WORK/sftp.out") - $setup" | bc -l)
+  sdt=$(echo "$(cpu "$pid") - $c0" | bc -l) sdg=$(echo "$(cpu "$gw") - $g0" | bc -l) sdc=$(cat "$WORK/client.cpu")
   cmp -s "$WORK/src.bin" "$WORK/sftp.out" || { echo "round $r: SFTP download differs from the source" >&2; exit 1; }
   downrss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
   rm -f "$WORK/sftp.out" "$WORK/direct.out"
   printf 'round %d upload MiB/s: sftp %s, SDK transfer manager %s, one PutObject %s | download: sftp %s, transfer manager %s, one GetObject %s\n' \
     "$r" "$(rate "$su")" "$(rate "$mu")" "$(rate "$pu")" "$(rate "$sd")" "$(rate "$md")" "$(rate "$pd")"
-  printf '  upload CPU seconds of versitygw: sftp %.1f, transfer manager %.1f, PutObject %.1f; of transferd: %.1f\n' "$sug" "$mug" "$pug" "$sut"
+  printf '  upload CPU seconds of versitygw: sftp %.1f, transfer manager %.1f, PutObject %.1f; of transferd %.1f, of the sftp client %.1f\n' "$sug" "$mug" "$pug" "$sut" "$suc"
+  printf '  download CPU seconds of versitygw: sftp %.1f; of transferd %.1f, of the sftp client %.1f\n' "$sdg" "$sdt" "$sdc"
   printf '  transferd peak RSS (VmHWM): upload %s MiB, download %s MiB\n' "$uprss" "$downrss"
   for k in su mu pu sd md pd; do t[$k]+="${!k}"$'\n'; done
 done

@@ -11,7 +11,8 @@
 // a file can reach S3's 5 TiB limit, and sends a file that fits in one part as one PutObject. The
 // object appears only when Close succeeds; Abort leaves no object and no multipart upload.
 // Random-access writes, append and resume are refused with KindNotSupported, as Transfer Family
-// does. Reads stream one ranged GET per handle and open another when the reader seeks.
+// does. Reads stream one ranged GET per handle, read ahead of the client by a goroutine, and open
+// another when the reader seeks.
 package s3store
 
 import (
@@ -23,6 +24,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,6 +98,8 @@ type Store struct {
 	copyThreshold      int64 // above this a copy is a multipart copy
 	copyPartSize       int64
 	partsPerDoubleSize int32
+	straggle           int64        // see defaultStraggle
+	gets               atomic.Int64 // GETs read handles made, for tests
 	// partBufs recycles the buffers parts are cut from: a fresh 8 MiB buffer per part costs
 	// zeroing, page faults and garbage collection on every upload.
 	partBufs sync.Pool // of *[]byte
@@ -174,6 +178,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		copyThreshold:      maxPartSize,
 		copyPartSize:       copyPartSize,
 		partsPerDoubleSize: partsPerDoubling,
+		straggle:           defaultStraggle,
 	}
 	if opts.ChecksumWhenRequired {
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired

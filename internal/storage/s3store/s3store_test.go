@@ -615,6 +615,55 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// TestReadStream checks when a read handle keeps its streaming GET, reads a late read with a GET
+// of its own, and moves the stream: each read is checked for its bytes and for the GETs it cost.
+func TestReadStream(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, options())
+	s3store.SetStraggle(s, 8*mib)
+	bucket, c := newBucket(t), adminClient()
+	data := randomBytes(20 * mib)
+	put(t, c, bucket, "f", data)
+	h, err := s.OpenRead(t.Context(), storage.Location{Bucket: bucket, Key: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// After a read returns the stream has reached its end and holds at most 6 MiB behind the
+	// stream's end, which is at most 2 MiB ahead of the furthest read: the offsets below fall
+	// clearly on one side of each limit.
+	for _, r := range []struct {
+		name string
+		off  int64
+		gets int64 // GETs made by this read
+	}{
+		{"first read opens the stream", 0, 1},
+		{"reading on", 32 * kib, 0},
+		{"a little ahead waits for the stream", 2 * mib, 0},
+		{"back within what the stream holds", 100 * kib, 0},
+		{"far ahead moves the stream", 10 * mib, 1},
+		{"late (behind the stream, within the straggle window)", 3 * mib, 1},
+		{"the stream went on", 10*mib + 32*kib, 0},
+		{"far back moves the stream", 0, 1},
+		{"reading on from there", 32 * kib, 0},
+	} {
+		before := s3store.Gets(s)
+		p := make([]byte, 32*kib)
+		if n, err := h.ReadAt(p, r.off); n != len(p) || err != nil || !bytes.Equal(p, data[r.off:r.off+32*kib]) {
+			t.Fatalf("%s: ReadAt(32 KiB at %d) = %d, %v (right bytes: %v)", r.name, r.off, n, err, bytes.Equal(p[:n], data[r.off:r.off+int64(n)]))
+		}
+		if got := s3store.Gets(s) - before; got != r.gets {
+			t.Errorf("%s: ReadAt at %d made %d GETs, want %d", r.name, r.off, got, r.gets)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ReadAt(make([]byte, 10), 0); storage.KindOf(err) != storage.KindInvalid {
+		t.Errorf("ReadAt after Close: %v, want an invalid-argument error", err)
+	}
+}
+
 func TestConcurrentChanges(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, options())
@@ -638,7 +687,7 @@ func TestConcurrentChanges(t *testing.T) {
 	})
 
 	t.Run("file replaced while read", func(t *testing.T) {
-		data := randomBytes(3 * mib)
+		data := randomBytes(12 * mib)
 		put(t, c, bucket, "replaced", data)
 		h, err := s.OpenRead(ctx, storage.Location{Bucket: bucket, Key: "replaced"})
 		if err != nil {
@@ -649,11 +698,12 @@ func TestConcurrentChanges(t *testing.T) {
 		if _, err := h.ReadAt(p, 0); err != nil {
 			t.Fatal(err)
 		}
-		put(t, c, bucket, "replaced", bytes.Repeat([]byte("n"), 3*mib))
-		// A seek opens a new GET, which must not mix the new content into the old file.
-		if n, err := h.ReadAt(p, 2*mib); err == nil {
+		put(t, c, bucket, "replaced", bytes.Repeat([]byte("n"), 12*mib))
+		// A seek beyond the read-ahead opens a new GET, which must not mix the new content into
+		// the old file.
+		if n, err := h.ReadAt(p, 10*mib); err == nil {
 			t.Errorf("ReadAt after the file was replaced = %d bytes (same as before: %v), want an error",
-				n, bytes.Equal(p[:n], data[2*mib:2*mib+n]))
+				n, bytes.Equal(p[:n], data[10*mib:10*mib+n]))
 		}
 	})
 }
