@@ -63,7 +63,31 @@ type S3Storage struct {
 	// ECS and EC2 instance roles).
 	AccessKeyID     string `yaml:"AccessKeyId,omitempty"`
 	SecretAccessKey string `yaml:"SecretAccessKey,omitempty"`
+	// SessionToken goes with temporary AccessKeyId and SecretAccessKey.
+	SessionToken string `yaml:"SessionToken,omitempty"`
+	// ChecksumWhenRequired sends request checksums only where S3 requires them, for older
+	// S3-compatible servers that reject the CRC32 checksums sent by default.
+	ChecksumWhenRequired bool `yaml:"ChecksumWhenRequired,omitempty"`
+	// PartSizeMiB is the size of the first part of a multipart upload, 5 to 5120 (default 8);
+	// later parts double every 900 parts so that a file can reach S3's 5 TiB. A file no larger
+	// than one part is uploaded with one PutObject. An upload holds about three parts in memory.
+	PartSizeMiB int `yaml:"PartSizeMiB,omitempty"`
+	// ReorderBufferMiB bounds what a file being uploaded holds ahead of its contiguous bytes,
+	// 1 to 1024 (default 16): SFTP clients write several requests at once and they may arrive out
+	// of order; a write further ahead is refused as a random-access write.
+	ReorderBufferMiB int `yaml:"ReorderBufferMiB,omitempty"`
+	// MaxRenameObjects is the most objects a directory rename copies (default 1000); a larger
+	// directory is refused. 0 refuses every directory rename.
+	MaxRenameObjects *int `yaml:"MaxRenameObjects,omitempty"`
 }
+
+// S3 limits the configuration is checked against.
+const (
+	minPartSizeMiB      = 5
+	maxPartSizeMiB      = 5 << 10
+	maxReorderBufferMiB = 1 << 10
+	maxRenameObjects    = 1_000_000
+)
 
 // LocalStorage is a local directory that holds the buckets.
 type LocalStorage struct {

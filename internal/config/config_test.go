@@ -441,4 +441,27 @@ func TestS3Storage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "s3.yaml:3: Storage.S3.ForcePathStyle") || !strings.Contains(err.Error(), "true or false") {
 		t.Fatalf("ForcePathStyle: maybe: %v", err)
 	}
+
+	c, err = Parse([]byte("Storage:\n  S3:\n    AccessKeyId: AK\n    SecretAccessKey: SK\n    SessionToken: ST\n"+
+		"    ChecksumWhenRequired: true\n    PartSizeMiB: 16\n    ReorderBufferMiB: 32\n    MaxRenameObjects: 0\nServers: []\n"), "s3.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s3 := c.Storage.S3; s3.SessionToken != "ST" || !s3.ChecksumWhenRequired || s3.PartSizeMiB != 16 || s3.ReorderBufferMiB != 32 ||
+		s3.MaxRenameObjects == nil || *s3.MaxRenameObjects != 0 {
+		t.Fatalf("Storage.S3 = %+v", s3)
+	}
+	for _, tt := range []struct{ line, want string }{
+		{"PartSizeMiB: 4", "s3.yaml:3: Storage.S3.PartSizeMiB: 4 is outside S3's part sizes (5 to 5120 MiB)"},
+		{"PartSizeMiB: 8.5", "s3.yaml:3: Storage.S3.PartSizeMiB: must be a whole number, not"},
+		{"PartSizeMiB: eight", "s3.yaml:3: Storage.S3.PartSizeMiB: must be a whole number, not"},
+		{"ReorderBufferMiB: 2048", "s3.yaml:3: Storage.S3.ReorderBufferMiB: 2048 must be 1 to 1024"},
+		{"MaxRenameObjects: -1", "s3.yaml:3: Storage.S3.MaxRenameObjects: -1 must be 0 (no directory renames) to 1000000"},
+		{"SessionToken: ST", "s3.yaml:3: Storage.S3.SessionToken: goes with AccessKeyId and SecretAccessKey"},
+	} {
+		_, err := Parse([]byte("Storage:\n  S3:\n    "+tt.line+"\nServers: []\n"), "s3.yaml", Options{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.line, err, tt.want)
+		}
+	}
 }

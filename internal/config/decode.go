@@ -264,6 +264,16 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		v.SetBool(b)
+	case reflect.Int:
+		if null {
+			return
+		}
+		var i int
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
+			d.typeError(n, path, "a whole number")
+			return
+		}
+		v.SetInt(int64(i))
 	case reflect.Slice:
 		if null {
 			return

@@ -90,6 +90,18 @@ func (v *validator) config(c *Config) {
 		if (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
 			v.problem("Storage.S3", "set both AccessKeyId and SecretAccessKey, or neither to use the standard AWS credential chain")
 		}
+		if s3.SessionToken != "" && s3.AccessKeyID == "" {
+			v.problem("Storage.S3.SessionToken", "goes with AccessKeyId and SecretAccessKey, which are not set")
+		}
+		if s3.PartSizeMiB != 0 && (s3.PartSizeMiB < minPartSizeMiB || s3.PartSizeMiB > maxPartSizeMiB) {
+			v.problem("Storage.S3.PartSizeMiB", "%d is outside S3's part sizes (%d to %d MiB)", s3.PartSizeMiB, minPartSizeMiB, maxPartSizeMiB)
+		}
+		if s3.ReorderBufferMiB < 0 || s3.ReorderBufferMiB > maxReorderBufferMiB {
+			v.problem("Storage.S3.ReorderBufferMiB", "%d must be 1 to %d", s3.ReorderBufferMiB, maxReorderBufferMiB)
+		}
+		if n := s3.MaxRenameObjects; n != nil && (*n < 0 || *n > maxRenameObjects) {
+			v.problem("Storage.S3.MaxRenameObjects", "%d must be 0 (no directory renames) to %d", *n, maxRenameObjects)
+		}
 	}
 	if c.Servers == nil {
 		// An explicit "Servers: []" is fine: servers then come from the management API.

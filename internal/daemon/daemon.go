@@ -150,8 +150,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.closers = append(d.closers, ds)
 	d.local = ds
 	if c := cfg.Storage.S3; c != nil {
-		d.s3, err = s3store.New(ctx, s3store.Options{Endpoint: c.Endpoint, Region: c.Region, ForcePathStyle: c.ForcePathStyle,
-			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey})
+		d.s3, err = s3store.New(ctx, s3Options(c))
 		if err != nil {
 			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
 		}
@@ -174,6 +173,24 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 }
 
 // loadConfig reads and checks the config file and logs its warnings.
+// s3Options maps the configuration of the S3 storage onto the store's options.
+func s3Options(c *config.S3Storage) s3store.Options {
+	o := s3store.Options{
+		Endpoint: c.Endpoint, Region: c.Region, ForcePathStyle: c.ForcePathStyle,
+		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
+		ChecksumWhenRequired: c.ChecksumWhenRequired,
+		PartSize:             int64(c.PartSizeMiB) << 20,
+		MaxBufferPerHandle:   int64(c.ReorderBufferMiB) << 20,
+	}
+	if n := c.MaxRenameObjects; n != nil {
+		o.MaxRenameObjects = *n
+		if *n == 0 {
+			o.MaxRenameObjects = s3store.NoDirectoryRenames
+		}
+	}
+	return o
+}
+
 func (d *Daemon) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(d.opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
 	if err != nil {

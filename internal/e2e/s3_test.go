@@ -540,6 +540,38 @@ func TestS3Directories(t *testing.T) {
 	)
 }
 
+// TestS3RenameLimit runs servers whose configuration limits directory renames: to 2 objects, and
+// to none.
+func TestS3RenameLimit(t *testing.T) {
+	t.Parallel()
+	e := newS3Env(t)
+	e.put(t, "home/", nil)
+	for _, k := range []string{"home/two/a", "home/two/b", "home/three/a", "home/three/b", "home/three/c", "home/file"} {
+		e.put(t, k, []byte(k))
+	}
+	user, key := "s3_user", keyFor(t, "ed25519")
+	limited := func(limit string) int {
+		port := freePort(t)
+		conf := s3ConfigYAML(e.srv, serverConf{Port: port, Users: []userConf{s3User(user, e.bucket, key)}})
+		start(t, strings.Replace(conf, "    ForcePathStyle: true\n", "    ForcePathStyle: true\n    MaxRenameObjects: "+limit+"\n", 1))
+		return port
+	}
+	two, none := limited("2"), limited("0")
+
+	if out, err := sftpBatch(t, two, user, key, "rename three three-renamed\n"); err == nil {
+		t.Errorf("renaming a directory of 3 objects with MaxRenameObjects 2 succeeded; output:\n%s", out)
+	}
+	if out, err := sftpBatch(t, none, user, key, "rename two two-renamed\n"); err == nil {
+		t.Errorf("renaming a directory with MaxRenameObjects 0 succeeded; output:\n%s", out)
+	}
+	mustSFTP(t, none, user, key, "rename file file-renamed\n")
+	mustSFTP(t, two, user, key, "rename two two-renamed\n")
+	want := []string{"home/", "home/file-renamed", "home/three/a", "home/three/b", "home/three/c", "home/two-renamed/a", "home/two-renamed/b"}
+	if got := e.mustKeys(t, ""); !slices.Equal(got, want) {
+		t.Errorf("after the renames the bucket holds\n%q\nwant\n%q", got, want)
+	}
+}
+
 func TestS3SetStat(t *testing.T) {
 	t.Parallel()
 	e := newS3Env(t)

@@ -93,6 +93,9 @@ func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace b
 // renameDir copies every object under from to the same name under to, then deletes the sources.
 func (s *Store) renameDir(ctx context.Context, from, to storage.Location, dstExisted bool) error {
 	const op = "rename"
+	if s.opts.MaxRenameObjects == NoDirectoryRenames {
+		return storage.Errorf(op, from, storage.KindNotSupported, "renaming directories is not supported on S3 by this server", nil)
+	}
 	srcPrefix, dstPrefix := from.Key+"/", to.Key+"/"
 	if dstExisted {
 		// An empty directory may be replaced: its marker is all there is.

@@ -82,9 +82,12 @@ type Options struct {
 	// (default 16 MiB): a write that ends further ahead is refused as a random-access write.
 	MaxBufferPerHandle int64
 	// MaxRenameObjects is the most objects a directory rename copies (default 1000); larger
-	// directories are refused with KindNotSupported.
+	// directories are refused with KindNotSupported. NoDirectoryRenames refuses them all.
 	MaxRenameObjects int
 }
+
+// NoDirectoryRenames as Options.MaxRenameObjects refuses every directory rename.
+const NoDirectoryRenames = -1
 
 // Store is a storage backend over S3. It is safe for concurrent use.
 type Store struct {
@@ -147,7 +150,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("s3 storage: PartSize %d is outside S3's part sizes (%d to %d bytes)", opts.PartSize, minPartSize, maxPartSize)
 	case opts.MaxBufferPerHandle < 0:
 		return nil, fmt.Errorf("s3 storage: MaxBufferPerHandle %d is negative", opts.MaxBufferPerHandle)
-	case opts.MaxRenameObjects < 0:
+	case opts.MaxRenameObjects < NoDirectoryRenames:
 		return nil, fmt.Errorf("s3 storage: MaxRenameObjects %d is negative", opts.MaxRenameObjects)
 	case (opts.AccessKeyID == "") != (opts.SecretAccessKey == ""):
 		return nil, errors.New("s3 storage: set both AccessKeyId and SecretAccessKey, or neither to use the standard AWS credential chain")

@@ -554,6 +554,17 @@ func TestRenameDir(t *testing.T) {
 	if ks := keys(t, c, bucket); len(ks) != len(want)+1 || ks[1] != "to/" {
 		t.Errorf("after a refused rename the bucket holds %q", ks)
 	}
+
+	opts.MaxRenameObjects = s3store.NoDirectoryRenames
+	none := newStore(t, opts)
+	err = none.Rename(ctx, to, from, false)
+	wantKind(t, "Rename of a directory with NoDirectoryRenames", err, storage.KindNotSupported)
+	if err != nil && !strings.Contains(err.Error(), "renaming directories is not supported") {
+		t.Errorf("the refusal %q does not say why", err)
+	}
+	if err := none.Rename(ctx, storage.Location{Bucket: bucket, Key: "fromage"}, storage.Location{Bucket: bucket, Key: "cheese"}, false); err != nil {
+		t.Errorf("Rename of a file with NoDirectoryRenames: %v", err)
+	}
 }
 
 func TestRenameMultipartCopy(t *testing.T) {
@@ -605,6 +616,7 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"a key without its secret", func(o *s3store.Options) { o.SecretAccessKey = "" }},
 		{"small parts", func(o *s3store.Options) { o.PartSize = 1 * mib }},
+		{"a negative rename limit", func(o *s3store.Options) { o.MaxRenameObjects = -2 }},
 		{"bad endpoint", func(o *s3store.Options) { o.Endpoint = "127.0.0.1:9000" }},
 	} {
 		o := options()
