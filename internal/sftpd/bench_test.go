@@ -16,12 +16,17 @@ import (
 // benchSession serves one SFTP session over an in-memory connection onto a local store and
 // returns a pkg/sftp client for it, with requests as large as the limits the session advertises.
 // It measures the SFTP layer (framing, pkg/sftp, our handlers, homedir, storage) without SSH.
-func benchSession(b *testing.B) *sftp.Client {
-	b.Helper()
-	store, err := disk.New(b.TempDir())
+func benchSession(b *testing.B) *sftp.Client { return pipeSession(b, Config{}) }
+
+// pipeSession serves one SFTP session with cfg (its Backend a local store in a temporary
+// directory) over an in-memory connection and returns a pkg/sftp client for it.
+func pipeSession(tb testing.TB, cfg Config) *sftp.Client {
+	tb.Helper()
+	store, err := disk.New(tb.TempDir())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	cfg.Backend = store
 	sess := &transfer.Session{ID: "bench", User: transfer.User{
 		UserName:              "bench",
 		HomeDirectoryType:     transfer.HomeLogical,
@@ -32,13 +37,13 @@ func benchSession(b *testing.B) *sftp.Client {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Serve(ctx, Config{Backend: store}, sess, server)
+		Serve(ctx, cfg, sess, server)
 	}()
 	c, err := sftp.NewClientPipe(client, client, sftp.MaxPacketUnchecked(maxData), sftp.UseConcurrentWrites(true))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		c.Close()
 		cancel()
 		server.Close()

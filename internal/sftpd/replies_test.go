@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"sync"
 	"testing"
 )
 
@@ -11,12 +12,27 @@ import (
 // kept.
 type fakeChannel struct {
 	in  io.Reader
+	mu  sync.Mutex
 	out bytes.Buffer
 }
 
-func (f *fakeChannel) Read(p []byte) (int, error)  { return f.in.Read(p) }
-func (f *fakeChannel) Write(p []byte) (int, error) { return f.out.Write(p) }
-func (f *fakeChannel) Close() error                { return nil }
+func (f *fakeChannel) Read(p []byte) (int, error) { return f.in.Read(p) }
+func (f *fakeChannel) Close() error               { return nil }
+
+func (f *fakeChannel) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.out.Write(p)
+}
+
+// written returns what the server wrote so far and forgets it.
+func (f *fakeChannel) written() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := bytes.Clone(f.out.Bytes())
+	f.out.Reset()
+	return b
+}
 
 func packet(typ byte, body ...[]byte) []byte {
 	b := []byte{0, 0, 0, 0, typ}
@@ -29,6 +45,16 @@ func packet(typ byte, body ...[]byte) []byte {
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 func str(s string) []byte { return appendString(nil, s) }
+
+// runStream runs s's session side with the test as its one request server (reading packets with
+// s.Read), once the first packet has come; end ends that request server.
+func runStream(s *stream) (end func()) {
+	result := make(chan error, 1)
+	started := make(chan struct{})
+	go s.run(func(bool) <-chan error { close(started); return result })
+	<-started
+	return func() { result <- io.EOF }
+}
 
 // readPacket reads one SFTP packet as pkg/sftp does: the length, then the rest.
 func readPacket(t *testing.T, r io.Reader) []byte {
@@ -51,6 +77,7 @@ func TestStreamLimits(t *testing.T) {
 	write := packet(6, u32(9), str("h1"), make([]byte, 8), str(string(bytes.Repeat([]byte{'x'}, 100000))))
 	ch := &fakeChannel{in: bytes.NewReader(bytes.Join([][]byte{initPkt, limitsReq, otherExt, write}, nil))}
 	s := newStream(ch)
+	defer runStream(s)()
 
 	if got := readPacket(t, s); !bytes.Equal(got, initPkt) {
 		t.Fatalf("first packet passed on: %x, want INIT %x", got, initPkt)
@@ -60,19 +87,16 @@ func TestStreamLimits(t *testing.T) {
 	s.Write(version[:3])
 	s.Write(version[3:])
 	wantVersion := packet(fxpVersion, u32(3), str("posix-rename@openssh.com"), str("1"), str(extLimits), str("1"))
-	if got := ch.out.Bytes(); !bytes.Equal(got, wantVersion) {
-		t.Fatalf("VERSION written: %x, want %x", got, wantVersion)
-	}
-	ch.out.Reset()
 
-	// The limits request is answered here; the other extension and the WRITE reach pkg/sftp whole.
+	// The limits request is answered here, after VERSION however the two goroutines meet; the
+	// other extension and the WRITE reach pkg/sftp whole.
 	if got := readPacket(t, s); !bytes.Equal(got, otherExt) {
 		t.Fatalf("packet after the limits request: %x, want %x", got, otherExt)
 	}
 	wantReply := packet(fxpExtendedReply, u32(7), binary.BigEndian.AppendUint64(nil, 256<<10),
 		binary.BigEndian.AppendUint64(nil, 261120), binary.BigEndian.AppendUint64(nil, 261120), make([]byte, 8))
-	if got := ch.out.Bytes(); !bytes.Equal(got, wantReply) {
-		t.Fatalf("limits reply: %x, want %x", got, wantReply)
+	if got, want := ch.written(), append(wantVersion, wantReply...); !bytes.Equal(got, want) {
+		t.Fatalf("written: %x, want VERSION %x then the limits reply %x", got, wantVersion, wantReply)
 	}
 	if got := readPacket(t, s); !bytes.Equal(got, write) {
 		t.Fatalf("WRITE passed on: %d bytes, want %d", len(got), len(write))
@@ -92,12 +116,12 @@ func TestStreamInjectBetweenPackets(t *testing.T) {
 	ch := &fakeChannel{in: bytes.NewReader(nil)}
 	s := newStream(ch)
 	s.Write(packet(fxpVersion, u32(3)))
-	ch.out.Reset()
+	ch.written()
 	data := packet(103, u32(5), str("payload"))
 	s.Write(data[:9]) // header written, payload pending
 	s.writeOwn([]byte("OWN"))
 	s.Write(data[9:])
-	if got, want := ch.out.String(), string(data)+"OWN"; got != want {
+	if got, want := string(ch.written()), string(data)+"OWN"; got != want {
 		t.Errorf("written %q, want %q", got, want)
 	}
 }
@@ -105,6 +129,7 @@ func TestStreamInjectBetweenPackets(t *testing.T) {
 func TestAfterReply(t *testing.T) {
 	ch := &fakeChannel{in: bytes.NewReader(bytes.Join([][]byte{packet(1, u32(3)), packet(16, u32(1), str("."))}, nil))}
 	s := newStream(ch)
+	defer runStream(s)()
 	readPacket(t, s)
 	readPacket(t, s)
 	ran := 0

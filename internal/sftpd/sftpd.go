@@ -6,10 +6,10 @@ package sftpd
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -25,6 +25,11 @@ type Config struct {
 	Backend  storage.Backend
 	Activity activity.Sink
 	Logger   *slog.Logger
+
+	// For tests: how long an idle session waits before it parks (default parkAfter), and a
+	// function that sees the session's stream.
+	parkAfter  time.Duration
+	streamHook func(*stream)
 }
 
 // extensionsOnce narrows pkg/sftp's process-wide list of advertised extensions to those served:
@@ -53,21 +58,31 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 	}
 	replies := newStream(ch)
 	defer replies.end()
+	if cfg.parkAfter > 0 {
+		replies.parkAfter = cfg.parkAfter
+	}
+	if cfg.streamHook != nil {
+		cfg.streamHook(replies)
+	}
 	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies}
 	h.ensureHome(ctx)
 
-	rs := sftp.NewRequestServer(replies, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
-		sftp.WithStartDirectory(res.Start()),
-		sftp.WithRSAllocator(),
-		sftp.WithRSMaxTxPacket(maxData), // the read length stream advertises in limits@openssh.com
-	)
-	stop := context.AfterFunc(ctx, func() { rs.Close() })
+	stop := context.AfterFunc(ctx, func() { replies.Close() })
 	defer stop()
-	err = rs.Serve()
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
+	// A request server per busy spell: the stream parks idle sessions.
+	return replies.run(func(alloc bool) <-chan error {
+		opts := []sftp.RequestServerOption{
+			sftp.WithStartDirectory(res.Start()),
+			sftp.WithRSMaxTxPacket(maxData), // the read length stream advertises in limits@openssh.com
+		}
+		if alloc {
+			opts = append(opts, sftp.WithRSAllocator())
+		}
+		rs := sftp.NewRequestServer(replies, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, opts...)
+		result := make(chan error, 1)
+		go func() { result <- rs.Serve() }()
+		return result
+	})
 }
 
 // handlers serves one session's requests.

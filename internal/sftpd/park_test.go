@@ -1,0 +1,88 @@
+package sftpd
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestSessionParks checks that an idle session with nothing open parks (its request server and
+// that server's goroutines end) and serves the next request as before; that a session with an open
+// file does not park however long it waits; and that pkg/sftp's allocator is given to the request
+// servers that open files, and only to them.
+func TestSessionParks(t *testing.T) {
+	const after = 50 * time.Millisecond
+	var st *stream
+	c := pipeSession(t, Config{parkAfter: after, streamHook: func(s *stream) { st = s }})
+	state := func() (parks int, alloc bool) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.parks, st.alloc
+	}
+	waitParks := func(what string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(after / 5) {
+			if p, _ := state(); p >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				p, _ := state()
+				t.Fatalf("%s: the session parked %d times, want %d", what, p, n)
+			}
+		}
+	}
+	want := func(what string, parks int, alloc bool) {
+		t.Helper()
+		if p, a := state(); p != parks || a != alloc {
+			t.Errorf("%s: parked %d times, allocator %v; want %d, %v", what, p, a, parks, alloc)
+		}
+	}
+
+	if _, err := c.Getwd(); err != nil {
+		t.Fatal(err)
+	}
+	want("after REALPATH", 0, false)
+	// An OPEN straight after: the request server without the allocator steps aside.
+	f, err := c.Create("/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("after OPEN", 1, true)
+	if _, err := f.Write([]byte("hello ")); err != nil {
+		t.Fatal(err)
+	}
+	busy := runtime.NumGoroutine()
+	time.Sleep(6 * after)
+	if _, err := f.Write([]byte("world")); err != nil {
+		t.Fatalf("write after waiting with the file open: %v", err)
+	}
+	want("after waiting with the file open", 1, true)
+	if err := f.Close(); err != nil {
+		t.Fatalf("close after waiting with the file open: %v", err)
+	}
+
+	waitParks("idle after CLOSE", 2)
+	// pkg/sftp's request server runs 8 read/write workers, a command worker, a dispatcher and a
+	// controller; the goroutine that ran it ends too.
+	if idle := runtime.NumGoroutine(); idle > busy-12 {
+		t.Errorf("goroutines: %d while serving, %d parked; want at least 12 fewer", busy, idle)
+	}
+	entries, err := c.ReadDir("/")
+	if err != nil || len(entries) != 1 || entries[0].Name() != "a" || entries[0].Size() != 11 {
+		t.Fatalf("ReadDir after parking = %v, %v; want the 11-byte file a", entries, err)
+	}
+	want("after READDIR", 2, false)
+	waitParks("idle after READDIR", 3)
+	r, err := c.Open("/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("after OPEN once parked", 3, true)
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, []byte("hello world")) {
+		t.Fatalf("read after parking = %q, %v", got, err)
+	}
+	r.Close()
+}
