@@ -118,6 +118,7 @@ sftp_run() { # SERVER [sftp options...] < batch
 now() { date +%s.%N; }
 timed() { # SERVER BATCH [sftp options...] -> seconds
   local s=$1 b=$2; shift 2
+  sync # each transfer starts with no dirty page cache left by the one before
   local t0; t0=$(now)
   printf '%s\n' "$b" | sftp_run "$s" "$@"
   echo "$(now) - $t0" | bc -l

@@ -61,6 +61,7 @@ gw=$(cat "$TRANSFERD_S3_STATE/pid")
 # (user+system) spent meanwhile by versitygw, by transferd and by CMD's own processes (the sftp
 # client and its ssh, or s3direct). `times` is a builtin: it counts this shell's finished children.
 measure() {
+  sync # each transfer starts with no dirty page cache left by the one before
   local g0 d0 t; g0=$(cpu "$gw") d0=$(cpu "$pid"); times >"$WORK/t0"
   t=$("$@")
   times >"$WORK/t1"
