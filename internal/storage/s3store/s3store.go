@@ -16,6 +16,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,8 @@ type Store struct {
 	// partBufs recycles the buffers parts are cut from: a fresh 8 MiB buffer per part costs
 	// zeroing, page faults and garbage collection on every upload.
 	partBufs sync.Pool // of *[]byte
+	// chunkBufs recycles the buffers out-of-order writes wait in.
+	chunkBufs sync.Pool // of *[]byte of chunkBufSize
 }
 
 // partBuf returns an empty buffer with room for n bytes, recycled when one is large enough.
@@ -114,6 +117,33 @@ func (s *Store) partBuf(n int) []byte {
 		return (*v)[:0]
 	}
 	return make([]byte, 0, n)
+}
+
+// chunkBufSize is the size of the recycled buffers that hold out-of-order writes: SFTP writes are
+// at most 256 KiB (OpenSSH's and pkg/sftp's largest packet).
+const chunkBufSize = 256 << 10
+
+// chunkBuf returns a copy of p, an out-of-order write, in a recycled buffer when it fits one: the
+// SFTP layer's workers write out of order all the time, and a fresh copy of each made garbage at
+// the rate of the upload.
+func (s *Store) chunkBuf(p []byte) []byte {
+	if len(p) > chunkBufSize {
+		return bytes.Clone(p)
+	}
+	b, ok := s.chunkBufs.Get().(*[]byte)
+	if !ok {
+		buf := make([]byte, chunkBufSize)
+		b = &buf
+	}
+	return append((*b)[:0], p...)
+}
+
+// recycleChunkBuf gives back a buffer from chunkBuf once its bytes are copied.
+func (s *Store) recycleChunkBuf(b []byte) {
+	if cap(b) == chunkBufSize {
+		b = b[:0]
+		s.chunkBufs.Put(&b)
+	}
 }
 
 // recyclePartBuf gives back a buffer from partBuf once nothing refers to it.

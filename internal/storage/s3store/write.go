@@ -181,7 +181,7 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	}
 	w.end = max(w.end, end)
 	if off > frontier {
-		heap.Push(&w.pending, chunk{off, bytes.Clone(p)})
+		heap.Push(&w.pending, chunk{off, w.s.chunkBuf(p)})
 		w.buffered += int64(len(p))
 		return len(p), nil
 	}
@@ -217,6 +217,7 @@ func (w *writer) drain() {
 		c := heap.Pop(&w.pending).(chunk)
 		w.buffered -= int64(len(c.data))
 		w.extend(c.data, c.off)
+		w.s.recycleChunkBuf(c.data)
 	}
 }
 
