@@ -86,3 +86,48 @@ func TestSessionParks(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestSessionParksUnderLoad runs requests at intervals around a very short park time, so that
+// sessions park and restart between, during and just after requests, and checks every answer.
+func TestSessionParksUnderLoad(t *testing.T) {
+	const after = time.Millisecond
+	var st *stream
+	c := pipeSession(t, Config{parkAfter: after, streamHook: func(s *stream) { st = s }})
+	data := bytes.Repeat([]byte("0123456789"), 10000)
+	for i := range 200 {
+		time.Sleep(time.Duration(i%4) * after / 2)
+		switch i % 5 {
+		case 0, 1, 2:
+			if _, err := c.Getwd(); err != nil {
+				t.Fatalf("request %d: REALPATH: %v", i, err)
+			}
+		case 3:
+			f, err := c.Create("/f")
+			if err != nil {
+				t.Fatalf("request %d: OPEN: %v", i, err)
+			}
+			if _, err := f.Write(data); err != nil {
+				t.Fatalf("request %d: WRITE: %v", i, err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatalf("request %d: CLOSE: %v", i, err)
+			}
+		case 4:
+			f, err := c.Open("/f")
+			if err != nil {
+				t.Fatalf("request %d: OPEN: %v", i, err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("request %d: read %d bytes (%v), want the %d written", i, len(got), err, len(data))
+			}
+		}
+	}
+	st.mu.Lock()
+	parks := st.parks
+	st.mu.Unlock()
+	if parks < 20 {
+		t.Errorf("the session parked %d times in 200 requests with pauses of up to 1.5 times the park time; want many", parks)
+	}
+}

@@ -194,6 +194,12 @@ func (s *stream) run(serve func(alloc bool) <-chan error) error {
 		}
 		s.serving, s.alloc = true, open
 		s.mu.Unlock()
+		if result != nil {
+			// It parked after asking for this packet: let it finish before the next starts.
+			if err := <-result; !errors.Is(err, errParked) {
+				return ended(err)
+			}
+		}
 		result = serve(open)
 	}
 }
