@@ -73,8 +73,9 @@ type S3Storage struct {
 	// than one part is uploaded with one PutObject. An upload holds about three parts in memory.
 	PartSizeMiB int `yaml:"PartSizeMiB,omitempty"`
 	// ReorderBufferMiB bounds what a file being uploaded holds ahead of its contiguous bytes,
-	// 1 to 1024 (default 16): SFTP clients write several requests at once and they may arrive out
-	// of order; a write further ahead is refused as a random-access write.
+	// 4 to 1024 (default 16): SFTP clients write several requests at once (the OpenSSH client up
+	// to 64 of 255 KiB) and they may arrive out of order; a write further ahead is refused as a
+	// random-access write.
 	ReorderBufferMiB int `yaml:"ReorderBufferMiB,omitempty"`
 	// MaxRenameObjects is the most objects a directory rename copies (default 1000); a larger
 	// directory is refused. 0 refuses every directory rename.
@@ -85,6 +86,7 @@ type S3Storage struct {
 const (
 	minPartSizeMiB      = 5
 	maxPartSizeMiB      = 5 << 10
+	minReorderBufferMiB = 4
 	maxReorderBufferMiB = 1 << 10
 	maxRenameObjects    = 1_000_000
 )

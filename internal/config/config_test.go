@@ -455,7 +455,8 @@ func TestS3Storage(t *testing.T) {
 		{"PartSizeMiB: 4", "s3.yaml:3: Storage.S3.PartSizeMiB: 4 is outside S3's part sizes (5 to 5120 MiB)"},
 		{"PartSizeMiB: 8.5", "s3.yaml:3: Storage.S3.PartSizeMiB: must be a whole number, not"},
 		{"PartSizeMiB: eight", "s3.yaml:3: Storage.S3.PartSizeMiB: must be a whole number, not"},
-		{"ReorderBufferMiB: 2048", "s3.yaml:3: Storage.S3.ReorderBufferMiB: 2048 must be 1 to 1024"},
+		{"ReorderBufferMiB: 2048", "s3.yaml:3: Storage.S3.ReorderBufferMiB: 2048 must be 4 to 1024"},
+		{"ReorderBufferMiB: 1", "s3.yaml:3: Storage.S3.ReorderBufferMiB: 1 must be 4 to 1024"},
 		{"MaxRenameObjects: -1", "s3.yaml:3: Storage.S3.MaxRenameObjects: -1 must be 0 (no directory renames) to 1000000"},
 		{"SessionToken: ST", "s3.yaml:3: Storage.S3.SessionToken: goes with AccessKeyId and SecretAccessKey"},
 	} {

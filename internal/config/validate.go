@@ -96,8 +96,8 @@ func (v *validator) config(c *Config) {
 		if s3.PartSizeMiB != 0 && (s3.PartSizeMiB < minPartSizeMiB || s3.PartSizeMiB > maxPartSizeMiB) {
 			v.problem("Storage.S3.PartSizeMiB", "%d is outside S3's part sizes (%d to %d MiB)", s3.PartSizeMiB, minPartSizeMiB, maxPartSizeMiB)
 		}
-		if s3.ReorderBufferMiB < 0 || s3.ReorderBufferMiB > maxReorderBufferMiB {
-			v.problem("Storage.S3.ReorderBufferMiB", "%d must be 1 to %d", s3.ReorderBufferMiB, maxReorderBufferMiB)
+		if s3.ReorderBufferMiB != 0 && (s3.ReorderBufferMiB < minReorderBufferMiB || s3.ReorderBufferMiB > maxReorderBufferMiB) {
+			v.problem("Storage.S3.ReorderBufferMiB", "%d must be %d to %d", s3.ReorderBufferMiB, minReorderBufferMiB, maxReorderBufferMiB)
 		}
 		if n := s3.MaxRenameObjects; n != nil && (*n < 0 || *n > maxRenameObjects) {
 			v.problem("Storage.S3.MaxRenameObjects", "%d must be 0 (no directory renames) to %d", *n, maxRenameObjects)

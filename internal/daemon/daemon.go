@@ -172,7 +172,6 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	return d, nil
 }
 
-// loadConfig reads and checks the config file and logs its warnings.
 // s3Options maps the configuration of the S3 storage onto the store's options.
 func s3Options(c *config.S3Storage) s3store.Options {
 	o := s3store.Options{
@@ -191,6 +190,7 @@ func s3Options(c *config.S3Storage) s3store.Options {
 	return o
 }
 
+// loadConfig reads and checks the config file and logs its warnings.
 func (d *Daemon) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(d.opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
 	if err != nil {
