@@ -33,23 +33,33 @@ func TestSessionParks(t *testing.T) {
 			}
 		}
 	}
-	want := func(what string, parks int, alloc bool) {
+	// Only the allocator is checked right after a request: on a loaded machine the session may
+	// park before the check.
+	wantAlloc := func(what string, alloc bool) {
 		t.Helper()
-		if p, a := state(); p != parks || a != alloc {
-			t.Errorf("%s: parked %d times, allocator %v; want %d, %v", what, p, a, parks, alloc)
+		if _, a := state(); a != alloc {
+			t.Errorf("%s: allocator %v, want %v", what, a, alloc)
+		}
+	}
+	wantParks := func(what string, n int) {
+		t.Helper()
+		if p, _ := state(); p != n {
+			t.Errorf("%s: parked %d times, want %d", what, p, n)
 		}
 	}
 
 	if _, err := c.Getwd(); err != nil {
 		t.Fatal(err)
 	}
-	want("after REALPATH", 0, false)
-	// An OPEN straight after: the request server without the allocator steps aside.
+	wantAlloc("after REALPATH", false)
+	// An OPEN straight after: the request server without the allocator steps aside (or, if the
+	// machine was slow, parked by itself first); either way once.
 	f, err := c.Create("/a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want("after OPEN", 1, true)
+	wantAlloc("after OPEN", true)
+	wantParks("after OPEN", 1)
 	if _, err := f.Write([]byte("hello ")); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +68,7 @@ func TestSessionParks(t *testing.T) {
 	if _, err := f.Write([]byte("world")); err != nil {
 		t.Fatalf("write after waiting with the file open: %v", err)
 	}
-	want("after waiting with the file open", 1, true)
+	wantParks("after waiting with the file open", 1)
 	if err := f.Close(); err != nil {
 		t.Fatalf("close after waiting with the file open: %v", err)
 	}
@@ -73,13 +83,13 @@ func TestSessionParks(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Name() != "a" || entries[0].Size() != 11 {
 		t.Fatalf("ReadDir after parking = %v, %v; want the 11-byte file a", entries, err)
 	}
-	want("after READDIR", 2, false)
+	wantAlloc("after READDIR", false)
 	waitParks("idle after READDIR", 3)
 	r, err := c.Open("/a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want("after OPEN once parked", 3, true)
+	wantAlloc("after OPEN once parked", true)
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, []byte("hello world")) {
 		t.Fatalf("read after parking = %q, %v", got, err)
