@@ -598,15 +598,20 @@ func sftpBatch(t testing.TB, port int, user string, key *sshKey, batch string, o
 	return out, err
 }
 
+// sftpCommand is the OpenSSH sftp client in batch mode (`sftp -b -`, commands on its standard
+// input) for user on the server at port, with opts before the defaults of clientOpts.
+func sftpCommand(ctx context.Context, port int, user string, key *sshKey, opts ...string) *exec.Cmd {
+	args := append([]string{"-b", "-", "-P", strconv.Itoa(port)}, opts...)
+	args = append(args, clientOpts(key)...)
+	return exec.CommandContext(ctx, "sftp", append(args, user+"@127.0.0.1")...)
+}
+
 // runSFTP is sftpBatch for goroutines other than the test's: a timeout is returned as
 // context.DeadlineExceeded.
 func runSFTP(port int, user string, key *sshKey, batch string, opts ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clientLimit)
 	defer cancel()
-	args := append([]string{"-v", "-b", "-", "-P", strconv.Itoa(port)}, opts...)
-	args = append(args, clientOpts(key)...)
-	args = append(args, user+"@127.0.0.1")
-	cmd := exec.CommandContext(ctx, "sftp", args...)
+	cmd := sftpCommand(ctx, port, user, key, append([]string{"-v"}, opts...)...)
 	cmd.Stdin = strings.NewReader(batch)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {

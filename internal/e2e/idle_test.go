@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +26,7 @@ func TestOpenSSHIdlePauses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), clientLimit)
 	defer cancel()
-	args := append([]string{"-b", "-", "-P", strconv.Itoa(port)}, clientOpts(key)...)
-	cmd := exec.CommandContext(ctx, "sftp", append(args, user+"@127.0.0.1")...)
+	cmd := sftpCommand(ctx, port, user, key)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -264,8 +264,7 @@ func TestInterruptedUpload(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), clientLimit)
 		defer cancel()
 		// -l 8000 (Kbit/s) keeps the upload going for seconds.
-		args := append([]string{"-b", "-", "-P", strconv.Itoa(port), "-l", "8000"}, clientOpts(key)...)
-		cmd := exec.CommandContext(ctx, "sftp", append(args, "sftp_user@127.0.0.1")...)
+		cmd := sftpCommand(ctx, port, "sftp_user", key, "-l", "8000")
 		cmd.Stdin = strings.NewReader("put " + src + " killed\n")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
