@@ -16,11 +16,11 @@ const module = "github.com/transferd/transferd/"
 // allowedImports is the package layout: which of transferd's own packages each package may import
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
-	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate"},
-	"internal/daemon":                 {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer"},
+	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs"},
+	"internal/daemon":                 {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs"},
 	"internal/config":                 {"internal/transfer"},
-	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate"},
-	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk"}, // disk: benchmarks only
+	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs"},
+	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk", "internal/procs"}, // disk: benchmarks only
 	"internal/policy":                 {"internal/transfer"},
 	"internal/negotiate":              {"internal/transfer"},
 	"internal/explain":                {"internal/negotiate", "internal/policy", "internal/activity"},
@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"internal/mgmtapi":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
 	"internal/metastore/storetest":    {"internal/transfer"},
 	"internal/storage":                {},
+	"internal/procs":                  {},
 	"internal/storage/disk":           {"internal/storage", "internal/storage/storagetest"},
 	"internal/storage/storagetest":    {"internal/storage"},
 	"internal/storage/s3store":        {"internal/storage", "internal/storage/storagetest", "internal/storage/s3store/s3test"},

@@ -15,7 +15,7 @@ pid=""
 cleanup() {
   [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
   scripts/s3server.sh stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
 

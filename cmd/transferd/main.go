@@ -16,6 +16,7 @@ import (
 
 	"github.com/transferd/transferd/internal/daemon"
 	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/procs"
 )
 
 const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer Family
@@ -108,7 +109,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 Runs every server of the config file. SIGHUP applies the file again (servers and users created,
 updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
-stop accepting connections and let transfers in flight finish. Flags:
+stop accepting connections and let transfers in flight finish.
+
+The Go scheduler runs with as many Ps as connections are busy (logging in or running SFTP
+requests), at least half the cores and at most all of them: one connection's work costs less
+on one core than spread over several. Set GOMAXPROCS in the environment to fix the number.
+
+Flags:
 `)
 		fs.PrintDefaults()
 	}
@@ -156,6 +163,7 @@ stop accepting connections and let transfers in flight finish. Flags:
 		APIListen:     *apiListen,
 		EndpointHost:  *endpointHost,
 		EndpointPorts: *endpointPorts,
+		Procs:         procs.FromEnv(logger),
 		Logger:        logger,
 		Stdout:        stdout,
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/transferd/transferd/internal/control"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/sftpd"
 	"github.com/transferd/transferd/internal/sshd"
 	"github.com/transferd/transferd/internal/storage"
@@ -49,6 +50,9 @@ type Options struct {
 	EndpointPorts string
 	// Getenv reads the environment (API credentials); nil means os.Getenv.
 	Getenv func(string) string
+	// Procs sizes the Go scheduler to the busy connections (nil: not at all). It acts on the
+	// whole process, so one Daemon per process should have it.
+	Procs  *procs.Governor
 	Logger *slog.Logger
 	Stdout io.Writer
 }
@@ -341,7 +345,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		return sshd.Config{}, err
 	}
 	sup := p.Support()
-	sftpCfg := sftpd.Config{Backend: d.backendFor(s), Activity: d.activity, Logger: d.log}
+	sftpCfg := sftpd.Config{Backend: d.backendFor(s), Activity: d.activity, Logger: d.log, Procs: d.opts.Procs}
 	return sshd.Config{
 		Server:      *s,
 		ResourceARN: d.account.ServerARN(s.ServerID),
@@ -356,6 +360,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		Users:             userLookup{d.store},
 		Activity:          d.activity,
 		Logger:            d.log,
+		Procs:             d.opts.Procs,
 		Subsystems: map[string]sshd.SubsystemHandler{
 			"sftp": func(ctx context.Context, sess *transfer.Session, ch io.ReadWriteCloser) error {
 				return sftpd.Serve(ctx, sftpCfg, sess, ch)

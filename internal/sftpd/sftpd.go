@@ -15,6 +15,7 @@ import (
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/homedir"
+	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/storage"
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -25,6 +26,9 @@ type Config struct {
 	Backend  storage.Backend
 	Activity activity.Sink
 	Logger   *slog.Logger
+	// Procs counts the session busy while a request server runs, that is while it is not parked
+	// (nil: not counted).
+	Procs *procs.Governor
 
 	// For tests: how long an idle session waits before it parks (default parkAfter), and a
 	// function that sees the session's stream.
@@ -80,7 +84,12 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		}
 		rs := sftp.NewRequestServer(replies, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}, opts...)
 		result := make(chan error, 1)
-		go func() { result <- rs.Serve() }()
+		release := cfg.Procs.Hold()
+		go func() {
+			err := rs.Serve()
+			release()
+			result <- err
+		}()
 		return result
 	})
 }

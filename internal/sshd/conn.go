@@ -62,7 +62,10 @@ func (c *conn) serve() {
 	defer c.nc.Close()
 
 	c.nc.SetDeadline(time.Now().Add(cfg.LoginGraceTime))
+	release := cfg.Procs.Hold() // the handshake is most of a short session's CPU
+	defer release()             // if it panics; releasing twice does nothing
 	sc, chans, reqs, err := ssh.NewServerConn(c.nc, c.b.ssh)
+	release()
 	if err != nil {
 		c.handshakeFailed(log, err)
 		return

@@ -22,6 +22,7 @@ import (
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/negotiate"
+	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -70,6 +71,8 @@ type Config struct {
 	// RecordClientOffer puts each client's whole first KEXINIT (all ten name-lists) in its
 	// CONNECTED or KEX_FAILURE record as client-offer.
 	RecordClientOffer bool
+	// Procs counts a connection busy while it logs in (nil: not counted).
+	Procs *procs.Governor
 }
 
 // userAuthAlgorithms are the signature algorithms users may authenticate with: Transfer Family's key
