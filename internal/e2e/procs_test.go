@@ -65,5 +65,6 @@ func TestSchedulerFollowsBusyConnections(t *testing.T) {
 		}
 	}
 	// Each session parks after a second with nothing open; a second later the Ps go back.
-	waitLog("files closed, sessions parked", from, fmt.Sprintf(`msg="Go scheduler resized" procs=%d busy=0`, least))
+	// (busy may still count a session that parks later than the others: it cannot hold more Ps.)
+	waitLog("files closed, sessions parked", from, fmt.Sprintf(`msg="Go scheduler resized" procs=%d busy=`, least))
 }
