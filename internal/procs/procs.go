@@ -5,8 +5,8 @@
 // takes it from there and gives each request to a worker. When the scheduler has an idle P, every
 // hand-over wakes another thread on another core, which spins looking for work and sleeps again.
 // On a machine with few cores and no idle one (the client on the same machine, or other work)
-// that costs more than the overlap gains: on 2 cores one upload cost transferd 3.4 CPU seconds per
-// GiB with 2 Ps and 2.5 with 1, and the client, whose core the spinning took, went slower too.
+// that costs more than the overlap gains: on 2 cores one upload cost transferd 3.4–3.6 CPU seconds
+// per GiB with 2 Ps and 2.6–2.9 with 1, and the client, whose core the spinning took, went slower too.
 // Connections side by side are work that does use more cores (8 clients logging in at once made
 // fewer sessions per second with 1 P).
 //
@@ -14,6 +14,7 @@
 // requests; a parked session is not busy), never fewer than half the cores and never more than the
 // GOMAXPROCS the process started with. It adds Ps at once and takes them away only after the lower
 // demand has lasted a second, so connections that come and go do not resize the scheduler each time.
+// (Once set, GOMAXPROCS no longer follows changes of a container's CPU limit made after start.)
 package procs
 
 import (
@@ -58,13 +59,13 @@ func FromEnv(log *slog.Logger) *Governor {
 	return g
 }
 
-// New returns a Governor between half of max (rounded up) and max Ps that calls set to change
-// them, starting at the minimum; nil when max is below 2.
-func New(max int, set func(procs, busy int)) *Governor {
-	if max < 2 {
+// New returns a Governor between half of most (rounded up) and most Ps that calls set to change
+// them, starting at the minimum; nil when most is below 2.
+func New(most int, set func(procs, busy int)) *Governor {
+	if most < 2 {
 		return nil
 	}
-	g := &Governor{min: (max + 1) / 2, max: max, set: set, after: lowerAfter}
+	g := &Governor{min: (most + 1) / 2, max: most, set: set, after: lowerAfter}
 	g.cur = g.min
 	set(g.cur, 0)
 	return g
