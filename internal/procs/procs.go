@@ -6,7 +6,7 @@
 // hand-over wakes another thread on another core, which spins looking for work and sleeps again.
 // On a machine with few cores and no idle one (the client on the same machine, or other work)
 // that costs more than the overlap gains: on 2 cores one upload cost transferd 3.4–3.6 CPU seconds
-// per GiB with 2 Ps and 2.6–2.9 with 1, and the client, whose core the spinning took, went slower too.
+// per GiB with 2 Ps and 2.6–2.9 with 1, and the spinning ran on the core the client needed.
 // Connections side by side are work that does use more cores (8 clients logging in at once made
 // fewer sessions per second with 1 P).
 //
