@@ -18,9 +18,10 @@ const module = "github.com/transferd/transferd/"
 var allowedImports = map[string][]string{
 	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs"},
 	"internal/daemon":                 {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs"},
-	"internal/config":                 {"internal/transfer"},
+	"internal/config":                 {"internal/transfer", "internal/iampolicy"},
 	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs"},
-	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk", "internal/procs"}, // disk: benchmarks only
+	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk", "internal/procs", "internal/iampolicy"}, // disk: tests only
+	"internal/iampolicy":              {"internal/transfer"},
 	"internal/policy":                 {"internal/transfer"},
 	"internal/negotiate":              {"internal/transfer"},
 	"internal/explain":                {"internal/negotiate", "internal/policy", "internal/activity"},
@@ -28,7 +29,7 @@ var allowedImports = map[string][]string{
 	"internal/homedir":                {"internal/transfer", "internal/storage"},
 	"internal/activity":               {"internal/negotiate"},
 	"internal/metastore":              {"internal/transfer", "internal/metastore/storetest"},
-	"internal/control":                {"internal/transfer", "internal/metastore", "internal/policy", "internal/config"},
+	"internal/control":                {"internal/transfer", "internal/metastore", "internal/policy", "internal/config", "internal/iampolicy"},
 	"internal/mgmtapi":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
 	"internal/metastore/storetest":    {"internal/transfer"},
 	"internal/storage":                {},
