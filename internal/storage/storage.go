@@ -64,6 +64,16 @@ type OpenFlags struct {
 	Truncate  bool
 	Exclusive bool
 	Append    bool
+	// Owner, when set, is the POSIX owner a file that this open creates gets; an existing file
+	// keeps its owner. A backend without POSIX owners (see Chowner) refuses it with
+	// KindNotSupported; one that cannot give the file this owner refuses the open with
+	// KindPermission and leaves no file behind.
+	Owner *Owner
+}
+
+// Owner is a POSIX owner: a user ID and a group ID.
+type Owner struct {
+	UID, GID uint32
 }
 
 // Attrs are the attributes a SETSTAT may change; nil fields are left alone.
@@ -132,6 +142,12 @@ type Renamer interface {
 // AttrSetter is a backend that changes attributes.
 type AttrSetter interface {
 	SetAttrs(ctx context.Context, loc Location, attrs Attrs) error
+}
+
+// Chowner is a backend whose files and directories have POSIX owners that can be changed. Its
+// Stat results carry the owner in Sys() (*syscall.Stat_t).
+type Chowner interface {
+	Chown(ctx context.Context, loc Location, o Owner) error
 }
 
 // SpaceInfo is what statvfs reports.

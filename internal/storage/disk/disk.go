@@ -40,6 +40,7 @@ var (
 	_ storage.AttrSetter    = (*Store)(nil)
 	_ storage.SpaceReporter = (*Store)(nil)
 	_ storage.DirMaker      = (*Store)(nil)
+	_ storage.Chowner       = (*Store)(nil)
 )
 
 // New returns a store over the directory root, creating it (mode 0750) if it is missing.
@@ -152,7 +153,12 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 	if flags.Exclusive {
 		flag |= os.O_EXCL
 	}
-	f, err := s.openRegular("open", loc, name, flag, filePerm)
+	var f *os.File
+	if flags.Owner != nil && flags.Create {
+		f, err = s.createOwned(loc, name, flag, *flags.Owner)
+	} else {
+		f, err = s.openRegular("open", loc, name, flag, filePerm)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +167,51 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 		return &readWriteHandle{w}, nil
 	}
 	return w, nil
+}
+
+// createOwned opens name with flag (which has O_CREATE), giving the file owner o when this open
+// creates it: it first tries an exclusive create, so that it knows whether the file is new, and
+// falls back to opening the existing file unless flag is exclusive itself. A new file whose owner
+// cannot be set is removed again.
+func (s *Store) createOwned(loc storage.Location, name string, flag int, o storage.Owner) (*os.File, error) {
+	f, err := s.openRegular("open", loc, name, flag|os.O_EXCL, filePerm)
+	if err == nil {
+		if cerr := f.Chown(int(o.UID), int(o.GID)); cerr != nil {
+			f.Close()
+			s.root.Remove(name)
+			return nil, s.chownFailed("open", loc, o, cerr)
+		}
+		return f, nil
+	}
+	if flag&os.O_EXCL != 0 || storage.KindOf(err) != storage.KindExist {
+		return nil, err
+	}
+	return s.openRegular("open", loc, name, flag, filePerm)
+}
+
+// chownFailed is the error for an owner that could not be set: without root (or CAP_CHOWN) a
+// process can give files only to itself.
+func (s *Store) chownFailed(op string, loc storage.Location, o storage.Owner, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return storage.Errorf(op, loc, storage.KindPermission,
+			fmt.Sprintf("cannot create files owned by uid %d gid %d: transferd needs to run as root (or with CAP_CHOWN) for POSIX profiles", o.UID, o.GID), err)
+	}
+	return s.fail(op, loc, err)
+}
+
+// Chown gives loc the owner o (without following a symbolic link).
+func (s *Store) Chown(ctx context.Context, loc storage.Location, o storage.Owner) error {
+	name, err := s.name("chown", loc)
+	if err != nil {
+		return err
+	}
+	if loc.IsRoot() {
+		return storage.Errorf("chown", loc, storage.KindPermission, "the storage root cannot be changed", nil)
+	}
+	if err := s.root.Lchown(name, int(o.UID), int(o.GID)); err != nil {
+		return s.chownFailed("chown", loc, o, err)
+	}
+	return nil
 }
 
 // openRegular opens name and makes sure it is a regular file. O_NONBLOCK keeps a FIFO planted in

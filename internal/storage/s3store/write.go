@@ -45,6 +45,9 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 	if err := check(op, loc); err != nil {
 		return nil, err
 	}
+	if flags.Owner != nil {
+		return nil, storage.Errorf(op, loc, storage.KindNotSupported, "S3 objects have no POSIX owner", nil)
+	}
 	if loc.Key == "" {
 		if dir, err := s.isDir(ctx, op, loc); err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts Optio
 		{"RenameFile", s.testRenameFile},
 		{"RenameDir", s.testRenameDir},
 		{"SetAttrs", s.testSetAttrs},
+		{"Owner", s.testOwner},
 		{"Abort", func(t *testing.T) { t.Skip("what Abort leaves behind is backend-specific") }},
 	}
 	for _, tt := range tests {
@@ -483,5 +485,78 @@ func (s *suite) testSetAttrs(t *testing.T) {
 	}
 	if fi.Mode().Perm() != mode || !fi.ModTime().Equal(mtime) {
 		t.Errorf("after SetAttrs, Stat(%s) = mode %v, mtime %v; want %v, %v", f, fi.Mode().Perm(), fi.ModTime(), mode, mtime)
+	}
+}
+
+// testOwner checks OpenFlags.Owner and Chown: a Chowner gives a file that an open creates the
+// owner asked for (or refuses the open and leaves no file when it cannot), leaves an existing
+// file's owner alone, and changes owners with Chown; a backend without owners refuses Owner.
+func (s *suite) testOwner(t *testing.T) {
+	b, loc := s.backend(t)
+	ctx := t.Context()
+	cb, ok := b.(storage.Chowner)
+	if !ok {
+		_, err := b.OpenWrite(ctx, loc("owned"), storage.OpenFlags{Create: true, Owner: &storage.Owner{UID: 1, GID: 1}})
+		wantKind(t, "OpenWrite with an Owner on a backend without owners", err, storage.KindNotSupported, loc("owned"))
+		return
+	}
+	// Another owner where the process may give files away (root), else its own.
+	want := storage.Owner{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	if os.Geteuid() == 0 {
+		want = storage.Owner{UID: 4242, GID: 4343}
+	}
+	owner := func(l storage.Location) storage.Owner {
+		t.Helper()
+		fi, err := b.Stat(ctx, l)
+		if err != nil {
+			t.Fatalf("Stat(%s): %v", l, err)
+		}
+		o, ok := storage.OwnerOf(fi)
+		if !ok {
+			t.Fatalf("Stat(%s) of a Chowner reports no owner (Sys() is %T)", l, fi.Sys())
+		}
+		return o
+	}
+	h, err := b.OpenWrite(ctx, loc("new"), storage.OpenFlags{Create: true, Owner: &want})
+	if err != nil {
+		t.Fatalf("OpenWrite(Create, Owner %v): %v", want, err)
+	}
+	writeAll(t, h, []byte("x"))
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner(loc("new")); got != want {
+		t.Errorf("a file created with Owner %v is owned by %v", want, got)
+	}
+
+	writeFile(t, b, loc("old"), []byte("y"))
+	before := owner(loc("old"))
+	h, err = b.OpenWrite(ctx, loc("old"), storage.OpenFlags{Create: true, Truncate: true, Owner: &storage.Owner{UID: 4444, GID: 4444}})
+	if err != nil {
+		t.Fatalf("OpenWrite(existing, Create|Truncate, Owner): %v", err)
+	}
+	h.Close()
+	if got := owner(loc("old")); got != before {
+		t.Errorf("an existing file opened with Owner changed owner from %v to %v", before, got)
+	}
+	_, err = b.OpenWrite(ctx, loc("old"), storage.OpenFlags{Create: true, Exclusive: true, Owner: &want})
+	wantKind(t, "OpenWrite(existing, Create|Exclusive, Owner)", err, storage.KindExist, loc("old"))
+
+	mkdir(t, b, loc("dir"))
+	if err := cb.Chown(ctx, loc("dir"), want); err != nil {
+		t.Fatalf("Chown(%s, %v): %v", loc("dir"), want, err)
+	}
+	if got := owner(loc("dir")); got != want {
+		t.Errorf("Chown(dir, %v) left owner %v", want, got)
+	}
+	wantKind(t, "Chown of a missing file", cb.Chown(ctx, loc("missing"), want), storage.KindNotExist, loc("missing"))
+
+	if os.Geteuid() != 0 {
+		// Giving a file away needs root: the open is refused and no file is left.
+		other := storage.Owner{UID: want.UID + 1, GID: want.GID}
+		_, err := b.OpenWrite(ctx, loc("refused"), storage.OpenFlags{Create: true, Owner: &other})
+		wantKind(t, "OpenWrite(Create, another user's Owner) without root", err, storage.KindPermission, loc("refused"))
+		_, err = b.Stat(ctx, loc("refused"))
+		wantKind(t, "Stat of the refused file", err, storage.KindNotExist, loc("refused"))
 	}
 }
