@@ -35,6 +35,8 @@ const (
 const (
 	OperationRead  = "READ"
 	OperationWrite = "WRITE"
+	OperationStat  = "STAT"
+	OperationList  = "LIST"
 )
 
 // Record is one activity record. Field names are Transfer Family's; fields marked "transferd" are

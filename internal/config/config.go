@@ -188,10 +188,19 @@ type User struct {
 	// Optional; may contain ${transfer:UserName}. Only for PATH users.
 	HomeDirectory string `yaml:"HomeDirectory,omitempty"`
 
-	// Policy is a session policy (JSON, at most 2048 characters). transferd does not evaluate
-	// IAM policies: it keeps the policy and records it in activity logs as user-policy, and
-	// setting it gives a warning.
+	// Policy is a session policy: an IAM policy document (JSON, at most 2048 characters) that
+	// transferd evaluates for every SFTP request of the user with IAM's logic, as the S3 actions
+	// the request needs (s3:ListBucket with s3:prefix, s3:GetObject, s3:PutObject,
+	// s3:DeleteObject). Only for users of S3-domain servers. It may use ${transfer:UserName}, and,
+	// for PATH users with a HomeDirectory, ${transfer:HomeDirectory}, ${transfer:HomeBucket} and
+	// ${transfer:HomeFolder}. A policy with an element transferd cannot evaluate is an error.
 	Policy string `yaml:"Policy,omitempty"`
+
+	// PosixProfile is the POSIX identity of a user of an EFS-domain server: files and
+	// directories it creates are owned by Uid and Gid, and every request is checked against the
+	// mode bits for that identity (Uid 0 as root). Only for users of EFS-domain servers; without
+	// one, such a user acts as transferd's own user.
+	PosixProfile *PosixProfile `yaml:"PosixProfile,omitempty"`
 
 	// SshPublicKeys are 0 to 50 authorized_keys lines ("ssh-ed25519 AAAA... comment"): ssh-ed25519,
 	// ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least 2048 bits, no key twice. A user with no
@@ -206,6 +215,35 @@ type User struct {
 
 	// Tags are 0 to 50 key/value pairs attached to the user, as for servers.
 	Tags []Tag `yaml:"Tags,omitempty"`
+}
+
+// PosixProfile is a POSIX identity.
+type PosixProfile struct {
+	// Uid is the user ID, 0 to 4294967295. Required.
+	UID *int64 `yaml:"Uid"`
+	// Gid is the primary group ID, 0 to 4294967295. Required.
+	GID *int64 `yaml:"Gid"`
+	// SecondaryGids are up to 16 more group IDs the user is a member of.
+	SecondaryGIDs []int64 `yaml:"SecondaryGids,omitempty"`
+}
+
+// transferProfile is p as the state store keeps it; nil when p is nil. Values out of range are
+// the validator's to report.
+func (p *PosixProfile) transferProfile() *transfer.PosixProfile {
+	if p == nil {
+		return nil
+	}
+	tp := &transfer.PosixProfile{}
+	if p.UID != nil {
+		tp.UID = uint32(*p.UID)
+	}
+	if p.GID != nil {
+		tp.GID = uint32(*p.GID)
+	}
+	for _, g := range p.SecondaryGIDs {
+		tp.SecondaryGIDs = append(tp.SecondaryGIDs, uint32(g))
+	}
+	return tp
 }
 
 // Mapping maps an Entry the user sees onto a Target storage path.
@@ -380,6 +418,7 @@ func (u *User) TransferUser(serverID string) (transfer.User, error) {
 		HomeDirectoryType: d.HomeDirectoryType,
 		HomeDirectory:     d.HomeDirectory,
 		Policy:            d.Policy,
+		PosixProfile:      d.PosixProfile.transferProfile(),
 		Tags:              transferTags(d.Tags),
 		Source:            transfer.SourceConfig,
 	}
@@ -471,8 +510,8 @@ func (c *Config) Warnings() []string {
 		}
 		for j, u := range s.Users {
 			up := sp + "." + indexed("Users", j)
-			if strings.TrimSpace(u.Policy) != "" {
-				w = append(w, up+".Policy: transferd does not evaluate IAM session policies; it records this one in activity logs as user-policy")
+			if s.Domain == transfer.DomainEFS && u.PosixProfile == nil {
+				w = append(w, up+": user "+quote(u.UserName)+" of an EFS-domain server has no PosixProfile: its files are created and checked as transferd's own user, limited only by its home directory")
 			}
 			for k, f := range u.SSHPublicKeyFiles {
 				if _, err := os.Stat(f); err != nil {

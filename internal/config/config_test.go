@@ -90,8 +90,8 @@ func TestGoodConfig(t *testing.T) {
 	if c.Storage.Local == nil || c.Storage.Local.Root != "/var/lib/transferd/storage" {
 		t.Errorf("Storage.Local = %+v, want Root /var/lib/transferd/storage", c.Storage.Local)
 	}
-	if len(c.Servers) != 2 {
-		t.Fatalf("got %d servers, want 2", len(c.Servers))
+	if len(c.Servers) != 3 {
+		t.Fatalf("got %d servers, want 3", len(c.Servers))
 	}
 
 	servers := []transfer.Server{
@@ -113,6 +113,16 @@ func TestGoodConfig(t *testing.T) {
 			Endpoint:             ":2223",
 			SecurityPolicyName:   transfer.DefaultSecurityPolicy,
 			Domain:               transfer.DomainS3,
+			IdentityProviderType: transfer.IdentityServiceManaged,
+			Protocols:            []string{"SFTP"},
+			SetStatOption:        transfer.SetStatDefault,
+			State:                transfer.StateOnline,
+			Source:               transfer.SourceConfig,
+		},
+		{
+			Endpoint:             "127.0.0.1:2224",
+			SecurityPolicyName:   transfer.DefaultSecurityPolicy,
+			Domain:               transfer.DomainEFS,
 			IdentityProviderType: transfer.IdentityServiceManaged,
 			Protocols:            []string{"SFTP"},
 			SetStatOption:        transfer.SetStatDefault,
@@ -161,7 +171,7 @@ func TestGoodConfig(t *testing.T) {
 				{Entry: "/out", Target: "/bucket2/outbox", Type: transfer.MappingDirectory},
 				{Entry: "/README.txt", Target: "/bucket2/docs/readme.txt", Type: transfer.MappingFile},
 			},
-			Policy: `{"Version": "2012-10-17", "Statement": []}`,
+			Policy: `{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::bucket1/inbox/${transfer:UserName}/*"}}`,
 			SSHPublicKeys: []transfer.SSHPublicKey{
 				{Body: bobRSA, Fingerprint: "SHA256:ZdhruedacvfhugomGCdGZA+nUo5P/MpfPouZ2mNpZlw"},
 			},
@@ -182,6 +192,17 @@ func TestGoodConfig(t *testing.T) {
 			UserName:          "dave_noKeys",
 			HomeDirectoryType: transfer.HomePath,
 			Source:            transfer.SourceConfig,
+		}},
+		{2, transfer.User{
+			ServerID:          "s-fffffffffffffffff",
+			UserName:          "erin",
+			HomeDirectoryType: transfer.HomePath,
+			HomeDirectory:     "/fs-1/erin",
+			PosixProfile:      &transfer.PosixProfile{UID: 1001, GID: 1001, SecondaryGIDs: []uint32{4, 4294967295}},
+			SSHPublicKeys: []transfer.SSHPublicKey{
+				{Body: carolEd, Fingerprint: "SHA256:GbarMNtSQJ4LgVUY9du3d0R4U0+wWrsgh6UD6MgCUM0"},
+			},
+			Source: transfer.SourceConfig,
 		}},
 	}
 	var got []transfer.User
@@ -212,7 +233,6 @@ func TestGoodConfig(t *testing.T) {
 
 	wantWarnings := []string{
 		"Servers[0].PostAuthenticationLoginBanner: is kept but not shown: Transfer Family shows it over FTP and FTPS only, never to SFTP clients",
-		"Servers[0].Users[1].Policy: transferd does not evaluate IAM session policies; it records this one in activity logs as user-policy",
 		`Servers[1].Users[1]: user "dave_noKeys" has no SshPublicKeys and cannot log in until keys are imported`,
 	}
 	if got := c.Warnings(); !slices.Equal(got, wantWarnings) {

@@ -264,16 +264,16 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		v.SetBool(b)
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		if null {
 			return
 		}
-		var i int
+		var i int64
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
 			d.typeError(n, path, "a whole number")
 			return
 		}
-		v.SetInt(int64(i))
+		v.SetInt(i)
 	case reflect.Slice:
 		if null {
 			return
@@ -439,8 +439,6 @@ func notSupported(t reflect.Type, key string) string {
 			return misplaced("a user belongs to the server it is listed under")
 		case "SshPublicKeyBody":
 			return misplaced("list keys under SshPublicKeys, one authorized_keys line per item")
-		case "PosixProfile":
-			return unsupported("transferd does not implement POSIX profiles yet")
 		}
 	}
 	return ""

@@ -1,12 +1,13 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 
+	"github.com/transferd/transferd/internal/iampolicy"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -195,7 +196,7 @@ func (v *validator) server(p string, s *Server) {
 	for j := range s.Users {
 		u := &s.Users[j]
 		up := p + "." + indexed("Users", j)
-		v.user(up, u)
+		v.user(up, u, s.Domain)
 		if u.UserName == "" {
 			continue
 		}
@@ -260,7 +261,7 @@ func (v *validator) endpoint(p, ep string) (listenAddr, bool) {
 	return listenAddr{ListenAddr: la, endpoint: ep}, true
 }
 
-func (v *validator) user(p string, u *User) {
+func (v *validator) user(p string, u *User, domain string) {
 	switch u.UserName {
 	case "":
 		v.required(p+".UserName", "the SFTP login name")
@@ -270,31 +271,74 @@ func (v *validator) user(p string, u *User) {
 		v.check(p, transfer.ValidateUserName(u.UserName))
 	}
 	v.check(p, transfer.ValidateRole(u.Role))
-	v.policy(p+".Policy", u.Policy)
 	tu := transfer.User{
 		UserName:          u.UserName,
 		HomeDirectoryType: u.HomeDirectoryType,
 		HomeDirectory:     u.HomeDirectory,
+		Policy:            u.Policy,
 	}
 	for _, m := range u.HomeDirectoryMappings {
 		tu.HomeDirectoryMappings = append(tu.HomeDirectoryMappings, transfer.Mapping(m))
 	}
-	v.check(p, transfer.ValidateHome(&tu))
+	homeErr := transfer.ValidateHome(&tu)
+	v.check(p, homeErr)
+	v.policy(p+".Policy", &tu, domain, homeErr == nil)
+	v.posixProfile(p+".PosixProfile", u.PosixProfile, domain)
 	v.keys(p, u.SSHPublicKeys)
 	v.tags(p, u.Tags)
 }
 
-func (v *validator) policy(p, policy string) {
-	if strings.TrimSpace(policy) == "" {
+// policy checks a session policy as CreateUser does: only on S3-domain servers, one transferd can
+// evaluate, and (when the home directory is valid) whose variables the home supplies.
+func (v *validator) policy(p string, u *transfer.User, domain string, homeValid bool) {
+	if strings.TrimSpace(u.Policy) == "" {
 		return
 	}
-	if len(policy) > transfer.MaxPolicyLength {
-		v.problem(p, "is %d characters long; at most %d are allowed", len(policy), transfer.MaxPolicyLength)
+	if len(u.Policy) > transfer.MaxPolicyLength {
+		v.problem(p, "is %d characters long; at most %d are allowed", len(u.Policy), transfer.MaxPolicyLength)
 		return
 	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
-		v.problem(p, "must be an IAM policy document (a JSON object): %v", err)
+	if domain == transfer.DomainEFS {
+		v.problem(p, "session policies apply to users of S3-domain servers; this server has Domain EFS, where the user's PosixProfile decides access")
+		return
+	}
+	if !homeValid {
+		if _, err := iampolicy.Parse(u.Policy); err != nil {
+			v.problem(p, "%v", err)
+		}
+		return
+	}
+	if err := iampolicy.CheckUser(u); err != nil {
+		v.problem(p, "%s", message(err))
+	}
+}
+
+// posixProfile checks a POSIX profile: only on EFS-domain servers, Uid and Gid given, every ID
+// a 32-bit unsigned number, at most 16 secondary groups.
+func (v *validator) posixProfile(p string, pp *PosixProfile, domain string) {
+	if pp == nil {
+		return
+	}
+	if domain != transfer.DomainEFS {
+		v.problem(p, "POSIX profiles apply to users of EFS-domain servers; this server has Domain %s, where a session Policy confines the user", domain)
+		return
+	}
+	id := func(field string, n *int64) {
+		if n == nil {
+			v.required(join(p, field), "a POSIX ID, 0 to 4294967295")
+			return
+		}
+		if *n < 0 || *n > math.MaxUint32 {
+			v.problem(join(p, field), "%d must be between 0 and 4294967295", *n)
+		}
+	}
+	id("Uid", pp.UID)
+	id("Gid", pp.GID)
+	if len(pp.SecondaryGIDs) > transfer.MaxSecondaryGIDs {
+		v.problem(p+".SecondaryGids", "has %d IDs; at most %d are allowed", len(pp.SecondaryGIDs), transfer.MaxSecondaryGIDs)
+	}
+	for i, g := range pp.SecondaryGIDs {
+		id(indexed("SecondaryGids", i), &g)
 	}
 }
 

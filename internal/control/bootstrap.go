@@ -214,6 +214,8 @@ func (s *Service) applyUser(ctx context.Context, want *transfer.User) error {
 		HomeDirectory:         &want.HomeDirectory,
 		HomeDirectoryMappings: mappings,
 		Policy:                &want.Policy,
+		PosixProfile:          want.PosixProfile,
+		RemovePosixProfile:    want.PosixProfile == nil && have.PosixProfile != nil,
 	})
 	if err != nil {
 		return err

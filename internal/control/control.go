@@ -137,6 +137,9 @@ type UpdateUserInput struct {
 	HomeDirectoryMappings []transfer.Mapping // nil: unchanged
 	Policy                *string
 	PosixProfile          *transfer.PosixProfile
+	// RemovePosixProfile takes the user's POSIX profile away (the config file does, for a user
+	// it no longer gives one); PosixProfile must then be nil.
+	RemovePosixProfile bool
 }
 
 // UserDescription is DescribeUser's answer.

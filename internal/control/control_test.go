@@ -108,7 +108,13 @@ func newFixture(t *testing.T) *fixture {
 // server creates a server with an ED25519 host key (quicker than the RSA-3072 default).
 func (f *fixture) server(t *testing.T) string {
 	t.Helper()
-	id, err := f.svc.CreateServer(f.ctx, CreateServerInput{HostKey: privatePEM(t, ed25519Key(t))})
+	return f.serverIn(t, "")
+}
+
+// serverIn is server with a Domain ("" for the default S3).
+func (f *fixture) serverIn(t *testing.T, domain string) string {
+	t.Helper()
+	id, err := f.svc.CreateServer(f.ctx, CreateServerInput{HostKey: privatePEM(t, ed25519Key(t)), Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,16 +3,13 @@ package control
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/transferd/transferd/internal/iampolicy"
 	"github.com/transferd/transferd/internal/transfer"
 )
-
-// maxSecondaryGIDs is the API model's limit on PosixProfile.SecondaryGids.
-const maxSecondaryGIDs = 16
 
 // CreateUser creates a user of a SERVICE_MANAGED server with its tags and SSH public keys. Of each
 // key only Body is read (the API passes at most one, as SshPublicKeyBody; the config file passes
@@ -67,7 +64,36 @@ func (s *Service) CreateUser(ctx context.Context, u transfer.User) error {
 		return transfer.Invalid("ServerId", "server %s uses identity provider %s; users can be created only on SERVICE_MANAGED servers",
 			u.ServerID, srv.IdentityProviderType)
 	}
-	return s.store.CreateUser(ctx, &u)
+	if err := checkUserOnServer(&u, srv); err != nil {
+		return err
+	}
+	if err := s.store.CreateUser(ctx, &u); err != nil {
+		return err
+	}
+	s.warnUnconfined(&u, srv)
+	return nil
+}
+
+// checkUserOnServer checks what a user may have on its server: a session policy only on S3-domain
+// servers, a POSIX profile only on EFS-domain ones (each is the other domain's way of confining
+// users, and would be ignored there), as Transfer Family documents them.
+func checkUserOnServer(u *transfer.User, srv *transfer.Server) error {
+	switch {
+	case srv.Domain == transfer.DomainEFS && strings.TrimSpace(u.Policy) != "":
+		return transfer.Invalid("Policy", "session policies apply to S3-domain servers; server %s has Domain EFS, where the user's PosixProfile decides access", srv.ServerID)
+	case srv.Domain != transfer.DomainEFS && u.PosixProfile != nil:
+		return transfer.Invalid("PosixProfile", "POSIX profiles apply to EFS-domain servers; server %s has Domain %s, where a session Policy confines the user", srv.ServerID, srv.Domain)
+	}
+	return nil
+}
+
+// warnUnconfined logs a user of an EFS-domain server without a POSIX profile: it acts with the
+// identity of the transferd process, limited only by its home directory.
+func (s *Service) warnUnconfined(u *transfer.User, srv *transfer.Server) {
+	if srv.Domain == transfer.DomainEFS && u.PosixProfile == nil {
+		s.log.Warn("user of an EFS-domain server has no PosixProfile: its files are created and checked as transferd's own user, limited only by its home directory",
+			"server-id", u.ServerID, "user", u.UserName)
+	}
 }
 
 // DescribeUser returns a user with its SSH public keys, ARN and tags.
@@ -105,6 +131,12 @@ func (s *Service) UpdateUser(ctx context.Context, serverID, userName string, in 
 		p.SecondaryGIDs = slices.Clone(p.SecondaryGIDs)
 		u.PosixProfile = &p
 	}
+	if in.RemovePosixProfile {
+		if in.PosixProfile != nil {
+			return transfer.Invalid("PosixProfile", "is given and removed at once")
+		}
+		u.PosixProfile = nil
+	}
 	if in.HomeDirectoryType != nil {
 		u.HomeDirectoryType = *in.HomeDirectoryType
 	}
@@ -127,7 +159,20 @@ func (s *Service) UpdateUser(ctx context.Context, serverID, userName string, in 
 	if err := checkUser(u); err != nil {
 		return err
 	}
-	return s.store.UpdateUser(ctx, u)
+	srv, err := s.store.GetServer(ctx, serverID)
+	if err != nil {
+		return err
+	}
+	if err := checkUserOnServer(u, srv); err != nil {
+		return err
+	}
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	if in.RemovePosixProfile {
+		s.warnUnconfined(u, srv)
+	}
+	return nil
 }
 
 // DeleteUser deletes a user with its SSH public keys and tags.
@@ -217,23 +262,14 @@ func (s *Service) DeleteSSHPublicKey(ctx context.Context, serverID, userName, ke
 	return s.store.DeleteSSHPublicKey(ctx, serverID, userName, keyID)
 }
 
-// checkUser checks everything about a user that does not need the store: transfer.ValidateUser,
-// plus that a session policy is a JSON object and the POSIX profile's limit, as the config file
-// does.
+// checkUser checks everything about a user that does not need the store: transfer.ValidateUser
+// and iampolicy.CheckUser (a session policy transferd can evaluate, whose variables the user's
+// home directory supplies), as the config file and identity providers' answers are checked.
 func checkUser(u *transfer.User) error {
 	if err := transfer.ValidateUser(u); err != nil {
 		return err
 	}
-	if strings.TrimSpace(u.Policy) != "" {
-		var doc map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(u.Policy), &doc); err != nil {
-			return transfer.Invalid("Policy", "must be an IAM policy document (a JSON object): %v", err)
-		}
-	}
-	if p := u.PosixProfile; p != nil && len(p.SecondaryGIDs) > maxSecondaryGIDs {
-		return transfer.Invalid("PosixProfile.SecondaryGids", "has %d IDs; at most %d are allowed", len(p.SecondaryGIDs), maxSecondaryGIDs)
-	}
-	return nil
+	return iampolicy.CheckUser(u)
 }
 
 // checkUserIDs checks the form of a server ID and that a user name is given. Names are not

@@ -15,8 +15,11 @@ func TestCreateUser(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	id := f.server(t)
+	efs := f.serverIn(t, transfer.DomainEFS)
 	f.user(t, id, "taken")
 	key := authorizedKey(t, ed25519Key(t))
+	const userPolicy = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::bucket/${transfer:UserName}/*"}}`
+	const homePolicy = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::${transfer:HomeDirectory}/*"}}`
 	chroot := []transfer.Mapping{{Entry: "/", Target: "/bucket/${transfer:UserName}"}}
 	withKey := func(body string) []transfer.SSHPublicKey { return []transfer.SSHPublicKey{{Body: body}} }
 	for _, tc := range []struct {
@@ -27,8 +30,19 @@ func TestCreateUser(t *testing.T) {
 		{"path", transfer.User{ServerID: id, UserName: "alice", HomeDirectory: "/bucket/alice", SSHPublicKeys: withKey(key),
 			Tags: []transfer.Tag{{Key: "team", Value: "a"}}}, want{}},
 		{"logical", transfer.User{ServerID: id, UserName: "bob", HomeDirectoryType: transfer.HomeLogical, HomeDirectoryMappings: chroot,
-			Role: "arn:aws:iam::123456789012:role/sftp", Policy: `{"Version":"2012-10-17"}`,
-			PosixProfile: &transfer.PosixProfile{UID: 1000, GID: 1000}}, want{}},
+			Role: "arn:aws:iam::123456789012:role/sftp", Policy: userPolicy}, want{}},
+		{"home variables", transfer.User{ServerID: id, UserName: "bob2", HomeDirectory: "/bucket/bob2", Policy: homePolicy}, want{}},
+		{"posix on EFS", transfer.User{ServerID: efs, UserName: "erin", HomeDirectory: "/fs/erin",
+			PosixProfile: &transfer.PosixProfile{UID: 1000, GID: 1000, SecondaryGIDs: []uint32{4}}}, want{}},
+		{"EFS without posix", transfer.User{ServerID: efs, UserName: "frank", HomeDirectory: "/fs/frank"}, want{}},
+		{"posix on S3", transfer.User{ServerID: id, UserName: "dave", PosixProfile: &transfer.PosixProfile{UID: 1000, GID: 1000}},
+			invalid("PosixProfile", "POSIX profiles apply to EFS-domain servers")},
+		{"policy on EFS", transfer.User{ServerID: efs, UserName: "dave", Policy: userPolicy}, invalid("Policy", "session policies apply to S3-domain servers")},
+		{"home variables with LOGICAL", transfer.User{ServerID: id, UserName: "dave", HomeDirectoryType: transfer.HomeLogical,
+			HomeDirectoryMappings: chroot, Policy: homePolicy}, invalid("Policy", "cannot be used with a LOGICAL home directory")},
+		{"home variables without a home", transfer.User{ServerID: id, UserName: "dave", Policy: homePolicy}, invalid("Policy", "needs a HomeDirectory")},
+		{"policy transferd cannot evaluate", transfer.User{ServerID: id, UserName: "dave", Policy: `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}}`},
+			invalid("Policy", "Statement[0].Condition.DateLessThan: is not a condition operator transferd evaluates")},
 		{"no keys", transfer.User{ServerID: id, UserName: "carol"}, want{}},
 		{"exists", transfer.User{ServerID: id, UserName: "taken"}, want{kind: transfer.KindExists, resourceType: "User", resource: "taken", text: "User already exists"}},
 		{"unknown server", transfer.User{ServerID: unknownServer, UserName: "dave"}, want{kind: transfer.KindNotFound, resourceType: "Server", resource: unknownServer, text: "Unknown server"}},
@@ -56,12 +70,12 @@ func TestCreateUser(t *testing.T) {
 		if !tc.want.ok() || err != nil {
 			continue
 		}
-		d, err := f.svc.DescribeUser(f.ctx, id, tc.u.UserName)
+		d, err := f.svc.DescribeUser(f.ctx, tc.u.ServerID, tc.u.UserName)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		u := d.User
-		if d.ARN != "arn:aws:transfer:eu-west-1:123456789012:user/"+id+"/"+tc.u.UserName || u.Source != transfer.SourceAPI ||
+		if d.ARN != "arn:aws:transfer:eu-west-1:123456789012:user/"+tc.u.ServerID+"/"+tc.u.UserName || u.Source != transfer.SourceAPI ||
 			u.HomeDirectoryType != cmp.Or(tc.u.HomeDirectoryType, transfer.HomePath) || !slices.Equal(d.Tags, tc.u.Tags) ||
 			len(u.SSHPublicKeys) != len(tc.u.SSHPublicKeys) {
 			t.Errorf("%s: described %+v", tc.name, d)
@@ -94,6 +108,7 @@ func TestUpdateUser(t *testing.T) {
 	id := f.server(t)
 	f.user(t, id, "alice") // PATH, /bucket/alice
 	chroot := []transfer.Mapping{{Entry: "/", Target: "/bucket/alice"}}
+	const homePolicy = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::${transfer:HomeDirectory}/*"}}`
 	type home struct {
 		typ, dir string
 		mappings int
@@ -112,8 +127,11 @@ func TestUpdateUser(t *testing.T) {
 		{"bad mapping", UpdateUserInput{HomeDirectoryMappings: []transfer.Mapping{{Entry: "/x", Target: "bucket"}}}, invalid("HomeDirectoryMappings[0].Target", "must start with /"), home{"LOGICAL", "", 1}},
 		{"mappings while logical", UpdateUserInput{HomeDirectoryMappings: []transfer.Mapping{{Entry: "/a", Target: "/b/a"}, {Entry: "/c", Target: "/b/c"}}}, want{}, home{"LOGICAL", "", 2}},
 		{"to path", UpdateUserInput{HomeDirectoryType: ptr("PATH"), HomeDirectory: ptr("/bucket/home")}, want{}, home{"PATH", "/bucket/home", 0}},
-		{"policy", UpdateUserInput{Policy: ptr("{}"), PosixProfile: &transfer.PosixProfile{UID: 7, GID: 8}}, want{}, home{"PATH", "/bucket/home", 0}},
+		{"policy", UpdateUserInput{Policy: ptr(homePolicy)}, want{}, home{"PATH", "/bucket/home", 0}},
 		{"bad policy", UpdateUserInput{Policy: ptr("[")}, invalid("Policy", "JSON object"), home{"PATH", "/bucket/home", 0}},
+		{"posix on S3", UpdateUserInput{PosixProfile: &transfer.PosixProfile{UID: 7, GID: 8}}, invalid("PosixProfile", "EFS-domain"), home{"PATH", "/bucket/home", 0}},
+		{"to logical with home variables", UpdateUserInput{HomeDirectoryType: ptr("LOGICAL"), HomeDirectoryMappings: chroot},
+			invalid("Policy", "cannot be used with a LOGICAL home directory"), home{"PATH", "/bucket/home", 0}},
 	} {
 		check(t, tc.name, f.svc.UpdateUser(f.ctx, id, "alice", tc.in), tc.want)
 		d, err := f.svc.DescribeUser(f.ctx, id, "alice")
@@ -126,7 +144,7 @@ func TestUpdateUser(t *testing.T) {
 		}
 	}
 	d, _ := f.svc.DescribeUser(f.ctx, id, "alice")
-	if d.User.Role != "arn:aws:iam::123456789012:role/sftp" || d.User.Policy != "{}" || d.User.PosixProfile == nil || d.User.PosixProfile.UID != 7 || len(d.User.SSHPublicKeys) != 1 {
+	if d.User.Role != "arn:aws:iam::123456789012:role/sftp" || d.User.Policy != homePolicy || d.User.PosixProfile != nil || len(d.User.SSHPublicKeys) != 1 {
 		t.Errorf("after the updates: %+v", d.User)
 	}
 	check(t, "unknown user", f.svc.UpdateUser(f.ctx, id, "nobody", UpdateUserInput{}), notFound("User", "nobody"))

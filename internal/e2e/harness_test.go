@@ -195,6 +195,7 @@ type serverConf struct {
 	Policy  string
 	Banner  string
 	SetStat string
+	Domain  string
 	Users   []userConf
 }
 
@@ -205,6 +206,8 @@ type userConf struct {
 	Home     string
 	Mappings []mappingConf
 	Keys     []*sshKey
+	Policy   string // session policy JSON
+	Posix    string // PosixProfile as a YAML flow mapping, e.g. "{Uid: 1001, Gid: 1001}"
 }
 
 type mappingConf struct{ Entry, Target, Type string }
@@ -249,6 +252,7 @@ func configYAML(storageRoot string, servers ...serverConf) string {
 		field("ServerId", s.ID)
 		field("SecurityPolicyName", s.Policy)
 		field("PreAuthenticationLoginBanner", s.Banner)
+		field("Domain", s.Domain)
 		if s.SetStat != "" {
 			fmt.Fprintf(&b, "    ProtocolDetails:\n      SetStatOption: %s\n", s.SetStat)
 		}
@@ -265,6 +269,10 @@ func configYAML(storageRoot string, servers ...serverConf) string {
 			ufield("Role", u.Role)
 			ufield("HomeDirectoryType", u.Type)
 			ufield("HomeDirectory", u.Home)
+			ufield("Policy", u.Policy)
+			if u.Posix != "" {
+				fmt.Fprintf(&b, "        PosixProfile: %s\n", u.Posix)
+			}
 			if len(u.Mappings) > 0 {
 				b.WriteString("        HomeDirectoryMappings:\n")
 			}

@@ -195,14 +195,14 @@ func TestUserOperations(t *testing.T) {
 	ctx := context.Background()
 	id := e.createServer()
 	key1 := userKey(t, "alice@laptop")
+	const policy = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::bucket/home/${transfer:UserName}/*"}}`
 
 	created, err := e.client.CreateUser(ctx, &transfer.CreateUserInput{
 		ServerId:         &id,
 		UserName:         aws.String("alice"),
 		Role:             aws.String("arn:aws:iam::000000000000:role/transfer-alice"),
 		HomeDirectory:    aws.String("/bucket/home/alice"),
-		Policy:           aws.String(`{"Version":"2012-10-17"}`),
-		PosixProfile:     &types.PosixProfile{Uid: aws.Int64(1001), Gid: aws.Int64(1002), SecondaryGids: []int64{4294967295}},
+		Policy:           aws.String(policy),
 		SshPublicKeyBody: &key1,
 		Tags:             []types.Tag{tagOf("team", "blue")},
 	})
@@ -227,8 +227,8 @@ func TestUserOperations(t *testing.T) {
 		{"HomeDirectory", aws.ToString(u.HomeDirectory), "/bucket/home/alice"},
 		{"HomeDirectoryType", string(u.HomeDirectoryType), "PATH"},
 		{"HomeDirectoryMappings", fmt.Sprint(len(u.HomeDirectoryMappings)), "0"},
-		{"Policy", aws.ToString(u.Policy), `{"Version":"2012-10-17"}`},
-		{"PosixProfile", fmt.Sprint(aws.ToInt64(u.PosixProfile.Uid), aws.ToInt64(u.PosixProfile.Gid), u.PosixProfile.SecondaryGids), "1001 1002 [4294967295]"},
+		{"Policy", aws.ToString(u.Policy), policy},
+		{"PosixProfile", fmt.Sprint(u.PosixProfile), "<nil>"},
 		{"Role", aws.ToString(u.Role), "arn:aws:iam::000000000000:role/transfer-alice"},
 		{"Tags", fmt.Sprint(tagMap(u.Tags)), "map[team:blue]"},
 		{"UserName", aws.ToString(u.UserName), "alice"},
@@ -315,6 +315,45 @@ func TestUserOperations(t *testing.T) {
 	var nf *types.ResourceNotFoundException
 	if !errors.As(err, &nf) || aws.ToString(nf.ResourceType) != "User" || aws.ToString(nf.Resource) == "" {
 		t.Errorf("DescribeUser after DeleteUser: %v", err)
+	}
+}
+
+// TestUserPolicyAndPosixProfile checks where session policies and POSIX profiles are accepted: a
+// policy that transferd cannot evaluate and a profile on an S3-domain server are refused; a
+// profile on an EFS-domain server round-trips.
+func TestUserPolicyAndPosixProfile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	s3 := e.createServer()
+	out, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{HostKey: aws.String(hostKeyPEM(t)), Domain: types.DomainEfs})
+	if err != nil {
+		t.Fatalf("CreateServer EFS: %v", err)
+	}
+	efs := aws.ToString(out.ServerId)
+	role := aws.String("arn:aws:iam::000000000000:role/transfer-erin")
+	var ire *types.InvalidRequestException
+	_, err = e.client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: &s3, UserName: aws.String("erin"), Role: role,
+		PosixProfile: &types.PosixProfile{Uid: aws.Int64(1001), Gid: aws.Int64(1002)}})
+	if !errors.As(err, &ire) || !strings.Contains(aws.ToString(ire.Message), "PosixProfile: POSIX profiles apply to EFS-domain servers") {
+		t.Errorf("CreateUser with a PosixProfile on an S3 server: %v", err)
+	}
+	_, err = e.client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: &s3, UserName: aws.String("erin"), Role: role,
+		Policy: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"Action":"s3:*","Resource":"*"}}`)})
+	if !errors.As(err, &ire) || !strings.Contains(aws.ToString(ire.Message), "Policy: Statement[0].NotPrincipal: a session policy has no principal") {
+		t.Errorf("CreateUser with a policy transferd cannot evaluate: %v", err)
+	}
+	if _, err := e.client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: &efs, UserName: aws.String("erin"), Role: role,
+		HomeDirectory: aws.String("/fs-1/erin"),
+		PosixProfile:  &types.PosixProfile{Uid: aws.Int64(1001), Gid: aws.Int64(1002), SecondaryGids: []int64{4294967295}}}); err != nil {
+		t.Fatalf("CreateUser with a PosixProfile on an EFS server: %v", err)
+	}
+	d, err := e.client.DescribeUser(ctx, &transfer.DescribeUserInput{ServerId: &efs, UserName: aws.String("erin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.User.PosixProfile; p == nil || fmt.Sprint(aws.ToInt64(p.Uid), aws.ToInt64(p.Gid), p.SecondaryGids) != "1001 1002 [4294967295]" {
+		t.Errorf("DescribeUser PosixProfile = %+v", p)
 	}
 }
 

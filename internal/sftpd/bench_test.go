@@ -22,16 +22,22 @@ func benchSession(b *testing.B) *sftp.Client { return pipeSession(b, Config{}) }
 // directory) over an in-memory connection and returns a pkg/sftp client for it.
 func pipeSession(tb testing.TB, cfg Config) *sftp.Client {
 	tb.Helper()
-	store, err := disk.New(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Backend = store
 	sess := &transfer.Session{ID: "bench", User: transfer.User{
 		UserName:              "bench",
 		HomeDirectoryType:     transfer.HomeLogical,
 		HomeDirectoryMappings: []transfer.Mapping{{Entry: "/", Target: "/bucket/bench"}},
 	}}
+	return pipeSessionAs(tb, cfg, sess, tb.TempDir())
+}
+
+// pipeSessionAs is pipeSession for the session sess, onto a local store at root.
+func pipeSessionAs(tb testing.TB, cfg Config, sess *transfer.Session, root string) *sftp.Client {
+	tb.Helper()
+	store, err := disk.New(root)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Backend = store
 	server, client := net.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

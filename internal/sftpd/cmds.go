@@ -66,6 +66,9 @@ func (h *handlers) rename(ctx context.Context, from, to string, replace bool) er
 	if err != nil {
 		return h.fail(activity.Rename, to, err)
 	}
+	if err := h.allow(ctx, activity.Rename, access{kind: accessRename, loc: src.Location, to: dst.Location}); err != nil {
+		return err
+	}
 	rn, ok := h.cfg.Backend.(storage.Renamer)
 	if !ok {
 		return h.fail(activity.Rename, src.Location.String(), unsupported("this storage cannot rename"))
@@ -88,8 +91,19 @@ func (h *handlers) mkdir(ctx context.Context, p string) error {
 	if res.Virtual || res.EntryPoint {
 		return h.fail(activity.Mkdir, p, storage.Errorf("mkdir", res.Location, storage.KindExist, "", nil))
 	}
+	if err := h.allow(ctx, activity.Mkdir, access{kind: accessMkdir, loc: res.Location}); err != nil {
+		return err
+	}
 	if err := h.cfg.Backend.Mkdir(ctx, res.Location); err != nil {
 		return h.fail(activity.Mkdir, res.Location.String(), err)
+	}
+	if h.owner != nil {
+		if err := h.cfg.Backend.(storage.Chowner).Chown(ctx, res.Location, *h.owner); err != nil {
+			if rerr := h.cfg.Backend.Rmdir(ctx, res.Location); rerr != nil {
+				h.log.Warn("removing a directory whose owner could not be set failed", "path", res.Location.String(), "err", rerr)
+			}
+			return h.fail(activity.Mkdir, res.Location.String(), err)
+		}
 	}
 	rec := h.record(activity.Mkdir)
 	rec.Path = res.Location.String()
@@ -101,6 +115,13 @@ func (h *handlers) remove(ctx context.Context, p, typ string) error {
 	res, err := h.resolveMutable(p)
 	if err != nil {
 		return h.fail(typ, p, err)
+	}
+	kind := accessRemove
+	if typ == activity.Rmdir {
+		kind = accessRmdir
+	}
+	if err := h.allow(ctx, typ, access{kind: kind, loc: res.Location}); err != nil {
+		return err
 	}
 	if typ == activity.Rmdir {
 		err = h.cfg.Backend.Rmdir(ctx, res.Location)
@@ -136,6 +157,9 @@ func (h *handlers) setstat(ctx context.Context, r *sftp.Request) error {
 		return h.fail(activity.Setstat, rec.Path, unsupported("this storage cannot change attributes; set the server's SetStatOption to ENABLE_NO_OP to ignore such requests"))
 	}
 	attrs := requestAttrs(r)
+	if err := h.allow(ctx, activity.Setstat, access{kind: accessSetstat, loc: res.Location, attrs: attrs}); err != nil {
+		return err
+	}
 	if err := as.SetAttrs(ctx, res.Location, attrs); err != nil {
 		return h.fail(activity.Setstat, rec.Path, err)
 	}
@@ -233,6 +257,9 @@ func (h *handlers) stat(ctx context.Context, p string) (fs.FileInfo, error) {
 	if res.Virtual {
 		return virtualDir(name), nil
 	}
+	if err := h.allow(ctx, activity.OperationStat, access{kind: accessStat, loc: res.Location}); err != nil {
+		return nil, err
+	}
 	fi, err := h.cfg.Backend.Stat(ctx, res.Location)
 	if err != nil {
 		return nil, statusError(err)
@@ -251,6 +278,9 @@ func (h *handlers) list(ctx context.Context, p string) (sftp.ListerAt, error) {
 	if res.File {
 		return nil, statusError(storage.Errorf("list", res.Location, storage.KindNotDir, "", nil))
 	}
+	if err := h.allow(ctx, activity.OperationList, access{kind: accessList, loc: res.Location}); err != nil {
+		return nil, err
+	}
 	l, err := h.cfg.Backend.List(ctx, res.Location)
 	if err != nil {
 		return nil, statusError(err)
@@ -268,7 +298,11 @@ func (h *handlers) virtualList(ctx context.Context, children []homedir.Child) li
 			out = append(out, virtualDir(c.Name))
 			continue
 		}
-		fi, err := h.cfg.Backend.Stat(ctx, c.Location)
+		var fi fs.FileInfo
+		err := h.guardOnly(ctx, access{kind: accessStat, loc: c.Location})
+		if err == nil {
+			fi, err = h.cfg.Backend.Stat(ctx, c.Location)
+		}
 		switch {
 		case err == nil:
 			out = append(out, named{fi, c.Name})
@@ -277,6 +311,15 @@ func (h *handlers) virtualList(ctx context.Context, children []homedir.Child) li
 		}
 	}
 	return out
+}
+
+// guardOnly asks the session's guard without recording a refusal: a mapped entry of a virtual
+// directory that the user may not stat is listed as the listing would show it were it missing.
+func (h *handlers) guardOnly(ctx context.Context, a access) error {
+	if h.guard == nil {
+		return nil
+	}
+	return h.guard.check(ctx, a)
 }
 
 // lister adapts a storage lister, passing its errors through the status table.

@@ -35,6 +35,9 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, h.fail(activity.Open, r.Filepath, err)
 	}
+	if err := h.allow(r.Context(), activity.Open, access{kind: accessOpen, loc: res.Location, read: true}); err != nil {
+		return nil, err
+	}
 	rd, err := h.cfg.Backend.OpenRead(r.Context(), res.Location)
 	if err != nil {
 		return nil, h.fail(activity.Open, res.Location.String(), err)
@@ -62,8 +65,11 @@ func (h *handlers) openWrite(r *sftp.Request, read bool) (io.WriterAt, error) {
 	if err != nil {
 		return nil, h.fail(activity.Open, r.Filepath, err)
 	}
+	if err := h.allow(r.Context(), activity.Open, access{kind: accessOpen, loc: res.Location, read: read, write: true}); err != nil {
+		return nil, err
+	}
 	pf := r.Pflags()
-	flags := storage.OpenFlags{Read: read, Create: pf.Creat, Truncate: pf.Trunc, Exclusive: pf.Excl, Append: pf.Append}
+	flags := storage.OpenFlags{Read: read, Create: pf.Creat, Truncate: pf.Trunc, Exclusive: pf.Excl, Append: pf.Append, Owner: h.owner}
 	wh, err := h.cfg.Backend.OpenWrite(r.Context(), res.Location, flags)
 	if err != nil {
 		return nil, h.fail(activity.Open, res.Location.String(), err)

@@ -60,6 +60,12 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		log.Error("user's home directory is invalid", "err", err)
 		return err
 	}
+	g, err := newGuard(sess, cfg.Backend)
+	if err != nil {
+		// Likewise: the session is refused rather than left unconfined.
+		log.Error("user's session policy or POSIX profile cannot be enforced; session refused", "err", err)
+		return err
+	}
 	replies := newStream(ch)
 	defer replies.end()
 	if cfg.parkAfter > 0 {
@@ -68,7 +74,10 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 	if cfg.streamHook != nil {
 		cfg.streamHook(replies)
 	}
-	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies}
+	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies, guard: g}
+	if pg, ok := g.(*posixGuard); ok {
+		h.owner = pg.owner()
+	}
 	h.ensureHome(ctx)
 
 	stop := context.AfterFunc(ctx, func() { replies.Close() })
@@ -101,6 +110,22 @@ type handlers struct {
 	res     *homedir.Resolver
 	log     *slog.Logger
 	replies *stream
+	// guard confines the session beyond its home directory (nil: nothing does); owner is who
+	// owns what the session creates (nil: the process).
+	guard guard
+	owner *storage.Owner
+}
+
+// allow asks the session's guard about an access; a refusal is logged as an ERROR record of
+// operation op and returned as the client's status.
+func (h *handlers) allow(ctx context.Context, op string, a access) error {
+	if h.guard == nil {
+		return nil
+	}
+	if err := h.guard.check(ctx, a); err != nil {
+		return h.fail(op, a.loc.String(), err)
+	}
+	return nil
 }
 
 // afterReply runs fn once the requests read so far have been answered (at once without a tracker).
@@ -113,7 +138,8 @@ func (h *handlers) afterReply(fn func()) {
 }
 
 // ensureHome creates the user's directory targets on first login where storage has real
-// directories (the local store), so a new user lands in a home that exists.
+// directories (the local store), so a new user lands in a home that exists. A user with a POSIX
+// profile owns the targets created for it.
 func (h *handlers) ensureHome(ctx context.Context) {
 	dm, ok := h.cfg.Backend.(storage.DirMaker)
 	if !ok {
@@ -123,8 +149,19 @@ func (h *handlers) ensureHome(ctx context.Context) {
 		if loc.IsRoot() {
 			continue
 		}
+		if h.owner != nil {
+			if _, err := h.cfg.Backend.Stat(ctx, loc); err == nil {
+				continue
+			}
+		}
 		if err := dm.MkdirAll(ctx, loc); err != nil {
 			h.log.Warn("creating a home directory target failed", "path", loc.String(), "err", err)
+			continue
+		}
+		if h.owner != nil {
+			if err := h.cfg.Backend.(storage.Chowner).Chown(ctx, loc, *h.owner); err != nil {
+				h.log.Warn("giving a new home directory target to the user's POSIX profile failed", "path", loc.String(), "err", err)
+			}
 		}
 	}
 }

@@ -24,6 +24,7 @@ const (
 	MinRoleLength     = 20
 	MaxRoleLength     = 2048
 	MaxKeysPerUser    = 50
+	MaxSecondaryGIDs  = 16
 	UserNameVariable  = "${transfer:UserName}"
 	userNameVariable2 = "${Transfer:UserName}"
 )
@@ -203,6 +204,9 @@ func ValidateUser(u *User) error {
 	}
 	if len(u.Policy) > MaxPolicyLength {
 		return Invalid("Policy", "is %d characters long; at most %d are allowed", len(u.Policy), MaxPolicyLength)
+	}
+	if p := u.PosixProfile; p != nil && len(p.SecondaryGIDs) > MaxSecondaryGIDs {
+		return Invalid("PosixProfile.SecondaryGids", "has %d IDs; at most %d are allowed", len(p.SecondaryGIDs), MaxSecondaryGIDs)
 	}
 	return ValidateHome(u)
 }
