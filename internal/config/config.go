@@ -7,6 +7,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,6 +32,10 @@ type Config struct {
 
 	// Storage is where files live. Default: local storage under DATA_DIR/storage.
 	Storage Storage `yaml:"Storage,omitempty"`
+
+	// IdentityProviders says how transferd calls the custom identity providers of servers with
+	// IdentityProviderType API_GATEWAY or AWS_LAMBDA. Read at start.
+	IdentityProviders IdentityProviders `yaml:"IdentityProviders,omitempty"`
 
 	// Servers are the SFTP endpoints to run, at least one.
 	Servers []Server `yaml:"Servers"`
@@ -91,6 +96,59 @@ const (
 	maxRenameObjects    = 1_000_000
 )
 
+// IdentityProviders are the settings transferd calls custom identity providers with (transferd;
+// on AWS they are the service's own).
+type IdentityProviders struct {
+	// TimeoutSeconds bounds one call to a provider, 1 to 60 (default 10). A login's grace time
+	// (2 minutes) bounds it too; a provider that does not answer in time fails the login with
+	// "identity provider unreachable".
+	TimeoutSeconds int `yaml:"TimeoutSeconds,omitempty"`
+	// MaxConcurrentCalls bounds the calls in flight to one server's provider, 1 to 1000
+	// (default 16); more logins at once wait for a place until their deadline.
+	MaxConcurrentCalls int `yaml:"MaxConcurrentCalls,omitempty"`
+	// CABundle is a PEM file of certificates trusted for HTTPS providers in addition to the
+	// system's roots, for providers with a private CA. A relative path is relative to the
+	// config file's directory.
+	CABundle string `yaml:"CABundle,omitempty"`
+	// Region is the AWS region API Gateway calls are signed for, and Lambda functions are
+	// invoked in, when the provider's URL or function ARN does not name one. Default us-east-1.
+	Region string `yaml:"Region,omitempty"`
+	// LambdaEndpoint is a Lambda-compatible endpoint URL to invoke AWS_LAMBDA providers at
+	// instead of AWS's, e.g. the AWS Lambda Runtime Interface Emulator. With it, a function is
+	// invoked by the name in its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME), as such
+	// endpoints know their functions; the emulator serves one function, named "function".
+	LambdaEndpoint string `yaml:"LambdaEndpoint,omitempty"`
+	// AccessKeyId and SecretAccessKey (with SessionToken for temporary ones) are the AWS
+	// credentials that sign API Gateway calls of servers with an InvocationRole and Lambda
+	// invocations; leave them out to use the standard AWS credential chain.
+	AccessKeyID     string `yaml:"AccessKeyId,omitempty"`
+	SecretAccessKey string `yaml:"SecretAccessKey,omitempty"`
+	SessionToken    string `yaml:"SessionToken,omitempty"`
+}
+
+// LoadCABundle reads a PEM file of CA certificates and returns the system's roots with them
+// added; a file without a certificate is an error.
+func LoadCABundle(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// Limits of IdentityProviders.
+const (
+	maxIdPTimeoutSeconds = 60
+	maxIdPConcurrent     = 1000
+)
+
 // LocalStorage is a local directory that holds the buckets.
 type LocalStorage struct {
 	// Root is the directory that holds the buckets. A relative path is relative to the directory
@@ -128,9 +186,14 @@ type Server struct {
 	// Domain is the kind of storage Transfer Family would use: S3 or EFS. Default S3.
 	Domain string `yaml:"Domain,omitempty"`
 
-	// IdentityProviderType says who authenticates users. Only SERVICE_MANAGED (users and keys
-	// listed here or imported through the API) is supported. Default SERVICE_MANAGED.
+	// IdentityProviderType says who authenticates users: SERVICE_MANAGED (users and keys
+	// listed here or imported through the API; keys only), API_GATEWAY (an HTTP(S) identity
+	// provider) or AWS_LAMBDA (a Lambda function). Default SERVICE_MANAGED. A server with a custom
+	// provider has no Users here: the provider answers for them at every login.
 	IdentityProviderType string `yaml:"IdentityProviderType,omitempty"`
+
+	// IdentityProviderDetails configure a custom identity provider.
+	IdentityProviderDetails IdentityProviderDetails `yaml:"IdentityProviderDetails,omitempty"`
 
 	// Protocols lists the file transfer protocols served. Only SFTP is supported; FTP, FTPS and
 	// AS2 are errors. Default [SFTP].
@@ -155,6 +218,23 @@ type Server struct {
 	Users []User `yaml:"Users,omitempty"`
 }
 
+// IdentityProviderDetails configure a server's custom identity provider, with Transfer Family's
+// member names.
+type IdentityProviderDetails struct {
+	// Url is an API_GATEWAY provider's base URL (http:// or https://, at most 255 characters):
+	// transferd calls GET {Url}/servers/{serverId}/users/{username}/config?protocol=SFTP&sourceIp=...
+	URL string `yaml:"Url,omitempty"`
+	// InvocationRole is the IAM role AWS would call the provider with; when set, transferd signs
+	// its calls with SigV4 (service execute-api) using IdentityProviders' credentials, as API
+	// Gateway's IAM authorization expects.
+	InvocationRole string `yaml:"InvocationRole,omitempty"`
+	// Function is an AWS_LAMBDA provider's function ARN.
+	Function string `yaml:"Function,omitempty"`
+	// SftpAuthenticationMethods is how users log in: PASSWORD, PUBLIC_KEY,
+	// PUBLIC_KEY_OR_PASSWORD (the default) or PUBLIC_KEY_AND_PASSWORD (a key, then a password).
+	SftpAuthenticationMethods string `yaml:"SftpAuthenticationMethods,omitempty"`
+}
+
 // ProtocolDetails holds protocol settings of a server.
 type ProtocolDetails struct {
 	// SetStatOption is DEFAULT, where SETSTAT requests (chmod, touch, the timestamps `put -p`
@@ -171,7 +251,8 @@ type User struct {
 	UserName string `yaml:"UserName"`
 
 	// Role is the IAM role ARN Transfer Family would assume for the user. Optional: transferd
-	// has no IAM; it only checks the shape and records the role in activity logs.
+	// does not assume it (one set of S3 credentials serves the process); it checks the shape and
+	// records the role in activity logs. Policy is the boundary transferd enforces.
 	Role string `yaml:"Role,omitempty"`
 
 	// HomeDirectoryType is PATH, where the user sees storage paths (/bucket/prefix) and starts
@@ -328,6 +409,9 @@ func (c *Config) setDefaults(dir string) {
 	if l := c.Storage.Local; l != nil && l.Root != "" && !filepath.IsAbs(l.Root) {
 		l.Root = filepath.Join(dir, l.Root)
 	}
+	if ca := c.IdentityProviders.CABundle; ca != "" {
+		c.IdentityProviders.CABundle = expandPath(dir, ca)
+	}
 	for i := range c.Servers {
 		s := &c.Servers[i]
 		s.setDefaults()
@@ -352,6 +436,10 @@ func (s *Server) setDefaults() {
 	}
 	if s.ProtocolDetails.SetStatOption == "" {
 		s.ProtocolDetails.SetStatOption = transfer.SetStatDefault
+	}
+	if (s.IdentityProviderType == transfer.IdentityAPIGateway || s.IdentityProviderType == transfer.IdentityLambda) &&
+		s.IdentityProviderDetails.SftpAuthenticationMethods == "" {
+		s.IdentityProviderDetails.SftpAuthenticationMethods = transfer.AuthPublicKeyOrPassword
 	}
 }
 
@@ -385,12 +473,20 @@ func (s *Server) TransferServer() transfer.Server {
 		PostAuthenticationLoginBanner: d.PostAuthenticationLoginBanner,
 		Domain:                        d.Domain,
 		IdentityProviderType:          d.IdentityProviderType,
+		IdentityProviderDetails:       d.IdentityProviderDetails.transferDetails(),
 		Protocols:                     d.Protocols,
 		SetStatOption:                 d.ProtocolDetails.SetStatOption,
 		State:                         transfer.StateOnline,
 		Tags:                          d.transferTags(),
 		Source:                        transfer.SourceConfig,
 	}
+}
+
+// transferDetails are the details as the state store keeps them, the default
+// SftpAuthenticationMethods of a custom provider filled in.
+func (d IdentityProviderDetails) transferDetails() transfer.IdentityProviderDetails {
+	return transfer.IdentityProviderDetails{URL: d.URL, InvocationRole: d.InvocationRole, Function: d.Function,
+		SftpAuthenticationMethods: d.SftpAuthenticationMethods}
 }
 
 // transferTags are the server's tags as the state store keeps them: Tags, then

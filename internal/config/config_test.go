@@ -486,3 +486,43 @@ func TestS3Storage(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityProviderServer checks a server with a custom identity provider: its details, the
+// default SftpAuthenticationMethods, and how its provider is called.
+func TestIdentityProviderServer(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte(`IdentityProviders:
+  TimeoutSeconds: 5
+  MaxConcurrentCalls: 4
+  LambdaEndpoint: http://127.0.0.1:9001
+  AccessKeyId: AKIAEXAMPLE
+  SecretAccessKey: secret
+Servers:
+  - Endpoint: 127.0.0.1:2222
+    IdentityProviderType: API_GATEWAY
+    IdentityProviderDetails:
+      Url: https://abc.execute-api.us-east-1.amazonaws.com/prod
+      InvocationRole: arn:aws:iam::123456789012:role/idp
+  - Endpoint: 127.0.0.1:2223
+    Domain: EFS
+    IdentityProviderType: AWS_LAMBDA
+    IdentityProviderDetails:
+      Function: arn:aws:lambda:us-east-1:123456789012:function:idp
+      SftpAuthenticationMethods: PUBLIC_KEY_AND_PASSWORD
+`), "inline.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []transfer.IdentityProviderDetails{
+		{URL: "https://abc.execute-api.us-east-1.amazonaws.com/prod", InvocationRole: "arn:aws:iam::123456789012:role/idp", SftpAuthenticationMethods: transfer.AuthPublicKeyOrPassword},
+		{Function: "arn:aws:lambda:us-east-1:123456789012:function:idp", SftpAuthenticationMethods: transfer.AuthPublicKeyAndPassword},
+	}
+	for i, w := range want {
+		if got := c.Servers[i].TransferServer().IdentityProviderDetails; got != w {
+			t.Errorf("Servers[%d] details %+v, want %+v", i, got, w)
+		}
+	}
+	if ip := c.IdentityProviders; ip.TimeoutSeconds != 5 || ip.MaxConcurrentCalls != 4 || ip.LambdaEndpoint != "http://127.0.0.1:9001" {
+		t.Errorf("IdentityProviders = %+v", ip)
+	}
+}

@@ -421,12 +421,14 @@ func notSupported(t reflect.Type, key string) string {
 			return unsupported("transferd listens on the address in Endpoint")
 		case "HostKey":
 			return unsupported("transferd generates host keys in its data directory; import others through the API")
-		case "IdentityProviderDetails":
-			return unsupported("only SERVICE_MANAGED identities are available")
 		case "LoggingRole", "StructuredLogDestinations":
 			return unsupported("transferd writes activity records itself, without CloudWatch")
 		case "S3StorageOptions", "WorkflowDetails":
 			return unsupported("transferd does not implement it")
+		}
+	case reflect.TypeFor[IdentityProviderDetails]():
+		if key == "DirectoryId" {
+			return unsupported("AWS_DIRECTORY_SERVICE is not available; use API_GATEWAY or AWS_LAMBDA")
 		}
 	case reflect.TypeFor[ProtocolDetails]():
 		switch key {

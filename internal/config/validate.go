@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/url"
 	"strings"
@@ -104,6 +105,7 @@ func (v *validator) config(c *Config) {
 			v.problem("Storage.S3.MaxRenameObjects", "%d must be 0 (no directory renames) to %d", *n, maxRenameObjects)
 		}
 	}
+	v.identityProviders("IdentityProviders", &c.IdentityProviders)
 	if c.Servers == nil {
 		// An explicit "Servers: []" is fine: servers then come from the management API.
 		if !v.misspelled["Servers"] {
@@ -136,6 +138,36 @@ func (v *validator) config(c *Config) {
 			}
 		}
 		addrs = append(addrs, a)
+	}
+}
+
+// identityProviders checks how custom identity providers are called.
+func (v *validator) identityProviders(p string, ip *IdentityProviders) {
+	if n := ip.TimeoutSeconds; n != 0 && (n < 1 || n > maxIdPTimeoutSeconds) {
+		v.problem(p+".TimeoutSeconds", "%d must be 1 to %d", n, maxIdPTimeoutSeconds)
+	}
+	if n := ip.MaxConcurrentCalls; n != 0 && (n < 1 || n > maxIdPConcurrent) {
+		v.problem(p+".MaxConcurrentCalls", "%d must be 1 to %d", n, maxIdPConcurrent)
+	}
+	if ip.CABundle != "" {
+		if _, err := LoadCABundle(ip.CABundle); err != nil {
+			if pe, ok := errors.AsType[*fs.PathError](err); ok {
+				err = pe.Err // the path is the field's own value
+			}
+			v.problem(p+".CABundle", "cannot be used: %v", err)
+		}
+	}
+	if ip.Region != "" && !validRegion(ip.Region) {
+		v.problem(p+".Region", "%q is not an AWS region name such as us-east-1", ip.Region)
+	}
+	if u, err := url.Parse(ip.LambdaEndpoint); ip.LambdaEndpoint != "" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
+		v.problem(p+".LambdaEndpoint", "%q is not an http:// or https:// URL", ip.LambdaEndpoint)
+	}
+	if (ip.AccessKeyID == "") != (ip.SecretAccessKey == "") {
+		v.problem(p, "set both AccessKeyId and SecretAccessKey, or neither to use the standard AWS credential chain")
+	}
+	if ip.SessionToken != "" && ip.AccessKeyID == "" {
+		v.problem(p+".SessionToken", "goes with AccessKeyId and SecretAccessKey, which are not set")
 	}
 }
 
@@ -173,12 +205,10 @@ func (v *validator) server(p string, s *Server) {
 	default:
 		v.problem(p+".Domain", "%q must be S3 or EFS", s.Domain)
 	}
-	switch s.IdentityProviderType {
-	case transfer.IdentityServiceManaged:
-	case "API_GATEWAY", "AWS_DIRECTORY_SERVICE", "AWS_LAMBDA":
-		v.problem(p+".IdentityProviderType", "%s is not supported by transferd yet; only SERVICE_MANAGED is", s.IdentityProviderType)
-	default:
-		v.problem(p+".IdentityProviderType", "%q must be SERVICE_MANAGED (API_GATEWAY, AWS_DIRECTORY_SERVICE and AWS_LAMBDA are not supported yet)", s.IdentityProviderType)
+	details := s.IdentityProviderDetails.transferDetails()
+	v.check(p, transfer.ValidateIdentityProvider(s.IdentityProviderType, &details))
+	if s.IdentityProviderType != transfer.IdentityServiceManaged && len(s.Users) > 0 {
+		v.problem(p+".Users", "a server with IdentityProviderType %s has no service-managed users: its identity provider answers for every login", s.IdentityProviderType)
 	}
 	v.protocols(p+".Protocols", s.Protocols)
 	switch s.ProtocolDetails.SetStatOption {

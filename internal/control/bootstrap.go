@@ -72,6 +72,7 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 			PostAuthenticationLoginBanner: want.PostAuthenticationLoginBanner,
 			Domain:                        want.Domain,
 			IdentityProviderType:          want.IdentityProviderType,
+			IdentityProviderDetails:       want.IdentityProviderDetails,
 			Protocols:                     want.Protocols,
 			SetStatOption:                 want.SetStatOption,
 			LoggingRole:                   want.LoggingRole,
@@ -88,12 +89,19 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 		return "", fmt.Errorf("%s: %s.Domain: server %s was created with Domain %s; the domain cannot change after creation",
 			file, field, id, have.Domain)
 	}
+	if want.CustomIdentity() {
+		// The file lists no users for it: the users it created go before the provider comes.
+		if err := s.applyUsers(ctx, file, field, cs, id); err != nil {
+			return "", err
+		}
+	}
 	err := s.UpdateServer(ctx, id, UpdateServerInput{
 		Endpoint:                      &want.Endpoint,
 		SecurityPolicyName:            &want.SecurityPolicyName,
 		PreAuthenticationLoginBanner:  &want.PreAuthenticationLoginBanner,
 		PostAuthenticationLoginBanner: &want.PostAuthenticationLoginBanner,
 		IdentityProviderType:          &want.IdentityProviderType,
+		IdentityProviderDetails:       &want.IdentityProviderDetails,
 		Protocols:                     want.Protocols,
 		SetStatOption:                 &want.SetStatOption,
 	})

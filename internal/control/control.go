@@ -36,6 +36,30 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock that stamps CreatedAt and DateImported; nil means time.Now.
 	Now func() time.Time
+	// IdentityTester calls servers' custom identity providers for TestIdentityProvider; nil
+	// refuses that operation.
+	IdentityTester IdentityTester
+}
+
+// IdentityTester calls a server's custom identity provider once, as a login would, and reports
+// what it answered.
+type IdentityTester interface {
+	TestIdentityProvider(ctx context.Context, srv *transfer.Server, q IdentityTest) IdentityTestResult
+}
+
+// IdentityTest is TestIdentityProvider's request after its checks.
+type IdentityTest struct {
+	UserName, Password, Protocol, SourceIP string
+}
+
+// IdentityTestResult is TestIdentityProvider's answer: the provider's response body, its HTTP
+// status (200 for a Lambda function that ran), a message that says whether and why the login
+// would succeed or fail, and the URL called (the function ARN for AWS_LAMBDA).
+type IdentityTestResult struct {
+	Response   string
+	StatusCode int
+	Message    string
+	URL        string
 }
 
 // EndpointAllocator picks a free listen address for a new server, given those in use.
@@ -52,6 +76,7 @@ type Service struct {
 	alloc   EndpointAllocator
 	log     *slog.Logger
 	now     func() time.Time
+	tester  IdentityTester
 
 	// mu serializes the operations that check the state and then change it (free endpoints,
 	// a server's last host key, a user's key count, a resource's tag count, server states), so
@@ -63,7 +88,7 @@ type Service struct {
 // New returns a Service.
 func New(opts Options) *Service {
 	s := &Service{store: opts.Store, catalog: opts.Catalog, account: opts.Account.WithDefaults(),
-		notify: opts.Notifier, alloc: opts.Endpoints, log: opts.Logger, now: opts.Now}
+		notify: opts.Notifier, alloc: opts.Endpoints, log: opts.Logger, now: opts.Now, tester: opts.IdentityTester}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -89,6 +114,7 @@ type CreateServerInput struct {
 	PostAuthenticationLoginBanner string
 	Domain                        string
 	IdentityProviderType          string
+	IdentityProviderDetails       transfer.IdentityProviderDetails
 	Protocols                     []string
 	SetStatOption                 string
 	LoggingRole                   string
@@ -106,9 +132,12 @@ type UpdateServerInput struct {
 	PreAuthenticationLoginBanner  *string
 	PostAuthenticationLoginBanner *string
 	IdentityProviderType          *string
-	Protocols                     []string // nil: unchanged
-	SetStatOption                 *string
-	LoggingRole                   *string
+	// IdentityProviderDetails replaces the details as a whole (nil: unchanged, unless
+	// IdentityProviderType changes, which clears them).
+	IdentityProviderDetails *transfer.IdentityProviderDetails
+	Protocols               []string // nil: unchanged
+	SetStatOption           *string
+	LoggingRole             *string
 	// HostKey replaces the server's host key of the same type (as AWS's UpdateServer HostKey).
 	HostKey *string
 }

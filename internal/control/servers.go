@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/transferd/transferd/internal/policy"
@@ -61,6 +62,7 @@ func (s *Service) newServer(in CreateServerInput) (*transfer.Server, error) {
 		PostAuthenticationLoginBanner: in.PostAuthenticationLoginBanner,
 		Domain:                        cmp.Or(in.Domain, transfer.DomainS3),
 		IdentityProviderType:          cmp.Or(in.IdentityProviderType, transfer.IdentityServiceManaged),
+		IdentityProviderDetails:       in.IdentityProviderDetails,
 		Protocols:                     slices.Clone(in.Protocols),
 		SetStatOption:                 cmp.Or(in.SetStatOption, transfer.SetStatDefault),
 		LoggingRole:                   in.LoggingRole,
@@ -202,7 +204,14 @@ func (s *Service) updateServer(ctx context.Context, serverID string, in UpdateSe
 	set(&srv.SecurityPolicyName, in.SecurityPolicyName)
 	set(&srv.PreAuthenticationLoginBanner, in.PreAuthenticationLoginBanner)
 	set(&srv.PostAuthenticationLoginBanner, in.PostAuthenticationLoginBanner)
-	set(&srv.IdentityProviderType, in.IdentityProviderType)
+	wasManaged := srv.IdentityProviderType == transfer.IdentityServiceManaged
+	if in.IdentityProviderType != nil && *in.IdentityProviderType != srv.IdentityProviderType {
+		srv.IdentityProviderType = *in.IdentityProviderType
+		srv.IdentityProviderDetails = transfer.IdentityProviderDetails{}
+	}
+	if in.IdentityProviderDetails != nil {
+		srv.IdentityProviderDetails = *in.IdentityProviderDetails
+	}
 	set(&srv.SetStatOption, in.SetStatOption)
 	set(&srv.LoggingRole, in.LoggingRole)
 	if in.Protocols != nil {
@@ -210,6 +219,17 @@ func (s *Service) updateServer(ctx context.Context, serverID string, in UpdateSe
 	}
 	if err := s.checkServer(srv); err != nil {
 		return err
+	}
+	if wasManaged && srv.IdentityProviderType != transfer.IdentityServiceManaged {
+		// Its stored users would be ignored: the identity provider decides who logs in.
+		n, err := s.store.CountUsers(ctx, serverID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return transfer.Invalid("IdentityProviderType", "server %s has %d service-managed users, which a %s identity provider would leave unused; delete them first",
+				serverID, n, srv.IdentityProviderType)
+		}
 	}
 	if in.Endpoint != nil && *in.Endpoint != srv.Endpoint {
 		if *in.Endpoint == "" {
@@ -376,12 +396,8 @@ func (s *Service) checkServer(srv *transfer.Server) error {
 	if err := transfer.ValidateBanner("PostAuthenticationLoginBanner", srv.PostAuthenticationLoginBanner); err != nil {
 		return err
 	}
-	switch srv.IdentityProviderType {
-	case transfer.IdentityServiceManaged:
-	case "API_GATEWAY", "AWS_DIRECTORY_SERVICE", "AWS_LAMBDA":
-		return transfer.Invalid("IdentityProviderType", "%s is not supported by transferd yet; only SERVICE_MANAGED is", srv.IdentityProviderType)
-	default:
-		return transfer.Invalid("IdentityProviderType", "%q must be SERVICE_MANAGED (API_GATEWAY, AWS_DIRECTORY_SERVICE and AWS_LAMBDA are not supported yet)", srv.IdentityProviderType)
+	if err := transfer.ValidateIdentityProvider(srv.IdentityProviderType, &srv.IdentityProviderDetails); err != nil {
+		return err
 	}
 	if err := checkProtocols(srv.Protocols); err != nil {
 		return err
@@ -486,4 +502,62 @@ func refield(err error, field string) error {
 	c := *te
 	c.Field = field
 	return &c
+}
+
+// TestIdentityProviderInput is TestIdentityProvider's request.
+type TestIdentityProviderInput struct {
+	ServerID string
+	UserName string
+	// ServerProtocol is SFTP (the default), FTP, FTPS or AS2: the protocol the provider is told.
+	ServerProtocol string
+	SourceIP       string
+	UserPassword   string
+}
+
+// Limits of TestIdentityProvider's members, from the API model.
+const (
+	maxSourceIPLength = 32
+	maxPasswordLength = 1024
+)
+
+var sourceIPPattern = regexp.MustCompile(`^[0-9a-fA-F.:]+$`)
+
+// TestIdentityProvider calls a server's custom identity provider once, as a password login
+// would, and returns what it answered. A server that authenticates its users itself is refused
+// with Transfer Family's message.
+func (s *Service) TestIdentityProvider(ctx context.Context, in TestIdentityProviderInput) (*IdentityTestResult, error) {
+	if err := checkServerID(in.ServerID); err != nil {
+		return nil, err
+	}
+	if in.UserName == "" {
+		return nil, transfer.Invalid("UserName", "is required")
+	}
+	if err := transfer.ValidateUserName(in.UserName); err != nil {
+		return nil, err
+	}
+	proto := cmp.Or(in.ServerProtocol, protocolSFTP)
+	switch proto {
+	case protocolSFTP, "FTP", "FTPS", "AS2":
+	default:
+		return nil, transfer.Invalid("ServerProtocol", "%q must be SFTP, FTP, FTPS or AS2", proto)
+	}
+	if in.SourceIP != "" && (len(in.SourceIP) > maxSourceIPLength || !sourceIPPattern.MatchString(in.SourceIP)) {
+		return nil, transfer.Invalid("SourceIp", "%q must be an IP address of at most %d characters", in.SourceIP, maxSourceIPLength)
+	}
+	if len(in.UserPassword) > maxPasswordLength {
+		return nil, transfer.Invalid("UserPassword", "is %d characters long; at most %d are allowed", len(in.UserPassword), maxPasswordLength)
+	}
+	srv, err := s.store.GetServer(ctx, in.ServerID)
+	if err != nil {
+		return nil, err
+	}
+	if !srv.CustomIdentity() {
+		return nil, &transfer.Error{Kind: transfer.KindInvalid, Message: in.ServerID + " not configured for external auth"}
+	}
+	if s.tester == nil {
+		return nil, fmt.Errorf("TestIdentityProvider: this control plane has no identity provider client")
+	}
+	res := s.tester.TestIdentityProvider(ctx, srv, IdentityTest{UserName: in.UserName, Password: in.UserPassword,
+		Protocol: proto, SourceIP: in.SourceIP})
+	return &res, nil
 }

@@ -67,7 +67,24 @@ func TestCreateServer(t *testing.T) {
 		{"FTP", CreateServerInput{Protocols: []string{"SFTP", "FTP"}}, invalid("Protocols[1]", "FTP is not supported")},
 		{"protocol typo", CreateServerInput{Protocols: []string{"SCP"}}, invalid("Protocols[0]", "not a Transfer Family protocol")},
 		{"protocol twice", CreateServerInput{Protocols: []string{"SFTP", "SFTP"}}, invalid("Protocols[1]", "also Protocols[0]")},
-		{"lambda", CreateServerInput{IdentityProviderType: "AWS_LAMBDA"}, invalid("IdentityProviderType", "not supported by transferd yet")},
+		{"API Gateway", CreateServerInput{IdentityProviderType: transfer.IdentityAPIGateway, HostKey: privatePEM(t, ed25519Key(t)),
+			IdentityProviderDetails: transfer.IdentityProviderDetails{URL: "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+				InvocationRole: "arn:aws:iam::123456789012:role/idp", SftpAuthenticationMethods: transfer.AuthPublicKeyAndPassword}}, want{}},
+		{"lambda", CreateServerInput{IdentityProviderType: transfer.IdentityLambda, HostKey: privatePEM(t, ed25519Key(t)),
+			IdentityProviderDetails: transfer.IdentityProviderDetails{Function: "arn:aws:lambda:us-east-1:123456789012:function:idp"}}, want{}},
+		{"lambda without function", CreateServerInput{IdentityProviderType: transfer.IdentityLambda}, invalid("IdentityProviderDetails.Function", "is required")},
+		{"lambda bad function", CreateServerInput{IdentityProviderType: transfer.IdentityLambda,
+			IdentityProviderDetails: transfer.IdentityProviderDetails{Function: "idp"}}, invalid("IdentityProviderDetails.Function", "not a Lambda function ARN")},
+		{"API Gateway without URL", CreateServerInput{IdentityProviderType: transfer.IdentityAPIGateway}, invalid("IdentityProviderDetails.Url", "is required")},
+		{"API Gateway bad URL", CreateServerInput{IdentityProviderType: transfer.IdentityAPIGateway,
+			IdentityProviderDetails: transfer.IdentityProviderDetails{URL: "ftp://idp"}}, invalid("IdentityProviderDetails.Url", "http:// or https://")},
+		{"API Gateway with a function", CreateServerInput{IdentityProviderType: transfer.IdentityAPIGateway,
+			IdentityProviderDetails: transfer.IdentityProviderDetails{URL: "http://idp", Function: "arn:aws:lambda:us-east-1:1:function:f"}}, invalid("IdentityProviderDetails.Function", "not API_GATEWAY")},
+		{"methods typo", CreateServerInput{IdentityProviderType: transfer.IdentityAPIGateway,
+			IdentityProviderDetails: transfer.IdentityProviderDetails{URL: "http://idp", SftpAuthenticationMethods: "KEY"}}, invalid("IdentityProviderDetails.SftpAuthenticationMethods", "must be PASSWORD")},
+		{"details on service-managed", CreateServerInput{IdentityProviderDetails: transfer.IdentityProviderDetails{URL: "http://idp"}},
+			invalid("IdentityProviderDetails", "must be empty with IdentityProviderType SERVICE_MANAGED")},
+		{"directory service", CreateServerInput{IdentityProviderType: transfer.IdentityDirectoryService}, invalid("IdentityProviderType", "not supported by transferd")},
 		{"identity typo", CreateServerInput{IdentityProviderType: "LDAP"}, invalid("IdentityProviderType", "must be SERVICE_MANAGED")},
 		{"domain", CreateServerInput{Domain: "FSX"}, invalid("Domain", "S3 or EFS")},
 		{"setstat", CreateServerInput{SetStatOption: "IGNORE"}, invalid("ProtocolDetails.SetStatOption", "DEFAULT or ENABLE_NO_OP")},
@@ -118,6 +135,12 @@ func TestCreateServer(t *testing.T) {
 		}
 		if !slices.Equal(d.Tags, tc.in.Tags) {
 			t.Errorf("%s: tags %v, want %v", tc.name, d.Tags, tc.in.Tags)
+		}
+		if want := tc.in.IdentityProviderDetails; !want.IsZero() {
+			want.SftpAuthenticationMethods = cmp.Or(want.SftpAuthenticationMethods, transfer.AuthPublicKeyOrPassword)
+			if s.IdentityProviderDetails != want {
+				t.Errorf("%s: identity provider details %+v, want %+v", tc.name, s.IdentityProviderDetails, want)
+			}
 		}
 	}
 
@@ -188,6 +211,11 @@ func TestUpdateServer(t *testing.T) {
 		{"endpoint empty", id, UpdateServerInput{Endpoint: ptr("")}, invalid("Endpoint", "must not be empty")},
 		{"setstat", id, UpdateServerInput{SetStatOption: ptr("NO")}, invalid("ProtocolDetails.SetStatOption", "")},
 		{"bad host key", id, UpdateServerInput{HostKey: ptr("junk")}, invalid("HostKey", "not a private key")},
+		{"to lambda without details", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityLambda)}, invalid("IdentityProviderDetails.Function", "is required")},
+		{"to API Gateway", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityAPIGateway),
+			IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp"}}, want{}},
+		{"methods only", id, UpdateServerInput{IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp", SftpAuthenticationMethods: transfer.AuthPassword}}, want{}},
+		{"back to service-managed", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityServiceManaged)}, want{}},
 	} {
 		err := f.svc.UpdateServer(f.ctx, tc.id, tc.in)
 		check(t, tc.name, err, tc.want)
@@ -198,6 +226,14 @@ func TestUpdateServer(t *testing.T) {
 	}
 	d, _ := f.svc.DescribeServer(f.ctx, id)
 	s := d.Server
+	if s.IdentityProviderType != transfer.IdentityServiceManaged || !s.IdentityProviderDetails.IsZero() {
+		t.Errorf("back to SERVICE_MANAGED: %s %+v", s.IdentityProviderType, s.IdentityProviderDetails)
+	}
+	// A server with users cannot move to a custom identity provider: they would be ignored.
+	f.user(t, id, "alice")
+	check(t, "to a custom provider with users", f.svc.UpdateServer(f.ctx, id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityAPIGateway),
+		IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp"}}), invalid("IdentityProviderType", "has 1 service-managed users"))
+	f.notes.take()
 	if s.SecurityPolicyName != "TransferSecurityPolicy-2018-11" || s.PreAuthenticationLoginBanner != "hi" ||
 		s.Endpoint != "127.0.0.1:2400" || s.Domain != before.Server.Domain || !slices.Equal(s.Protocols, []string{"SFTP"}) {
 		t.Errorf("after the updates: %+v", s)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/transferd/transferd/internal/iampolicy"
 	"github.com/transferd/transferd/internal/transfer"
@@ -64,26 +63,13 @@ func (s *Service) CreateUser(ctx context.Context, u transfer.User) error {
 		return transfer.Invalid("ServerId", "server %s uses identity provider %s; users can be created only on SERVICE_MANAGED servers",
 			u.ServerID, srv.IdentityProviderType)
 	}
-	if err := checkUserOnServer(&u, srv); err != nil {
+	if err := transfer.ValidateUserOnServer(&u, srv); err != nil {
 		return err
 	}
 	if err := s.store.CreateUser(ctx, &u); err != nil {
 		return err
 	}
 	s.warnUnconfined(&u, srv)
-	return nil
-}
-
-// checkUserOnServer checks what a user may have on its server: a session policy only on S3-domain
-// servers, a POSIX profile only on EFS-domain ones (each is the other domain's way of confining
-// users, and would be ignored there), as Transfer Family documents them.
-func checkUserOnServer(u *transfer.User, srv *transfer.Server) error {
-	switch {
-	case srv.Domain == transfer.DomainEFS && strings.TrimSpace(u.Policy) != "":
-		return transfer.Invalid("Policy", "session policies apply to S3-domain servers; server %s has Domain EFS, where the user's PosixProfile decides access", srv.ServerID)
-	case srv.Domain != transfer.DomainEFS && u.PosixProfile != nil:
-		return transfer.Invalid("PosixProfile", "POSIX profiles apply to EFS-domain servers; server %s has Domain %s, where a session Policy confines the user", srv.ServerID, srv.Domain)
-	}
 	return nil
 }
 
@@ -163,7 +149,7 @@ func (s *Service) UpdateUser(ctx context.Context, serverID, userName string, in 
 	if err != nil {
 		return err
 	}
-	if err := checkUserOnServer(u, srv); err != nil {
+	if err := transfer.ValidateUserOnServer(u, srv); err != nil {
 		return err
 	}
 	if err := s.store.UpdateUser(ctx, u); err != nil {

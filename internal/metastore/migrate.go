@@ -79,6 +79,12 @@ func migrations() []migration {
 				PRIMARY KEY (arn, key)
 			)`,
 		},
+	}, {
+		version: 2,
+		name:    "identity provider details of servers",
+		stmts: []string{
+			`ALTER TABLE servers ADD COLUMN identity_provider_details TEXT NOT NULL DEFAULT '{}'`,
+		},
 	}}
 }
 

@@ -12,7 +12,22 @@ import (
 )
 
 const serverColumns = `server_id, endpoint, security_policy_name, pre_auth_banner, post_auth_banner,
-	domain, identity_provider_type, protocols, set_stat_option, logging_role, state, source, created_at`
+	domain, identity_provider_type, protocols, set_stat_option, logging_role, state, source, created_at,
+	identity_provider_details`
+
+// identityJSON is how a server's IdentityProviderDetails are stored: a JSON object with the API's
+// member names, empty members left out.
+type identityJSON struct {
+	URL                       string `json:"Url,omitempty"`
+	InvocationRole            string `json:"InvocationRole,omitempty"`
+	Function                  string `json:"Function,omitempty"`
+	SftpAuthenticationMethods string `json:"SftpAuthenticationMethods,omitempty"`
+}
+
+func marshalIdentity(d transfer.IdentityProviderDetails) (string, error) {
+	b, err := json.Marshal(identityJSON(d))
+	return string(b), err
+}
 
 // CreateServer stores a new server and its tags. A zero CreatedAt is set to the current time.
 // It fails with KindExists when the ID is taken or another server has the same endpoint.
@@ -21,6 +36,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *transfer.Server) error {
 		return err
 	}
 	protocols, err := marshalList(srv.Protocols)
+	if err != nil {
+		return fmt.Errorf("create server %s: %w", srv.ServerID, err)
+	}
+	idp, err := marshalIdentity(srv.IdentityProviderDetails)
 	if err != nil {
 		return fmt.Errorf("create server %s: %w", srv.ServerID, err)
 	}
@@ -35,10 +54,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *transfer.Server) error {
 			return err
 		}
 		if _, err := r.exec(ctx, `INSERT INTO servers (`+serverColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			srv.ServerID, srv.Endpoint, srv.SecurityPolicyName, srv.PreAuthenticationLoginBanner,
 			srv.PostAuthenticationLoginBanner, srv.Domain, srv.IdentityProviderType, protocols,
-			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created)); err != nil {
+			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created), idp); err != nil {
 			if s.d.isUniqueViolation(err) {
 				// A concurrent writer won a race the checks above could not see (not in SQLite,
 				// whose writers are serialized).
@@ -77,10 +96,14 @@ func (s *Store) GetServer(ctx context.Context, serverID string) (*transfer.Serve
 }
 
 // UpdateServer replaces a server's mutable settings: endpoint, security policy, banners,
-// identity provider type, protocols, SetStat option and logging role. ID, domain, state, source,
-// creation time and tags stay as they are.
+// identity provider type and details, protocols, SetStat option and logging role. ID, domain,
+// state, source, creation time and tags stay as they are.
 func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 	protocols, err := marshalList(srv.Protocols)
+	if err != nil {
+		return fmt.Errorf("update server %s: %w", srv.ServerID, err)
+	}
+	idp, err := marshalIdentity(srv.IdentityProviderDetails)
 	if err != nil {
 		return fmt.Errorf("update server %s: %w", srv.ServerID, err)
 	}
@@ -95,10 +118,10 @@ func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 		}
 		_, err := r.exec(ctx, `UPDATE servers SET endpoint = ?, security_policy_name = ?,
 			pre_auth_banner = ?, post_auth_banner = ?, identity_provider_type = ?, protocols = ?,
-			set_stat_option = ?, logging_role = ? WHERE server_id = ?`,
+			set_stat_option = ?, logging_role = ?, identity_provider_details = ? WHERE server_id = ?`,
 			srv.Endpoint, srv.SecurityPolicyName, srv.PreAuthenticationLoginBanner,
 			srv.PostAuthenticationLoginBanner, srv.IdentityProviderType, protocols,
-			srv.SetStatOption, srv.LoggingRole, srv.ServerID)
+			srv.SetStatOption, srv.LoggingRole, idp, srv.ServerID)
 		if s.d.isUniqueViolation(err) {
 			return transfer.Exists(typeServer, srv.ServerID, fmt.Sprintf("Endpoint %s is already in use", srv.Endpoint))
 		}
@@ -230,12 +253,17 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanServer(sc scanner) (*transfer.Server, error) {
 	var srv transfer.Server
-	var protocols, created string
+	var protocols, created, idp string
 	if err := sc.Scan(&srv.ServerID, &srv.Endpoint, &srv.SecurityPolicyName, &srv.PreAuthenticationLoginBanner,
 		&srv.PostAuthenticationLoginBanner, &srv.Domain, &srv.IdentityProviderType, &protocols,
-		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created); err != nil {
+		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created, &idp); err != nil {
 		return nil, err
 	}
+	var d identityJSON
+	if err := json.Unmarshal([]byte(idp), &d); err != nil {
+		return nil, fmt.Errorf("server %s identity provider details: %w", srv.ServerID, err)
+	}
+	srv.IdentityProviderDetails = transfer.IdentityProviderDetails(d)
 	var err error
 	if srv.Protocols, err = unmarshalList[string](protocols); err != nil {
 		return nil, fmt.Errorf("server %s protocols: %w", srv.ServerID, err)

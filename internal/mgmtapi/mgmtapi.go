@@ -50,12 +50,30 @@
 // InvalidRequestException, and a change applies to the running server's new connections. Unlike
 // transferd:Endpoint it is stored as a tag, so DescribeServer and ListTagsForResource show it.
 //
+// # Users' roles, session policies and POSIX profiles
+//
+// CreateUser, UpdateUser and DescribeUser keep and return Role as given, and activity records
+// show it, but transferd does not assume it: on AWS the role is what S3 checks; here one set of
+// S3 credentials serves the whole process. The user's session Policy is the enforced boundary:
+// transferd evaluates it for every SFTP request (IAM's logic, the S3 actions the request needs),
+// and refuses a policy it cannot evaluate with InvalidRequestException naming the element. A
+// PosixProfile (EFS-domain servers) decides ownership and access by mode bits. A Policy on an
+// EFS-domain server, or a PosixProfile on an S3-domain one, is refused.
+//
+// # Custom identity providers
+//
+// CreateServer and UpdateServer take IdentityProviderType API_GATEWAY (IdentityProviderDetails
+// Url, optional InvocationRole) and AWS_LAMBDA (Function), with SftpAuthenticationMethods;
+// TestIdentityProvider calls the provider once, with Transfer Family's answer and its message for
+// a service-managed server ("s-... not configured for external auth").
+//
 // # What transferd does not do
 //
 // Request members that would change behaviour transferd lacks are refused with
 // InvalidRequestException "... is not supported by transferd" rather than ignored: EndpointType
 // VPC and VPC_ENDPOINT, EndpointDetails, IpAddressType DUALSTACK, Certificate,
-// IdentityProviderDetails, non-empty WorkflowDetails and StructuredLogDestinations, and
+// IdentityProviderDetails.DirectoryId (AWS_DIRECTORY_SERVICE), non-empty WorkflowDetails and
+// StructuredLogDestinations, and
 // ProtocolDetails other than SetStatOption (AWS's defaults PassiveIp AUTO,
 // TlsSessionResumptionMode ENFORCED and As2Transports [HTTP] are accepted). EndpointType PUBLIC,
 // IpAddressType IPV4 and S3StorageOptions (a listing-speed hint for AWS's own S3 access) are

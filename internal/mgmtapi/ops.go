@@ -41,6 +41,7 @@ func (h *Handler) operations() map[string]operation {
 		"TagResource":            handle(h.tagResource),
 		"UntagResource":          handle(h.untagResource),
 		"ListTagsForResource":    handle(h.listTagsForResource),
+		"TestIdentityProvider":   handle(h.testIdentityProvider),
 	}
 }
 
@@ -58,7 +59,12 @@ func (h *Handler) createServer(ctx context.Context, in *createServerInput) (*ser
 	if err != nil {
 		return nil, err
 	}
+	var details transfer.IdentityProviderDetails
+	if d := identityDetails(in.IdentityProviderDetails); d != nil {
+		details = *d
+	}
 	id, err := h.svc.CreateServer(ctx, control.CreateServerInput{
+		IdentityProviderDetails:       details,
 		Endpoint:                      endpoint,
 		SecurityPolicyName:            deref(in.SecurityPolicyName),
 		PreAuthenticationLoginBanner:  deref(in.PreAuthenticationLoginBanner),
@@ -94,6 +100,7 @@ func (h *Handler) describeServer(ctx context.Context, in *serverIDInput) (*descr
 		Endpoint:                      s.Endpoint,
 		EndpointType:                  endpointTypePublic,
 		HostKeyFingerprint:            d.HostKeyFingerprint,
+		IdentityProviderDetails:       identityDetailsOut(s.IdentityProviderDetails),
 		IdentityProviderType:          s.IdentityProviderType,
 		IpAddressType:                 ipAddressTypeIPv4,
 		LoggingRole:                   s.LoggingRole,
@@ -124,6 +131,7 @@ func (h *Handler) updateServer(ctx context.Context, in *updateServerInput) (*ser
 		PreAuthenticationLoginBanner:  in.PreAuthenticationLoginBanner,
 		PostAuthenticationLoginBanner: in.PostAuthenticationLoginBanner,
 		IdentityProviderType:          in.IdentityProviderType,
+		IdentityProviderDetails:       identityDetails(in.IdentityProviderDetails),
 		Protocols:                     in.Protocols,
 		SetStatOption:                 setStatOption(in.ProtocolDetails),
 		LoggingRole:                   in.LoggingRole,
@@ -542,4 +550,23 @@ func (h *Handler) listTagsForResource(ctx context.Context, in *listTagsForResour
 		return nil, err
 	}
 	return &listTagsForResourceOutput{Arn: arn, NextToken: next, Tags: tagsOut(tags)}, nil
+}
+
+// Identity providers.
+
+func (h *Handler) testIdentityProvider(ctx context.Context, in *testIdentityProviderInput) (*testIdentityProviderOutput, error) {
+	id, err := serverIDOf(in.ServerId)
+	if err != nil {
+		return nil, err
+	}
+	name, err := userNameOf(in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	res, err := h.svc.TestIdentityProvider(ctx, control.TestIdentityProviderInput{ServerID: id, UserName: name,
+		ServerProtocol: deref(in.ServerProtocol), SourceIP: deref(in.SourceIp), UserPassword: deref(in.UserPassword)})
+	if err != nil {
+		return nil, err
+	}
+	return &testIdentityProviderOutput{Message: res.Message, Response: res.Response, StatusCode: res.StatusCode, Url: res.URL}, nil
 }

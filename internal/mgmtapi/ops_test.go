@@ -554,3 +554,63 @@ func TestListServersPagination(t *testing.T) {
 		t.Errorf("ListServers over %d pages: %v, want %v over 3", pages, got, want)
 	}
 }
+
+// TestIdentityProviderServers checks that a custom identity provider's details round-trip
+// through CreateServer, DescribeServer and UpdateServer, and TestIdentityProvider's errors for
+// servers that do not have one, with Transfer Family's messages.
+func TestIdentityProviderServers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	out, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{HostKey: aws.String(hostKeyPEM(t)),
+		IdentityProviderType: types.IdentityProviderTypeApiGateway,
+		IdentityProviderDetails: &types.IdentityProviderDetails{Url: aws.String("https://abc.execute-api.eu-west-1.amazonaws.com/prod"),
+			InvocationRole: aws.String("arn:aws:iam::000000000000:role/idp")}})
+	if err != nil {
+		t.Fatalf("CreateServer API_GATEWAY: %v", err)
+	}
+	id := aws.ToString(out.ServerId)
+	describe := func() *types.IdentityProviderDetails {
+		t.Helper()
+		d, err := e.client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Server.IdentityProviderDetails
+	}
+	d := describe()
+	if d == nil || aws.ToString(d.Url) != "https://abc.execute-api.eu-west-1.amazonaws.com/prod" ||
+		aws.ToString(d.InvocationRole) != "arn:aws:iam::000000000000:role/idp" || d.SftpAuthenticationMethods != types.SftpAuthenticationMethodsPublicKeyOrPassword {
+		t.Errorf("DescribeServer IdentityProviderDetails = %+v", d)
+	}
+	if _, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, IdentityProviderType: types.IdentityProviderTypeAwsLambda,
+		IdentityProviderDetails: &types.IdentityProviderDetails{Function: aws.String("arn:aws:lambda:eu-west-1:000000000000:function:idp"),
+			SftpAuthenticationMethods: types.SftpAuthenticationMethodsPassword}}); err != nil {
+		t.Fatalf("UpdateServer to AWS_LAMBDA: %v", err)
+	}
+	if d := describe(); d == nil || aws.ToString(d.Function) != "arn:aws:lambda:eu-west-1:000000000000:function:idp" || d.Url != nil ||
+		d.SftpAuthenticationMethods != types.SftpAuthenticationMethodsPassword {
+		t.Errorf("after UpdateServer: %+v", d)
+	}
+	_, err = e.client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: &id, UserName: aws.String("alice"), Role: aws.String("arn:aws:iam::000000000000:role/x")})
+	var ire *types.InvalidRequestException
+	if !errors.As(err, &ire) || !strings.Contains(aws.ToString(ire.Message), "users can be created only on SERVICE_MANAGED servers") {
+		t.Errorf("CreateUser on an AWS_LAMBDA server: %v", err)
+	}
+
+	managed := e.createServer()
+	_, err = e.client.TestIdentityProvider(ctx, &transfer.TestIdentityProviderInput{ServerId: &managed, UserName: aws.String("alice")})
+	if !errors.As(err, &ire) || aws.ToString(ire.Message) != managed+" not configured for external auth" {
+		t.Errorf("TestIdentityProvider on a SERVICE_MANAGED server: %v", err)
+	}
+	unknown := "s-00000000000000000"
+	_, err = e.client.TestIdentityProvider(ctx, &transfer.TestIdentityProviderInput{ServerId: &unknown, UserName: aws.String("alice")})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) || aws.ToString(nf.Message) != "Unknown server" {
+		t.Errorf("TestIdentityProvider on an unknown server: %v", err)
+	}
+	_, err = e.client.TestIdentityProvider(ctx, &transfer.TestIdentityProviderInput{ServerId: &id, UserName: aws.String("alice"), SourceIp: aws.String("not-an-ip")})
+	if !errors.As(err, &ire) || !strings.Contains(aws.ToString(ire.Message), "SourceIp") {
+		t.Errorf("TestIdentityProvider with a bad SourceIp: %v", err)
+	}
+}

@@ -116,10 +116,15 @@ func TestErrorTypes(t *testing.T) {
 			_, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, IpAddressType: types.IpAddressTypeDualstack})
 			return err
 		}, wantInvalidRequest("IpAddressType DUALSTACK is not supported by transferd")},
-		{"identity provider details", func() error {
+		{"identity provider details of service-managed users", func() error {
 			_, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{IdentityProviderDetails: &types.IdentityProviderDetails{Url: aws.String("https://example.com")}})
 			return err
-		}, wantInvalidRequest("IdentityProviderDetails is not supported by transferd")},
+		}, wantInvalidRequest("IdentityProviderDetails: must be empty with IdentityProviderType SERVICE_MANAGED")},
+		{"directory service", func() error {
+			_, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{IdentityProviderType: types.IdentityProviderTypeAwsDirectoryService,
+				IdentityProviderDetails: &types.IdentityProviderDetails{DirectoryId: aws.String("d-0123456789")}})
+			return err
+		}, wantInvalidRequest("IdentityProviderDetails.DirectoryId is not supported by transferd")},
 		{"certificate", func() error {
 			_, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{Certificate: aws.String("arn:aws:acm:us-east-1:000000000000:certificate/x")})
 			return err

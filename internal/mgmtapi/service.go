@@ -19,6 +19,7 @@ type Service interface {
 	HostKeys
 	SecurityPolicies
 	Tagging
+	IdentityProviders
 }
 
 // Servers creates, reads, changes and removes servers.
@@ -71,6 +72,11 @@ type Tagging interface {
 	TagResource(ctx context.Context, arn string, tags []transfer.Tag) error
 	UntagResource(ctx context.Context, arn string, keys []string) error
 	ListTagsForResource(ctx context.Context, arn string, page control.Page) ([]transfer.Tag, string, error)
+}
+
+// IdentityProviders tests servers' custom identity providers.
+type IdentityProviders interface {
+	TestIdentityProvider(ctx context.Context, in control.TestIdentityProviderInput) (*control.IdentityTestResult, error)
 }
 
 // The control plane is what the API runs on.

@@ -77,6 +77,21 @@ type protocolDetailsOut struct {
 	SetStatOption string `json:",omitempty"`
 }
 
+type identityProviderDetailsIn struct {
+	DirectoryId               *string
+	Function                  *string
+	InvocationRole            *string
+	SftpAuthenticationMethods *string
+	Url                       *string
+}
+
+type identityProviderDetailsOut struct {
+	Function                  string `json:",omitempty"`
+	InvocationRole            string `json:",omitempty"`
+	SftpAuthenticationMethods string `json:",omitempty"`
+	Url                       string `json:",omitempty"`
+}
+
 type s3StorageOptionsIn struct {
 	DirectoryListingOptimization *string
 }
@@ -92,7 +107,7 @@ type serverSettings struct {
 	EndpointDetails               json.RawMessage
 	EndpointType                  *string
 	HostKey                       *string
-	IdentityProviderDetails       json.RawMessage
+	IdentityProviderDetails       *identityProviderDetailsIn
 	IdentityProviderType          *string
 	IpAddressType                 *string
 	LoggingRole                   *string
@@ -130,8 +145,9 @@ type describedServer struct {
 	Domain                        string `json:",omitempty"`
 	Endpoint                      string `json:",omitempty"` // transferd's extension: the listen address
 	EndpointType                  string
-	HostKeyFingerprint            string `json:",omitempty"`
-	IdentityProviderType          string `json:",omitempty"`
+	HostKeyFingerprint            string                      `json:",omitempty"`
+	IdentityProviderDetails       *identityProviderDetailsOut `json:",omitempty"`
+	IdentityProviderType          string                      `json:",omitempty"`
 	IpAddressType                 string
 	LoggingRole                   string `json:",omitempty"`
 	PostAuthenticationLoginBanner string `json:",omitempty"`
@@ -600,8 +616,8 @@ func (s *serverSettings) checkSupported() error {
 	default:
 		return invalid("EndpointType", "%s must be PUBLIC, VPC or VPC_ENDPOINT", quote(v))
 	}
-	if present(s.IdentityProviderDetails) {
-		return notSupported("IdentityProviderDetails", "users are SERVICE_MANAGED")
+	if d := s.IdentityProviderDetails; d != nil && d.DirectoryId != nil {
+		return notSupported("IdentityProviderDetails.DirectoryId", "AWS_DIRECTORY_SERVICE is not available; use API_GATEWAY or AWS_LAMBDA")
 	}
 	switch v := deref(s.IpAddressType); v {
 	case "", "IPV4":
@@ -635,6 +651,38 @@ func (s *serverSettings) checkSupported() error {
 		return notSupported("WorkflowDetails", "transferd has no managed workflows")
 	}
 	return nil
+}
+
+// identityDetails converts IdentityProviderDetails; nil stays nil (absent).
+func identityDetails(d *identityProviderDetailsIn) *transfer.IdentityProviderDetails {
+	if d == nil {
+		return nil
+	}
+	return &transfer.IdentityProviderDetails{URL: deref(d.Url), InvocationRole: deref(d.InvocationRole),
+		Function: deref(d.Function), SftpAuthenticationMethods: deref(d.SftpAuthenticationMethods)}
+}
+
+func identityDetailsOut(d transfer.IdentityProviderDetails) *identityProviderDetailsOut {
+	if d.IsZero() {
+		return nil
+	}
+	return &identityProviderDetailsOut{Function: d.Function, InvocationRole: d.InvocationRole,
+		SftpAuthenticationMethods: d.SftpAuthenticationMethods, Url: d.URL}
+}
+
+type testIdentityProviderInput struct {
+	ServerId       *string
+	ServerProtocol *string
+	SourceIp       *string
+	UserName       *string
+	UserPassword   *string
+}
+
+type testIdentityProviderOutput struct {
+	Message    string `json:",omitempty"`
+	Response   string `json:",omitempty"`
+	StatusCode int
+	Url        string
 }
 
 func setStatOption(pd *protocolDetailsIn) *string {

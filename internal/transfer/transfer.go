@@ -42,8 +42,51 @@ const (
 	SetStatEnableNoOp = "ENABLE_NO_OP"
 )
 
-// IdentityServiceManaged is the only identity provider type the spine implements.
-const IdentityServiceManaged = "SERVICE_MANAGED"
+// Identity provider types (IdentityProviderType).
+const (
+	// IdentityServiceManaged: users and their SSH keys are kept by the service; keys only.
+	IdentityServiceManaged = "SERVICE_MANAGED"
+	// IdentityAPIGateway: a custom identity provider reached over HTTP(S) at
+	// IdentityProviderDetails.Url.
+	IdentityAPIGateway = "API_GATEWAY"
+	// IdentityLambda: a custom identity provider invoked as the Lambda function
+	// IdentityProviderDetails.Function.
+	IdentityLambda = "AWS_LAMBDA"
+	// IdentityDirectoryService is AWS Managed Microsoft AD, which transferd does not offer.
+	IdentityDirectoryService = "AWS_DIRECTORY_SERVICE"
+)
+
+// SFTP authentication methods of custom identity providers (SftpAuthenticationMethods).
+const (
+	AuthPassword             = "PASSWORD"
+	AuthPublicKey            = "PUBLIC_KEY"
+	AuthPublicKeyOrPassword  = "PUBLIC_KEY_OR_PASSWORD" // the default
+	AuthPublicKeyAndPassword = "PUBLIC_KEY_AND_PASSWORD"
+)
+
+// IdentityProviderDetails are the settings of a custom identity provider.
+type IdentityProviderDetails struct {
+	// URL is an API_GATEWAY provider's base URL; transferd calls
+	// GET {URL}/servers/{serverId}/users/{username}/config.
+	URL string
+	// InvocationRole is the IAM role AWS would call an API_GATEWAY provider with; when it is set,
+	// transferd signs its calls with SigV4 (service execute-api) as API Gateway's IAM
+	// authorization expects, with the credentials of its IdentityProviders settings.
+	InvocationRole string
+	// Function is an AWS_LAMBDA provider's function ARN.
+	Function string
+	// SftpAuthenticationMethods is how SFTP users of a custom provider log in: AuthPassword,
+	// AuthPublicKey, AuthPublicKeyOrPassword (the default) or AuthPublicKeyAndPassword.
+	SftpAuthenticationMethods string
+}
+
+// IsZero reports whether no detail is set.
+func (d IdentityProviderDetails) IsZero() bool { return d == IdentityProviderDetails{} }
+
+// CustomIdentity reports whether the server authenticates through a custom identity provider.
+func (s *Server) CustomIdentity() bool {
+	return s.IdentityProviderType == IdentityAPIGateway || s.IdentityProviderType == IdentityLambda
+}
 
 // DefaultSecurityPolicy is what AWS's API and CLI use when CreateServer names none.
 const DefaultSecurityPolicy = "TransferSecurityPolicy-2024-01"
@@ -71,6 +114,7 @@ type Server struct {
 	PostAuthenticationLoginBanner string
 	Domain                        string
 	IdentityProviderType          string
+	IdentityProviderDetails       IdentityProviderDetails
 	Protocols                     []string
 	SetStatOption                 string
 	LoggingRole                   string

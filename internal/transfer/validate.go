@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -209,4 +210,83 @@ func ValidateUser(u *User) error {
 		return Invalid("PosixProfile.SecondaryGids", "has %d IDs; at most %d are allowed", len(p.SecondaryGIDs), MaxSecondaryGIDs)
 	}
 	return ValidateHome(u)
+}
+
+// ValidateUserOnServer checks what a user may have on its server: a session policy only on
+// S3-domain servers, a POSIX profile only on EFS-domain ones (each is the other domain's way of
+// confining users, and would be ignored there), as Transfer Family documents them.
+func ValidateUserOnServer(u *User, srv *Server) error {
+	switch {
+	case srv.Domain == DomainEFS && strings.TrimSpace(u.Policy) != "":
+		return Invalid("Policy", "session policies apply to S3-domain servers; server %s has Domain EFS, where the user's PosixProfile decides access", srv.ServerID)
+	case srv.Domain != DomainEFS && u.PosixProfile != nil:
+		return Invalid("PosixProfile", "POSIX profiles apply to EFS-domain servers; server %s has Domain %s, where a session Policy confines the user", srv.ServerID, srv.Domain)
+	}
+	return nil
+}
+
+// Limits of IdentityProviderDetails from the Transfer Family API model.
+const (
+	MaxIdentityURLLength      = 255
+	MaxFunctionLength         = 170
+	identityDetailsField      = "IdentityProviderDetails"
+	identityProviderTypeField = "IdentityProviderType"
+)
+
+var functionPattern = regexp.MustCompile(`^arn:[a-z-]+:lambda:.*$`)
+
+// ValidateIdentityProvider checks an identity provider type with its details and fills in the
+// default SftpAuthenticationMethods of a custom provider: SERVICE_MANAGED takes no details;
+// API_GATEWAY needs an http(s) Url and may have an InvocationRole; AWS_LAMBDA needs a Function
+// ARN; AWS_DIRECTORY_SERVICE is not offered.
+func ValidateIdentityProvider(typ string, d *IdentityProviderDetails) error {
+	field := func(name string) string { return identityDetailsField + "." + name }
+	switch typ {
+	case IdentityServiceManaged:
+		if !d.IsZero() {
+			return Invalid(identityDetailsField, "must be empty with IdentityProviderType SERVICE_MANAGED (users and their keys are kept by transferd)")
+		}
+		return nil
+	case IdentityAPIGateway:
+		if d.URL == "" {
+			return Invalid(field("Url"), "is required with IdentityProviderType API_GATEWAY")
+		}
+		if len(d.URL) > MaxIdentityURLLength {
+			return Invalid(field("Url"), "is %d characters long; at most %d are allowed", len(d.URL), MaxIdentityURLLength)
+		}
+		u, err := url.Parse(d.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return Invalid(field("Url"), "%q must be an http:// or https:// URL without a query or fragment", d.URL)
+		}
+		if d.InvocationRole != "" {
+			if err := ValidateRole(d.InvocationRole); err != nil {
+				return Invalid(field("InvocationRole"), "%q is not an IAM role ARN (arn:...:role/NAME, 20 to 2048 characters)", d.InvocationRole)
+			}
+		}
+		if d.Function != "" {
+			return Invalid(field("Function"), "is for IdentityProviderType AWS_LAMBDA, not API_GATEWAY")
+		}
+	case IdentityLambda:
+		if d.Function == "" {
+			return Invalid(field("Function"), "is required with IdentityProviderType AWS_LAMBDA")
+		}
+		if len(d.Function) > MaxFunctionLength || !functionPattern.MatchString(d.Function) {
+			return Invalid(field("Function"), "%q is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME, at most %d characters)", d.Function, MaxFunctionLength)
+		}
+		if d.URL != "" || d.InvocationRole != "" {
+			return Invalid(identityDetailsField, "Url and InvocationRole are for IdentityProviderType API_GATEWAY, not AWS_LAMBDA")
+		}
+	case IdentityDirectoryService:
+		return Invalid(identityProviderTypeField, "AWS_DIRECTORY_SERVICE (AWS Managed Microsoft AD) is not supported by transferd; use SERVICE_MANAGED, API_GATEWAY or AWS_LAMBDA")
+	default:
+		return Invalid(identityProviderTypeField, "%q must be SERVICE_MANAGED, API_GATEWAY or AWS_LAMBDA", typ)
+	}
+	switch d.SftpAuthenticationMethods {
+	case "":
+		d.SftpAuthenticationMethods = AuthPublicKeyOrPassword
+	case AuthPassword, AuthPublicKey, AuthPublicKeyOrPassword, AuthPublicKeyAndPassword:
+	default:
+		return Invalid(field("SftpAuthenticationMethods"), "%q must be PASSWORD, PUBLIC_KEY, PUBLIC_KEY_OR_PASSWORD or PUBLIC_KEY_AND_PASSWORD", d.SftpAuthenticationMethods)
+	}
+	return nil
 }

@@ -212,6 +212,8 @@ func testServerCRUD(t *testing.T, s Store) {
 	upd.PreAuthenticationLoginBanner = ""
 	upd.PostAuthenticationLoginBanner = "welcome"
 	upd.IdentityProviderType = "API_GATEWAY"
+	upd.IdentityProviderDetails = transfer.IdentityProviderDetails{URL: "https://idp.example.com/prod",
+		InvocationRole: "arn:aws:iam::123456789012:role/idp", SftpAuthenticationMethods: transfer.AuthPublicKeyAndPassword}
 	upd.Protocols = []string{"SFTP", "FTPS"}
 	upd.SetStatOption = transfer.SetStatDefault
 	upd.LoggingRole = ""
