@@ -17,11 +17,12 @@ const module = "github.com/transferd/transferd/"
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
 	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs"},
-	"internal/daemon":                 {"internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs"},
+	"internal/daemon":                 {"internal/identity", "internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs"},
 	"internal/config":                 {"internal/transfer", "internal/iampolicy"},
 	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs"},
 	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk", "internal/procs", "internal/iampolicy"}, // disk: tests only
 	"internal/iampolicy":              {"internal/transfer"},
+	"internal/identity":               {"internal/transfer", "internal/iampolicy"},
 	"internal/policy":                 {"internal/transfer"},
 	"internal/negotiate":              {"internal/transfer"},
 	"internal/explain":                {"internal/negotiate", "internal/policy", "internal/activity"},
@@ -42,6 +43,7 @@ var allowedImports = map[string][]string{
 	".":                               {},
 	"bench/s3direct":                  {},
 	"bench/sessions":                  {},
+	"examples/idp":                    {},
 }
 
 // TestLayout checks that every package has one package comment ("Command x" for commands) and imports only what

@@ -1,0 +1,127 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// invoker is the part of the Lambda client a provider call needs.
+type invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// lambdaEvent is the event Transfer Family invokes an identity provider function with; password
+// is present only for password logins.
+type lambdaEvent struct {
+	Username string  `json:"username"`
+	Password *string `json:"password,omitempty"`
+	Protocol string  `json:"protocol"`
+	ServerID string  `json:"serverId"`
+	SourceIP string  `json:"sourceIp"`
+}
+
+// functionTarget splits a function ARN (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])
+// into the region and what to invoke: the whole ARN against AWS; the name and qualifier against
+// a Lambda-compatible endpoint, which knows its functions by name (the Runtime Interface Emulator
+// serves one, named "function").
+func functionTarget(arn string, local bool, defaultRegion string) (region, name, qualifier string) {
+	parts := strings.Split(arn, ":")
+	region = defaultRegion
+	if len(parts) > 3 && parts[3] != "" {
+		region = parts[3]
+	}
+	if !local {
+		return region, arn, ""
+	}
+	name = parts[len(parts)-1]
+	if len(parts) >= 8 && parts[5] == "function" {
+		name, qualifier = parts[6], parts[7]
+	} else if len(parts) == 7 && parts[5] == "function" {
+		name = parts[6]
+	}
+	return region, name, qualifier
+}
+
+// lambdaClient returns the Lambda client for a region, made once.
+func (c *Client) lambdaClient(region string) invoker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.lambdas[region]; ok {
+		return l
+	}
+	o := lambda.Options{
+		Region:      region,
+		Credentials: c.opts.Credentials,
+		HTTPClient:  c.http,
+	}
+	if c.opts.LambdaEndpoint != "" {
+		o.BaseEndpoint = aws.String(c.opts.LambdaEndpoint)
+	}
+	l := lambda.New(o, func(o *lambda.Options) {
+		o.RetryMaxAttempts = 1 // a login waits for one answer; a retry would double its wait
+	})
+	c.lambdas[region] = l
+	return l
+}
+
+// callLambda invokes an AWS_LAMBDA provider and returns its answer.
+func (c *Client) callLambda(ctx context.Context, srv *transfer.Server, q Query) (Call, error) {
+	arn := srv.IdentityProviderDetails.Function
+	call := Call{URL: arn}
+	if c.opts.Credentials == nil {
+		return call, fail(Unreachable, call, "invoking a Lambda function needs AWS credentials, and none are configured (IdentityProviders.AccessKeyId, or the AWS credential chain)")
+	}
+	ev := lambdaEvent{Username: q.UserName, Protocol: q.Protocol, ServerID: srv.ServerID, SourceIP: q.SourceIP}
+	if q.HasPassword {
+		ev.Password = &q.Password
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return call, fail(Unreachable, call, "encoding the event: %v", err)
+	}
+	region, name, qualifier := functionTarget(arn, c.opts.LambdaEndpoint != "", c.opts.Region)
+	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse, Payload: payload}
+	if qualifier != "" {
+		in.Qualifier = aws.String(qualifier)
+	}
+	out, err := c.lambdaClient(region).Invoke(ctx, in)
+	if err != nil {
+		return call, fail(Unreachable, call, "invoking %s: %s", name, describeTransportError(ctx, err))
+	}
+	call.StatusCode = int(out.StatusCode)
+	call.Body = out.Payload
+	if int64(len(call.Body)) > c.opts.MaxResponseBytes {
+		call.Body = call.Body[:c.opts.MaxResponseBytes]
+		return call, fail(BadResponse, call, "the answer is longer than %d bytes", c.opts.MaxResponseBytes)
+	}
+	if fe := aws.ToString(out.FunctionError); fe != "" {
+		return call, fail(BadResponse, call, "the function failed (%s): %s", fe, functionErrorMessage(out.Payload))
+	}
+	return call, nil
+}
+
+// functionErrorMessage is the errorMessage of a failed function's payload, or the payload.
+func functionErrorMessage(payload []byte) string {
+	var e struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if json.Unmarshal(payload, &e) == nil && e.ErrorMessage != "" {
+		if e.ErrorType != "" {
+			return e.ErrorType + ": " + e.ErrorMessage
+		}
+		return e.ErrorMessage
+	}
+	const keep = 200
+	if len(payload) > keep {
+		return string(payload[:keep]) + "..."
+	}
+	return string(payload)
+}
