@@ -54,7 +54,10 @@ type Record struct {
 	HomeDir      string    `json:"home-dir,omitempty"`
 	UserPolicy   string    `json:"user-policy,omitempty"`
 	Method       string    `json:"method,omitempty"`
-	Kex          string    `json:"kex,omitempty"`
+	// IdPLatencyMs is how long the custom identity provider took to answer, in milliseconds
+	// (transferd), in CONNECTED and AUTH_FAILURE records of servers that have one.
+	IdPLatencyMs *float64 `json:"idp-latency-ms,omitempty"`
+	Kex          string   `json:"kex,omitempty"`
 	// HostKeyAlgorithm is the negotiated host key signature algorithm (transferd).
 	HostKeyAlgorithm string `json:"host-key-algorithm,omitempty"`
 	Ciphers          string `json:"ciphers,omitempty"`

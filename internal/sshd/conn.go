@@ -3,7 +3,6 @@ package sshd
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -19,12 +18,6 @@ import (
 )
 
 var errTooManyFiles = syscall.EMFILE
-
-// Keys of ssh.Permissions.ExtraData set by a successful public key check.
-type (
-	userKey   struct{}
-	pubKeyKey struct{}
-)
 
 // conn is one client connection.
 type conn struct {
@@ -62,10 +55,14 @@ func (c *conn) serve() {
 	defer c.nc.Close()
 
 	c.nc.SetDeadline(time.Now().Add(cfg.LoginGraceTime))
+	// The login, identity provider calls included, ends with the grace time.
+	loginCtx, endLogin := context.WithTimeout(context.Background(), cfg.LoginGraceTime)
+	l := &login{b: c.b, ctx: loginCtx, sourceIP: remoteIP(c.nc.RemoteAddr())}
 	release := cfg.Procs.Hold() // the handshake is most of a short session's CPU
 	defer release()             // if it panics; releasing twice does nothing
-	sc, chans, reqs, err := ssh.NewServerConn(c.nc, c.b.ssh)
+	sc, chans, reqs, err := ssh.NewServerConn(c.nc, l.serverConfig())
 	release()
+	endLogin()
 	if err != nil {
 		c.handshakeFailed(log, err)
 		return
@@ -73,8 +70,10 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(time.Time{})
 	c.nc.setIdleTimeout(cfg.IdleTimeout)
 
-	user := sc.Permissions.ExtraData[userKey{}].(*transfer.User)
-	pub := sc.Permissions.ExtraData[pubKeyKey{}].(ssh.PublicKey)
+	ans := sc.Permissions.ExtraData[answerKey{}].(*LoginAnswer)
+	pub, _ := sc.Permissions.ExtraData[pubKeyKey{}].(ssh.PublicKey)
+	method := sc.Permissions.ExtraData[methodKey{}].(string)
+	user := &ans.User
 	sess := &transfer.Session{
 		ID:            transfer.NewSessionID(),
 		Server:        cfg.Server,
@@ -92,7 +91,7 @@ func (c *conn) serve() {
 	}
 
 	log = log.With("session-id", sess.ID, "user", user.UserName)
-	r := connectedRecord(sess, pub)
+	r := connectedRecord(sess, method, pub, ans.IdPLatency)
 	c.recordAlgorithms(log, r, sc)
 	cfg.Activity.Log(r)
 	log.Debug("connected")
@@ -231,67 +230,27 @@ func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfe
 	}
 }
 
-// publicKey authenticates a managed user by public key.
-func (b *built) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-	name := meta.User()
-	if !transfer.LoginAllowed(name) {
-		return nil, errors.New("user name not allowed to log in")
-	}
-	u, err := b.cfg.Users.LookupUser(context.Background(), b.cfg.Server.ServerID, name)
-	if err != nil {
-		if transfer.KindOf(err) == transfer.KindNotFound {
-			return nil, errors.New("unknown user")
-		}
-		b.cfg.Logger.Error("looking up a user failed", "server-id", b.cfg.Server.ServerID, "user", name, "err", err)
-		return nil, errors.New("user lookup failed")
-	}
-	fp := ssh.FingerprintSHA256(key)
-	for _, k := range u.SSHPublicKeys {
-		if k.Fingerprint == fp {
-			return &ssh.Permissions{ExtraData: map[any]any{userKey{}: u, pubKeyKey{}: key}}, nil
-		}
-	}
-	return nil, fmt.Errorf("public key %s is not authorized for this user", fp)
-}
-
-// authLog writes AUTH_FAILURE for every failed attempt but the initial "none" probe.
-func (b *built) authLog(meta ssh.ConnMetadata, method string, err error) {
-	if err == nil || method == "none" {
-		return
-	}
-	msg := "Invalid user name or public key"
-	if method == "publickey" && err != nil {
-		msg += ": " + err.Error()
-	}
-	r := &activity.Record{
-		ActivityType: activity.AuthFailure,
-		ResourceARN:  b.cfg.ResourceARN,
-		User:         meta.User(),
-		Client:       string(meta.ClientVersion()),
-		SourceIP:     remoteIP(meta.RemoteAddr()),
-		Method:       method,
-		Message:      msg,
-	}
-	b.cfg.Activity.Log(r)
-}
-
-// connectedRecord is the CONNECTED record of who logged in and with which key; recordAlgorithms
+// connectedRecord is the CONNECTED record of who logged in, how (method, with the key when one
+// was used) and, for a custom identity provider, how long it took to answer; recordAlgorithms
 // adds what was negotiated.
-func connectedRecord(sess *transfer.Session, pub ssh.PublicKey) *activity.Record {
+func connectedRecord(sess *transfer.Session, method string, pub ssh.PublicKey, idp time.Duration) *activity.Record {
 	r := &activity.Record{
-		ActivityType:            activity.Connected,
-		SessionID:               sess.ID,
-		ResourceARN:             sess.ResourceARN,
-		User:                    sess.User.UserName,
-		Client:                  sess.ClientVersion,
-		SourceIP:                sess.RemoteIP,
-		Role:                    sess.User.Role,
-		HomeDir:                 sess.User.ActivityHomeDir(),
-		UserPolicy:              sess.User.Policy,
-		Method:                  "publickey",
-		SSHPublicKey:            base64.StdEncoding.EncodeToString(pub.Marshal()),
-		SSHPublicKeyType:        pub.Type(),
-		SSHPublicKeyFingerprint: ssh.FingerprintSHA256(pub),
+		ActivityType: activity.Connected,
+		SessionID:    sess.ID,
+		ResourceARN:  sess.ResourceARN,
+		User:         sess.User.UserName,
+		Client:       sess.ClientVersion,
+		SourceIP:     sess.RemoteIP,
+		Role:         sess.User.Role,
+		HomeDir:      sess.User.ActivityHomeDir(),
+		UserPolicy:   sess.User.Policy,
+		Method:       method,
+		IdPLatencyMs: latencyMs(idp),
+	}
+	if pub != nil {
+		r.SSHPublicKey = base64.StdEncoding.EncodeToString(pub.Marshal())
+		r.SSHPublicKeyType = pub.Type()
+		r.SSHPublicKeyFingerprint = ssh.FingerprintSHA256(pub)
 	}
 	return r
 }

@@ -78,11 +78,11 @@ func (l *levels) WithGroup(string) slog.Handler      { return l }
 
 type oneUser struct{ u *transfer.User }
 
-func (o oneUser) LookupUser(_ context.Context, _, name string) (*transfer.User, error) {
-	if name != o.u.UserName {
-		return nil, transfer.NotFound("User", name, "unknown user")
+func (o oneUser) Lookup(_ context.Context, q LoginQuery) (*LoginAnswer, error) {
+	if q.UserName != o.u.UserName || q.HasPassword {
+		return nil, transfer.NotFound("User", q.UserName, "unknown user")
 	}
-	return o.u, nil
+	return &LoginAnswer{User: *o.u}, nil
 }
 
 type testKeys struct {
@@ -141,7 +141,7 @@ func startServer(t *testing.T, policyName string, keyTypes []string, recordOffer
 		Algorithms: Algorithms{KeyExchanges: sup.Kexs.Offered, Ciphers: sup.Ciphers.Offered, MACs: sup.Macs.Offered,
 			HostKeyAlgorithms: sup.HostKeyAlgorithms.Offered},
 		HostKeys: hostKeys,
-		Users: oneUser{&transfer.User{UserName: "alice", HomeDirectoryType: transfer.HomeLogical,
+		Auth: oneUser{&transfer.User{UserName: "alice", HomeDirectoryType: transfer.HomeLogical,
 			SSHPublicKeys: []transfer.SSHPublicKey{{Fingerprint: ssh.FingerprintSHA256(k.client.PublicKey())}}}},
 		Activity:          ts.recs,
 		Logger:            slog.New(ts.logs),

@@ -1,8 +1,9 @@
 // Package sshd is transferd's SSH transport: one Server per Transfer Family server, with a
-// listener, handshakes restricted to the server's security policy, public-key authentication of
-// managed users, activity records for connections (CONNECTED with the negotiated algorithms,
-// KEX_FAILURE, AUTH_FAILURE, DISCONNECTED) and dispatch of the sftp subsystem. Shells, commands
-// and forwarding are refused.
+// listener, handshakes restricted to the server's security policy, authentication by public key,
+// password and keyboard-interactive as the server's identity provider allows (each login asks an
+// Authenticator the daemon supplies), activity records for connections (CONNECTED with the
+// negotiated algorithms and the login method, KEX_FAILURE, AUTH_FAILURE, DISCONNECTED) and dispatch
+// of the sftp subsystem. Shells, commands and forwarding are refused.
 package sshd
 
 import (
@@ -29,10 +30,30 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("sshd: server closed")
 
-// UserLookup finds a managed user of a server. It returns an error of kind transfer.KindNotFound
-// when there is no such user. It is asked on every login, so changes take effect at once.
-type UserLookup interface {
-	LookupUser(ctx context.Context, serverID, userName string) (*transfer.User, error)
+// Authenticator answers who a login is, for one server: the state store for service-managed
+// users, a custom identity provider otherwise. It is asked on every login, so changes take
+// effect at once.
+type Authenticator interface {
+	// Lookup returns the user a login names. For a key login (HasPassword false) the user's
+	// SSHPublicKeys are the keys it may log in with; for a password login an answer means the
+	// password was accepted. An error of kind transfer.KindNotFound is an unknown user; an error
+	// that has an IdPLatency() time.Duration method took an identity provider call that long.
+	Lookup(ctx context.Context, q LoginQuery) (*LoginAnswer, error)
+}
+
+// LoginQuery is one login attempt's question.
+type LoginQuery struct {
+	UserName    string
+	Password    string
+	HasPassword bool
+	SourceIP    string
+}
+
+// LoginAnswer is who logs in.
+type LoginAnswer struct {
+	User transfer.User
+	// IdPLatency is how long the identity provider took to answer (0 for service-managed users).
+	IdPLatency time.Duration
 }
 
 // SubsystemHandler serves one subsystem channel of an authenticated session until the channel or
@@ -55,9 +76,12 @@ type Config struct {
 	ResourceARN string
 	Algorithms  Algorithms
 	HostKeys    []ssh.Signer
-	Users       UserLookup
-	Activity    activity.Sink
-	Logger      *slog.Logger
+	Auth        Authenticator
+	// Methods is how users log in: transfer.AuthPublicKey (service-managed users, the default),
+	// AuthPassword, AuthPublicKeyOrPassword or AuthPublicKeyAndPassword (a key, then a password).
+	Methods  string
+	Activity activity.Sink
+	Logger   *slog.Logger
 	// Subsystems maps a subsystem name ("sftp") to its handler.
 	Subsystems map[string]SubsystemHandler
 	// ServerVersion is the SSH identification string; default "SSH-2.0-transferd".
@@ -122,8 +146,15 @@ func (s *Server) Update(cfg Config) error {
 }
 
 func build(cfg Config) (*built, error) {
-	if cfg.Users == nil {
-		return nil, errors.New("sshd: no user lookup")
+	if cfg.Auth == nil {
+		return nil, errors.New("sshd: no authenticator")
+	}
+	switch cfg.Methods {
+	case "":
+		cfg.Methods = transfer.AuthPublicKey
+	case transfer.AuthPublicKey, transfer.AuthPassword, transfer.AuthPublicKeyOrPassword, transfer.AuthPublicKeyAndPassword:
+	default:
+		return nil, fmt.Errorf("sshd: server %s: unknown authentication methods %q", cfg.Server.ServerID, cfg.Methods)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -191,8 +222,6 @@ func build(cfg Config) (*built, error) {
 		MACs:              a.MACs,
 		HostKeyAlgorithms: a.HostKeyAlgorithms,
 	}, keyTypes)}
-	sc.PublicKeyCallback = b.publicKey
-	sc.AuthLogCallback = b.authLog
 	return b, nil
 }
 

@@ -1,0 +1,195 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Keys of ssh.Permissions.ExtraData set by a successful login.
+type (
+	answerKey struct{} // *LoginAnswer
+	pubKeyKey struct{} // ssh.PublicKey, absent for a password-only login
+	methodKey struct{} // string: publickey, password, keyboard-interactive, publickey,password ...
+)
+
+// login is one connection's authentication: the callbacks x/crypto calls, all from the
+// connection's handshake goroutine, one at a time.
+type login struct {
+	b        *built
+	ctx      context.Context // ends with the login grace time
+	sourceIP string
+
+	// The last key lookup: a client offers its keys one by one for one user name, and the
+	// provider is asked once.
+	keyUser   string
+	keyAnswer *LoginAnswer
+	keyErr    error
+
+	// key passed the first step of PUBLIC_KEY_AND_PASSWORD, for keyUser.
+	key ssh.PublicKey
+
+	// latency is the identity provider time of the last attempt, for its AUTH_FAILURE record.
+	latency time.Duration
+}
+
+// serverConfig returns the server's SSH configuration with this login's callbacks, as the
+// server's authentication methods allow them.
+func (l *login) serverConfig() *ssh.ServerConfig {
+	sc := *l.b.ssh
+	sc.AuthLogCallback = l.authLog
+	methods := l.b.cfg.Methods
+	if methods != transfer.AuthPassword {
+		sc.PublicKeyCallback = l.publicKey
+	}
+	switch methods {
+	case transfer.AuthPassword, transfer.AuthPublicKeyOrPassword:
+		sc.PasswordCallback = l.password
+		sc.KeyboardInteractiveCallback = l.keyboardInteractive
+	case transfer.AuthPublicKeyAndPassword:
+		sc.VerifiedPublicKeyCallback = l.keyThenPassword
+	}
+	return &sc
+}
+
+// latencyReporter is an error from an identity provider, which says how long the call took.
+type latencyReporter interface {
+	error
+	IdPLatency() time.Duration
+}
+
+// lookup asks the authenticator and remembers how long the identity provider took. An identity
+// provider's error is returned as it is (it says what went wrong); the store's are summed up.
+func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
+	q.SourceIP = l.sourceIP
+	ans, err := l.b.cfg.Auth.Lookup(l.ctx, q)
+	l.latency = 0
+	if err == nil {
+		l.latency = ans.IdPLatency
+		return ans, nil
+	}
+	if t, ok := errors.AsType[latencyReporter](err); ok {
+		l.latency = t.IdPLatency()
+		return nil, err
+	}
+	if transfer.KindOf(err) == transfer.KindNotFound {
+		return nil, errors.New("unknown user")
+	}
+	l.b.cfg.Logger.Error("looking up a user failed", "server-id", l.b.cfg.Server.ServerID, "user", q.UserName, "err", err)
+	return nil, errors.New("user lookup failed")
+}
+
+// publicKey checks a key offered for a user against the keys the authenticator gives for it.
+func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	name := meta.User()
+	if !transfer.LoginAllowed(name) {
+		return nil, errors.New("user name not allowed to log in")
+	}
+	if l.keyAnswer == nil && l.keyErr == nil || l.keyUser != name {
+		l.keyUser = name
+		l.keyAnswer, l.keyErr = l.lookup(LoginQuery{UserName: name})
+	} else if l.keyAnswer != nil {
+		l.latency = 0 // answered earlier in this connection
+	}
+	if l.keyErr != nil {
+		return nil, l.keyErr
+	}
+	fp := ssh.FingerprintSHA256(key)
+	for _, k := range l.keyAnswer.User.SSHPublicKeys {
+		if k.Fingerprint == fp {
+			return &ssh.Permissions{ExtraData: map[any]any{answerKey{}: l.keyAnswer, pubKeyKey{}: key, methodKey{}: "publickey"}}, nil
+		}
+	}
+	return nil, fmt.Errorf("public key %s is not authorized for this user", fp)
+}
+
+// keyThenPassword ends the first step of PUBLIC_KEY_AND_PASSWORD: the key is proven, and the
+// client must now give the password (SSH's partial success).
+func (l *login) keyThenPassword(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+	l.key = key
+	return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
+		PasswordCallback:            l.password,
+		KeyboardInteractiveCallback: l.keyboardInteractive,
+	}}
+}
+
+// password checks a password with the authenticator.
+func (l *login) password(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
+	return l.checkPassword(meta, "password", string(password))
+}
+
+// keyboardInteractive asks for the password with one prompt, as OpenSSH's sshd does with PAM,
+// and checks it as a password (WinSCP and FileZilla log in this way).
+func (l *login) keyboardInteractive(meta ssh.ConnMetadata, challenge ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	answers, err := challenge("", "", []string{"Password: "}, []bool{false})
+	if err != nil {
+		return nil, err
+	}
+	if len(answers) != 1 {
+		return nil, fmt.Errorf("%d answers to one prompt", len(answers))
+	}
+	return l.checkPassword(meta, "keyboard-interactive", answers[0])
+}
+
+func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*ssh.Permissions, error) {
+	name := meta.User()
+	if !transfer.LoginAllowed(name) {
+		return nil, errors.New("user name not allowed to log in")
+	}
+	if l.key != nil {
+		if name != l.keyUser {
+			return nil, errors.New("the user name changed between the key and the password")
+		}
+		method = "publickey," + method
+	}
+	ans, err := l.lookup(LoginQuery{UserName: name, Password: password, HasPassword: true})
+	if err != nil {
+		return nil, err
+	}
+	ext := map[any]any{answerKey{}: ans, methodKey{}: method}
+	if l.key != nil {
+		ext[pubKeyKey{}] = l.key
+	}
+	return &ssh.Permissions{ExtraData: ext}, nil
+}
+
+// authLog writes AUTH_FAILURE for every failed attempt but the initial "none" probe and the key
+// step of PUBLIC_KEY_AND_PASSWORD, which is a partial success.
+func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
+	if err == nil || method == "none" {
+		return
+	}
+	if _, ok := errors.AsType[*ssh.PartialSuccessError](err); ok {
+		return
+	}
+	msg := "Invalid user name or password"
+	if method == "publickey" {
+		msg = "Invalid user name or public key"
+	}
+	r := &activity.Record{
+		ActivityType: activity.AuthFailure,
+		ResourceARN:  l.b.cfg.ResourceARN,
+		User:         meta.User(),
+		Client:       string(meta.ClientVersion()),
+		SourceIP:     remoteIP(meta.RemoteAddr()),
+		Method:       method,
+		Message:      msg + ": " + err.Error(),
+		IdPLatencyMs: latencyMs(l.latency),
+	}
+	l.b.cfg.Activity.Log(r)
+}
+
+// latencyMs is an identity provider's latency for a record: nil when no provider was asked.
+func latencyMs(d time.Duration) *float64 {
+	if d <= 0 {
+		return nil
+	}
+	ms := float64(d.Microseconds()) / 1000
+	return &ms
+}
