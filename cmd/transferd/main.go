@@ -30,12 +30,14 @@ Usage:
   transferd explain --list-clients
   transferd probe [--json] HOST:PORT
   transferd policy-impact --policy NEW --logs FILE [FILE...] [--json]
+  transferd test-idp --data-dir DIR --config FILE --server-id ID --user-name NAME [--password-stdin | --public-key FILE]
   transferd help [COMMAND]
 
 explain predicts which key exchange, host key, cipher and MAC a client and a server will
 negotiate, and why; probe reads any SSH server's offer without logging in and names the security
 policies it matches; policy-impact tells, from activity logs, which clients a new security policy
-would change or lock out. Run "transferd help COMMAND" (or COMMAND --help) for a command's flags.
+would change or lock out; test-idp asks a server's custom identity provider about a login and says
+what transferd makes of the answer. Run "transferd help COMMAND" (or COMMAND --help) for a command's flags.
 `
 
 func main() {
@@ -62,10 +64,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = probeCmd(args[1:], stdout, stderr)
 	case "policy-impact":
 		err = policyImpactCmd(args[1:], stdout, stderr)
+	case "test-idp":
+		err = testIdP(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			switch args[1] {
-			case "serve", "credentials", "explain", "probe", "policy-impact":
+			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp":
 				return run([]string{args[1], "--help"}, stdout, stderr)
 			}
 		}
@@ -82,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errNotAuthenticated):
+		return 1
 	default:
 		fmt.Fprintf(stderr, "transferd: %v\n", err)
 		return 1

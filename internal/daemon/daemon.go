@@ -20,6 +20,7 @@ import (
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/config"
 	"github.com/transferd/transferd/internal/control"
+	"github.com/transferd/transferd/internal/identity"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/procs"
@@ -68,7 +69,10 @@ type Daemon struct {
 	s3       storage.Backend
 	activity activity.Sink
 	account  transfer.Account
-	closers  []io.Closer
+	// idp calls custom identity providers, with the settings read at start.
+	idp         *identity.Client
+	idpSettings config.IdentityProviders
+	closers     []io.Closer
 	// storageRoot is the local storage directory in use.
 	storageRoot string
 
@@ -163,9 +167,14 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.activity, err = d.openActivityLog(); err != nil {
 		return nil, err
 	}
+	if d.idp, err = newIdentityClient(ctx, &cfg.IdentityProviders, d.log); err != nil {
+		return nil, fmt.Errorf("%s: IdentityProviders: %w", opts.ConfigPath, err)
+	}
+	d.idpSettings = cfg.IdentityProviders
+	d.closers = append(d.closers, d.idp)
 
 	d.control = control.New(control.Options{Store: d.store, Catalog: d.catalog, Account: d.account,
-		Notifier: d, Endpoints: ports, Logger: d.log})
+		Notifier: d, Endpoints: ports, Logger: d.log, IdentityTester: idpTester{d.idp}})
 	if err := d.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -296,6 +305,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if a := cfg.Account(); a != d.account {
 		d.log.Warn("Region or AccountId changed; restart transferd to use them")
 	}
+	if cfg.IdentityProviders != d.idpSettings {
+		d.log.Warn("IdentityProviders changed; restart transferd to use the new settings")
+	}
 	return d.apply(ctx, cfg)
 }
 
@@ -357,7 +369,8 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		},
 		HostKeys:          signers,
 		RecordClientOffer: transfer.RecordsClientOffer(tags),
-		Users:             userLookup{d.store},
+		Auth:              d.authenticator(s),
+		Methods:           loginMethods(s),
 		Activity:          d.activity,
 		Logger:            d.log,
 		Procs:             d.opts.Procs,
@@ -454,11 +467,4 @@ func (d *Daemon) closeAll() {
 		d.closers[i].Close()
 	}
 	d.closers = nil
-}
-
-// userLookup finds users in the state store for sshd.
-type userLookup struct{ store *metastore.Store }
-
-func (u userLookup) LookupUser(ctx context.Context, serverID, userName string) (*transfer.User, error) {
-	return u.store.GetUser(ctx, serverID, userName)
 }

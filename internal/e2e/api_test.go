@@ -43,14 +43,7 @@ func apiClient(t *testing.T) (*proc, *transfer.Client) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	data, err := os.ReadFile(filepath.Join(p.dataDir, "credentials.json"))
-	if err != nil {
-		t.Fatalf("the admin key pair: %v", err)
-	}
-	var creds struct{ AccessKeyId, SecretAccessKey string }
-	if err := json.Unmarshal(data, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := readCredentials(t, p)
 	if fi, err := os.Stat(filepath.Join(p.dataDir, "credentials.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("credentials.json: mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
@@ -59,6 +52,23 @@ func apiClient(t *testing.T) (*proc, *transfer.Client) {
 		BaseEndpoint: aws.String("http://127.0.0.1:" + strconv.Itoa(apiPort)),
 		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyId, creds.SecretAccessKey, ""),
 	})
+}
+
+// apiCredentials is the management API's admin key pair in credentials.json.
+type apiCredentials struct{ AccessKeyId, SecretAccessKey string }
+
+// readCredentials reads the admin key pair transferd generated in its data directory.
+func readCredentials(t *testing.T, p *proc) apiCredentials {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(p.dataDir, "credentials.json"))
+	if err != nil {
+		t.Fatalf("the admin key pair: %v", err)
+	}
+	var creds apiCredentials
+	if err := json.Unmarshal(data, &creds); err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }
 
 var serverHostKeyRE = regexp.MustCompile(`Server host key: (\S+) (SHA256:\S+)`)

@@ -38,6 +38,7 @@ const (
 // suite is what TestMain prepares once for every test: the transferd binary and a directory for
 // client keys.
 var suite struct {
+	root   string // the module's root directory
 	bin    string
 	keyDir string
 	keys   sync.Map // kind -> *keyEntry
@@ -61,9 +62,10 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: finding the module root with go env GOMOD: %q, %v\n", out, err)
 		return 1
 	}
+	suite.root = filepath.Dir(gomod)
 	suite.bin = filepath.Join(dir, "transferd")
 	build := exec.Command("go", "build", "-o", suite.bin, "./cmd/transferd")
-	build.Dir = filepath.Dir(gomod)
+	build.Dir = suite.root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: building transferd: %v\n%s", err, out)
 		return 1
@@ -197,6 +199,8 @@ type serverConf struct {
 	SetStat string
 	Domain  string
 	Users   []userConf
+	// Extra is more of the server's YAML, e.g. its identity provider, indented as at the top.
+	Extra string
 }
 
 type userConf struct {
@@ -255,6 +259,9 @@ func configYAML(storageRoot string, servers ...serverConf) string {
 		field("Domain", s.Domain)
 		if s.SetStat != "" {
 			fmt.Fprintf(&b, "    ProtocolDetails:\n      SetStatOption: %s\n", s.SetStat)
+		}
+		for line := range strings.Lines(s.Extra) {
+			b.WriteString("    " + line)
 		}
 		if len(s.Users) > 0 {
 			b.WriteString("    Users:\n")

@@ -1,0 +1,97 @@
+"""A paramiko SFTP client for transferd's end-to-end tests.
+
+    paramiko_client.py HOST PORT USER [--key FILE] [--password-env VAR] [--interactive] [--op OP]...
+
+Authenticates as the options say, in this order: the key (publickey), then the password from the
+environment variable VAR, with the "password" method or, with --interactive, with
+"keyboard-interactive" (answering every prompt with it). Then runs each OP on one SFTP session:
+"ls PATH", "put LOCAL REMOTE", "get REMOTE LOCAL", "mkdir PATH", "rm PATH". Prints one line per
+step, "ok STEP ..." or "error STEP: MESSAGE", and exits 0 when every step worked, 1 otherwise,
+2 when authentication failed.
+"""
+import argparse
+import os
+import sys
+
+import paramiko
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("user")
+    p.add_argument("--key")
+    p.add_argument("--password-env")
+    p.add_argument("--interactive", action="store_true")
+    p.add_argument("--op", dest="ops", action="append", default=[])
+    a = p.parse_args()
+
+    t = paramiko.Transport((a.host, a.port))
+    t.banner_timeout = 30
+    t.start_client(timeout=30)
+    try:
+        if a.key:
+            key = paramiko.PKey.from_path(a.key) if hasattr(paramiko.PKey, "from_path") else load_key(a.key)
+            try:
+                rest = t.auth_publickey(a.user, key)
+            except paramiko.AuthenticationException as e:
+                print("error auth publickey: %s" % e)
+                return 2
+            print("ok auth publickey%s" % (" partial: " + ",".join(rest) if rest else ""))
+        if a.password_env:
+            password = os.environ[a.password_env]
+            try:
+                if a.interactive:
+                    t.auth_interactive(a.user, lambda title, instr, prompts: [password for _ in prompts])
+                else:
+                    t.auth_password(a.user, password)
+            except paramiko.AuthenticationException as e:
+                print("error auth %s: %s" % ("keyboard-interactive" if a.interactive else "password", e))
+                return 2
+            print("ok auth %s" % ("keyboard-interactive" if a.interactive else "password"))
+        if not t.is_authenticated():
+            print("error auth: not authenticated")
+            return 2
+        sftp = paramiko.SFTPClient.from_transport(t)
+        failed = False
+        for op in a.ops:
+            words = op.split(" ")
+            try:
+                if words[0] == "ls":
+                    print("ok ls " + " ".join(sorted(sftp.listdir(words[1]))))
+                elif words[0] == "put":
+                    sftp.put(words[1], words[2])
+                    print("ok put")
+                elif words[0] == "get":
+                    sftp.get(words[1], words[2])
+                    print("ok get")
+                elif words[0] == "mkdir":
+                    sftp.mkdir(words[1])
+                    print("ok mkdir")
+                elif words[0] == "rm":
+                    sftp.remove(words[1])
+                    print("ok rm")
+                else:
+                    print("error %s: unknown operation" % op)
+                    failed = True
+            except (IOError, OSError) as e:
+                print("error %s: %s" % (op, e))
+                failed = True
+        sftp.close()
+        return 1 if failed else 0
+    finally:
+        t.close()
+
+
+def load_key(path):
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key_file(path)
+        except paramiko.SSHException:
+            continue
+    raise paramiko.SSHException("cannot read the key " + path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
