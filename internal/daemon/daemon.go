@@ -167,7 +167,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.activity, err = d.openActivityLog(); err != nil {
 		return nil, err
 	}
-	if d.idp, err = newIdentityClient(ctx, &cfg.IdentityProviders, d.log); err != nil {
+	if d.idp, err = newIdentityClient(&cfg.IdentityProviders, d.log); err != nil {
 		return nil, fmt.Errorf("%s: IdentityProviders: %w", opts.ConfigPath, err)
 	}
 	d.idpSettings = cfg.IdentityProviders

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -21,7 +23,7 @@ import (
 // newIdentityClient builds the client of custom identity providers from the config file's
 // IdentityProviders settings: static credentials when it names them, else the standard AWS
 // credential chain (read when a call first needs it).
-func newIdentityClient(ctx context.Context, c *config.IdentityProviders, log *slog.Logger) (*identity.Client, error) {
+func newIdentityClient(c *config.IdentityProviders, log *slog.Logger) (*identity.Client, error) {
 	opts := identity.Options{
 		Timeout:        time.Duration(c.TimeoutSeconds) * time.Second,
 		MaxConcurrent:  c.MaxConcurrentCalls,
@@ -39,13 +41,36 @@ func newIdentityClient(ctx context.Context, c *config.IdentityProviders, log *sl
 	if c.AccessKeyID != "" {
 		opts.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	} else {
-		ac, err := awsconfig.LoadDefaultConfig(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("loading the AWS credential chain: %w", err)
-		}
-		opts.Credentials = ac.Credentials
+		opts.Credentials = &credentialChain{}
 	}
 	return identity.New(opts), nil
+}
+
+// credentialChain is the standard AWS credential chain, loaded when a call first needs it: a
+// transferd whose servers never sign a call does not read the AWS configuration files at all.
+type credentialChain struct {
+	once  sync.Once
+	creds aws.CredentialsProvider
+	err   error
+}
+
+func (c *credentialChain) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.once.Do(func() {
+		ac, err := awsconfig.LoadDefaultConfig(context.Background()) // reads files and the environment only
+		if err != nil {
+			c.err = fmt.Errorf("loading the AWS credential chain: %w", err)
+			return
+		}
+		if ac.Credentials == nil {
+			c.err = errors.New("the AWS credential chain found no credentials")
+			return
+		}
+		c.creds = aws.NewCredentialsCache(ac.Credentials)
+	})
+	if c.err != nil {
+		return aws.Credentials{}, c.err
+	}
+	return c.creds.Retrieve(ctx)
 }
 
 // authenticator is how sshd learns who logs in to server s.

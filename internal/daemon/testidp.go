@@ -102,7 +102,7 @@ func TestIdP(ctx context.Context, q IdPTest, log *slog.Logger) (*IdPTestResult, 
 			return nil, fmt.Errorf("the public key: %w", err)
 		}
 	}
-	client, err := newIdentityClient(ctx, &cfg.IdentityProviders, log)
+	client, err := newIdentityClient(&cfg.IdentityProviders, log)
 	if err != nil {
 		return nil, fmt.Errorf("%s: IdentityProviders: %w", q.ConfigPath, err)
 	}
