@@ -588,3 +588,38 @@ func startLambda(t *testing.T, users string) string {
 	runBeside(t, "the Lambda Runtime Interface Emulator", cmd, invoke)
 	return "http://" + invoke
 }
+
+// TestExampleIdentityProvider runs the walk-through of examples/idp as written (its users file
+// and transferd config, on free ports): the partner logs in with the documented password, works
+// in its folder, and its session policy keeps it there.
+func TestExampleIdentityProvider(t *testing.T) {
+	t.Parallel()
+	url := startIDP(t, filepath.Join(suite.root, "examples", "idp", "users.yaml"), "", "")
+	cfg, err := os.ReadFile(filepath.Join(suite.root, "examples", "idp", "transferd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	yaml := strings.NewReplacer("127.0.0.1:2224", "127.0.0.1:"+strconv.Itoa(port), "http://127.0.0.1:9470", url).Replace(string(cfg))
+	if !strings.Contains(yaml, url) {
+		t.Fatalf("examples/idp/transferd.yaml does not name the provider at http://127.0.0.1:9470:\n%s", cfg)
+	}
+	p := start(t, yaml)
+	local := t.TempDir()
+	up := filepath.Join(local, "report.csv")
+	os.WriteFile(up, []byte("a,b\n"), 0o644)
+	out, code := paramikoLogin(t, port, "partner", nil, "demo-password", false, "put "+up+" /report.csv", "ls /")
+	if code != 0 || !strings.Contains(out, "ok ls report.csv") {
+		t.Fatalf("the example's partner (exit %d):\n%s", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(p.root, "demo-bucket", "partners", "partner", "report.csv")); err != nil || string(b) != "a,b\n" {
+		t.Errorf("the partner's upload on disk: %q, %v", b, err)
+	}
+	r := p.connected(t, "partner", "password")
+	if !strings.Contains(r.UserPolicy, "partners/${transfer:UserName}/*") {
+		t.Errorf("the example's session policy is not in the CONNECTED record: %+v", r)
+	}
+	if out, code := paramikoLogin(t, port, "partner", nil, "not-the-password", false); code != 2 {
+		t.Errorf("a wrong password for the example's partner: exit %d\n%s", code, out)
+	}
+}
