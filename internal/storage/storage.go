@@ -150,6 +150,20 @@ type Chowner interface {
 	Chown(ctx context.Context, loc Location, o Owner) error
 }
 
+// Identity is a POSIX identity: a user, its primary group and its other groups.
+type Identity struct {
+	UID, GID uint32
+	Groups   []uint32
+}
+
+// Impersonator is a backend that can do its work as a POSIX identity, so that the operating
+// system checks every access for that identity, atomically with the access, and gives what it
+// creates that owner (and a setgid directory's group). As returns an error when it cannot, for
+// instance without the privilege to change its file-system identity.
+type Impersonator interface {
+	As(id Identity) (Backend, error)
+}
+
 // SpaceInfo is what statvfs reports.
 type SpaceInfo struct {
 	BlockSize, FragmentSize               uint64

@@ -193,8 +193,9 @@ func (s *Store) createOwned(loc storage.Location, name string, flag int, o stora
 // process can give files only to itself.
 func (s *Store) chownFailed(op string, loc storage.Location, o storage.Owner, err error) error {
 	if errors.Is(err, fs.ErrPermission) {
-		return storage.Errorf(op, loc, storage.KindPermission,
-			fmt.Sprintf("cannot create files owned by uid %d gid %d: transferd needs to run as root (or with CAP_CHOWN) for POSIX profiles", o.UID, o.GID), err)
+		// The client reads "Permission denied"; the reason is the operator's.
+		return storage.Errorf(op, loc, storage.KindPermission, "",
+			fmt.Errorf("giving it to uid %d gid %d needs root or CAP_CHOWN: %w", o.UID, o.GID, err))
 	}
 	return s.fail(op, loc, err)
 }
