@@ -101,9 +101,11 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 		PreAuthenticationLoginBanner:  &want.PreAuthenticationLoginBanner,
 		PostAuthenticationLoginBanner: &want.PostAuthenticationLoginBanner,
 		IdentityProviderType:          &want.IdentityProviderType,
-		IdentityProviderDetails:       &want.IdentityProviderDetails,
-		Protocols:                     want.Protocols,
-		SetStatOption:                 &want.SetStatOption,
+		IdentityProviderDetails: &IdentityDetailsUpdate{URL: &want.IdentityProviderDetails.URL,
+			InvocationRole: &want.IdentityProviderDetails.InvocationRole, Function: &want.IdentityProviderDetails.Function,
+			SftpAuthenticationMethods: &want.IdentityProviderDetails.SftpAuthenticationMethods},
+		Protocols:     want.Protocols,
+		SetStatOption: &want.SetStatOption,
 	})
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: updating server %s: %w", file, field, id, err)

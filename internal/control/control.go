@@ -132,14 +132,23 @@ type UpdateServerInput struct {
 	PreAuthenticationLoginBanner  *string
 	PostAuthenticationLoginBanner *string
 	IdentityProviderType          *string
-	// IdentityProviderDetails replaces the details as a whole (nil: unchanged, unless
-	// IdentityProviderType changes, which clears them).
-	IdentityProviderDetails *transfer.IdentityProviderDetails
+	// IdentityProviderDetails changes the members it sets (nil members stay as they are; all
+	// start empty when IdentityProviderType changes).
+	IdentityProviderDetails *IdentityDetailsUpdate
 	Protocols               []string // nil: unchanged
 	SetStatOption           *string
 	LoggingRole             *string
 	// HostKey replaces the server's host key of the same type (as AWS's UpdateServer HostKey).
 	HostKey *string
+}
+
+// IdentityDetailsUpdate is UpdateServer's IdentityProviderDetails: nil members are left as they
+// are, so that changing the Url does not quietly reset SftpAuthenticationMethods to its default.
+type IdentityDetailsUpdate struct {
+	URL                       *string
+	InvocationRole            *string
+	Function                  *string
+	SftpAuthenticationMethods *string
 }
 
 // ServerDescription is DescribeServer's answer.

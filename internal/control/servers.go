@@ -209,8 +209,12 @@ func (s *Service) updateServer(ctx context.Context, serverID string, in UpdateSe
 		srv.IdentityProviderType = *in.IdentityProviderType
 		srv.IdentityProviderDetails = transfer.IdentityProviderDetails{}
 	}
-	if in.IdentityProviderDetails != nil {
-		srv.IdentityProviderDetails = *in.IdentityProviderDetails
+	if u := in.IdentityProviderDetails; u != nil {
+		d := &srv.IdentityProviderDetails
+		set(&d.URL, u.URL)
+		set(&d.InvocationRole, u.InvocationRole)
+		set(&d.Function, u.Function)
+		set(&d.SftpAuthenticationMethods, u.SftpAuthenticationMethods)
 	}
 	set(&srv.SetStatOption, in.SetStatOption)
 	set(&srv.LoggingRole, in.LoggingRole)

@@ -213,10 +213,17 @@ func TestUpdateServer(t *testing.T) {
 		{"bad host key", id, UpdateServerInput{HostKey: ptr("junk")}, invalid("HostKey", "not a private key")},
 		{"to lambda without details", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityLambda)}, invalid("IdentityProviderDetails.Function", "is required")},
 		{"to API Gateway", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityAPIGateway),
-			IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp"}}, want{}},
-		{"methods only", id, UpdateServerInput{IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp", SftpAuthenticationMethods: transfer.AuthPassword}}, want{}},
+			IdentityProviderDetails: &IdentityDetailsUpdate{URL: ptr("http://127.0.0.1:9/idp"), SftpAuthenticationMethods: ptr(transfer.AuthPublicKeyAndPassword)}}, want{}},
+		{"URL only", id, UpdateServerInput{IdentityProviderDetails: &IdentityDetailsUpdate{URL: ptr("http://127.0.0.1:10/idp")}}, want{}},
 		{"back to service-managed", id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityServiceManaged)}, want{}},
 	} {
+		if tc.name == "back to service-managed" {
+			// Changing only the URL kept the authentication methods.
+			d, _ := f.svc.DescribeServer(f.ctx, id)
+			if got := d.Server.IdentityProviderDetails; got.URL != "http://127.0.0.1:10/idp" || got.SftpAuthenticationMethods != transfer.AuthPublicKeyAndPassword {
+				t.Errorf("after changing the URL only: %+v", got)
+			}
+		}
 		err := f.svc.UpdateServer(f.ctx, tc.id, tc.in)
 		check(t, tc.name, err, tc.want)
 		notes := f.notes.take()
@@ -232,7 +239,7 @@ func TestUpdateServer(t *testing.T) {
 	// A server with users cannot move to a custom identity provider: they would be ignored.
 	f.user(t, id, "alice")
 	check(t, "to a custom provider with users", f.svc.UpdateServer(f.ctx, id, UpdateServerInput{IdentityProviderType: ptr(transfer.IdentityAPIGateway),
-		IdentityProviderDetails: &transfer.IdentityProviderDetails{URL: "http://127.0.0.1:9/idp"}}), invalid("IdentityProviderType", "has 1 service-managed users"))
+		IdentityProviderDetails: &IdentityDetailsUpdate{URL: ptr("http://127.0.0.1:9/idp")}}), invalid("IdentityProviderType", "has 1 service-managed users"))
 	f.notes.take()
 	if s.SecurityPolicyName != "TransferSecurityPolicy-2018-11" || s.PreAuthenticationLoginBanner != "hi" ||
 		s.Endpoint != "127.0.0.1:2400" || s.Domain != before.Server.Domain || !slices.Equal(s.Protocols, []string{"SFTP"}) {

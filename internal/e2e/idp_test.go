@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/activity"
 )
@@ -209,6 +210,12 @@ func pythonClient(t *testing.T, module, script string, port int, user string, ke
 	return string(out), 0
 }
 
+// dialPassword logs in with x/crypto's client and a password.
+func dialPassword(port int, user, password string) (*ssh.Client, error) {
+	return ssh.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &ssh.ClientConfig{User: user,
+		Auth: []ssh.AuthMethod{ssh.Password(password)}, HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: connLimit})
+}
+
 // connected waits for the CONNECTED record of user with method.
 func (p *proc) connected(t *testing.T, user, method string) activity.Record {
 	t.Helper()
@@ -292,6 +299,9 @@ func TestAPIGatewayIdentityProvider(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "ok ls report.csv") || !strings.Contains(out, "ok get") || !strings.Contains(out, "error put") {
 		t.Errorf("bob with a password (exit %d), want ls and get to work and put to be denied:\n%s", code, out)
 	}
+	if strings.Contains(out, "arn:aws:s3") || strings.Contains(out, "session policy") || !strings.Contains(out, "new.txt: [Errno 13] Permission denied") {
+		t.Errorf("the client was told why its put was refused (bucket and policy details):\n%s", out)
+	}
 	r = p.connected(t, "bob", "password")
 	if r.SSHPublicKey != "" || r.UserPolicy == "" || r.IdPLatencyMs == nil {
 		t.Errorf("bob's CONNECTED record: %+v", r)
@@ -316,6 +326,12 @@ func TestAPIGatewayIdentityProvider(t *testing.T) {
 	if r.IdPLatencyMs == nil {
 		t.Errorf("AUTH_FAILURE without the provider's latency: %+v", r)
 	}
+	// An empty password never reaches the provider: many take it for a key login.
+	if c, err := dialPassword(ports[0], "alice", ""); err == nil {
+		c.Close()
+		t.Error("alice logged in with an empty password")
+	}
+	p.authFailure(t, "alice", "password", "Invalid user name or password: empty passwords are refused")
 	if out, err := sftpBatch(t, ports[0], "carol", other, "ls\n"); err == nil {
 		t.Errorf("carol logged in with a key the provider does not list:\n%s", out)
 	}

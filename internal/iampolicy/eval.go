@@ -240,10 +240,7 @@ func compile(s string, vars Vars) pattern {
 			}
 		case c == '*' || c == '?':
 			flush()
-			if c == '*' && len(p) > 0 && p[len(p)-1].kind == '*' {
-				continue
-			}
-			p = append(p, token{kind: c})
+			p = append(p, token{kind: c}) // a run of * matches as one; literal() keeps them all
 		default:
 			lit.WriteByte(c)
 		}

@@ -307,12 +307,18 @@ func parseStatement(path string, raw json.RawMessage, version string, vars map[s
 
 func parseConditions(path string, raw json.RawMessage, version string, vars map[string]bool) ([]condition, error) {
 	var ops map[string]map[string]json.RawMessage
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return nil, errorf(path, "must map condition operators to {key: value(s)}")
+	}
 	if err := json.Unmarshal(raw, &ops); err != nil {
 		return nil, errorf(path, "must map condition operators to {key: value(s)}")
 	}
 	var out []condition
 	for opName, keys := range ops {
 		opPath := path + "." + opName
+		if keys == nil {
+			return nil, errorf(opPath, "must map condition keys to value(s)")
+		}
 		name := strings.ToLower(opName)
 		c := condition{path: opPath}
 		for _, q := range []string{"forallvalues:", "foranyvalue:"} {

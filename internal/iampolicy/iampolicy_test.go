@@ -336,3 +336,22 @@ func naiveMatch(pat, s string) bool {
 	}
 	return m(0, 0)
 }
+
+func TestLiteralOperatorsKeepWildcardCharacters(t *testing.T) {
+	b := bind(t, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*",
+		"Condition":{"StringEquals":{"s3:prefix":"a**b?"}}}}`, Vars{VarUserName: "alice"})
+	for prefix, want := range map[string]bool{"a**b?": true, "a*b?": false, "axxbz": false} {
+		d := b.Evaluate(Request{Action: "s3:ListBucket", Resource: "arn:aws:s3:::b", Context: map[string]string{KeyS3Prefix: prefix}})
+		if d.Allowed != want {
+			t.Errorf("StringEquals a**b? with prefix %q: allowed %v, want %v", prefix, d.Allowed, want)
+		}
+	}
+	for _, doc := range []string{
+		`{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":null}}`,
+		`{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"StringLike":null}}}`,
+	} {
+		if _, err := Parse(doc); err == nil || !strings.Contains(err.Error(), "must map") {
+			t.Errorf("Parse(%s) = %v, want a refusal of the empty condition", doc, err)
+		}
+	}
+}

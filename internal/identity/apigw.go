@@ -42,6 +42,9 @@ func (c *Client) callAPIGateway(ctx context.Context, srv *transfer.Server, q Que
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "transferd")
 	if q.HasPassword {
+		if !validHeaderValue(q.Password) {
+			return call, fail(Refused, call, "the password holds control characters, which an HTTP header cannot carry")
+		}
 		req.Header.Set("Password", q.Password)
 	}
 	if d.InvocationRole != "" {
@@ -111,4 +114,14 @@ func describeTransportError(ctx context.Context, err error) string {
 		err = ue.Err
 	}
 	return err.Error()
+}
+
+// validHeaderValue reports whether s can be an HTTP header's value: no control characters but tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

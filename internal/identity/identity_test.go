@@ -194,6 +194,10 @@ func TestAPIGatewayCalls(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("the error %q shows the password", err)
 	}
+	_, err = c.Lookup(ctx, apiServer(idp.URL, ""), Query{UserName: "alice", Password: "a\r\nInjected: x", HasPassword: true})
+	if e, ok := errors.AsType[*Error](err); !ok || e.Kind != Refused || !strings.Contains(err.Error(), "control characters") {
+		t.Errorf("a password with control characters: %v", err)
+	}
 }
 
 func TestAPIGatewayFailures(t *testing.T) {

@@ -102,6 +102,10 @@ func (c *Client) callLambda(ctx context.Context, srv *transfer.Server, q Query) 
 		return call, fail(BadResponse, call, "the answer is longer than %d bytes", c.opts.MaxResponseBytes)
 	}
 	if fe := aws.ToString(out.FunctionError); fe != "" {
+		if q.HasPassword {
+			// A function's error text may quote its input, the password with it.
+			return call, fail(BadResponse, call, "the function failed (%s); its message is not recorded for password logins", fe)
+		}
 		return call, fail(BadResponse, call, "the function failed (%s): %s", fe, functionErrorMessage(out.Payload))
 	}
 	return call, nil

@@ -59,12 +59,8 @@ func (h *Handler) createServer(ctx context.Context, in *createServerInput) (*ser
 	if err != nil {
 		return nil, err
 	}
-	var details transfer.IdentityProviderDetails
-	if d := identityDetails(in.IdentityProviderDetails); d != nil {
-		details = *d
-	}
 	id, err := h.svc.CreateServer(ctx, control.CreateServerInput{
-		IdentityProviderDetails:       details,
+		IdentityProviderDetails:       identityDetails(in.IdentityProviderDetails),
 		Endpoint:                      endpoint,
 		SecurityPolicyName:            deref(in.SecurityPolicyName),
 		PreAuthenticationLoginBanner:  deref(in.PreAuthenticationLoginBanner),
@@ -131,7 +127,7 @@ func (h *Handler) updateServer(ctx context.Context, in *updateServerInput) (*ser
 		PreAuthenticationLoginBanner:  in.PreAuthenticationLoginBanner,
 		PostAuthenticationLoginBanner: in.PostAuthenticationLoginBanner,
 		IdentityProviderType:          in.IdentityProviderType,
-		IdentityProviderDetails:       identityDetails(in.IdentityProviderDetails),
+		IdentityProviderDetails:       identityUpdate(in.IdentityProviderDetails),
 		Protocols:                     in.Protocols,
 		SetStatOption:                 setStatOption(in.ProtocolDetails),
 		LoggingRole:                   in.LoggingRole,

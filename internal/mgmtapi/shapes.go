@@ -653,13 +653,22 @@ func (s *serverSettings) checkSupported() error {
 	return nil
 }
 
-// identityDetails converts IdentityProviderDetails; nil stays nil (absent).
-func identityDetails(d *identityProviderDetailsIn) *transfer.IdentityProviderDetails {
+// identityDetails converts CreateServer's IdentityProviderDetails.
+func identityDetails(d *identityProviderDetailsIn) transfer.IdentityProviderDetails {
+	if d == nil {
+		return transfer.IdentityProviderDetails{}
+	}
+	return transfer.IdentityProviderDetails{URL: deref(d.Url), InvocationRole: deref(d.InvocationRole),
+		Function: deref(d.Function), SftpAuthenticationMethods: deref(d.SftpAuthenticationMethods)}
+}
+
+// identityUpdate converts UpdateServer's IdentityProviderDetails: absent members stay as they are.
+func identityUpdate(d *identityProviderDetailsIn) *control.IdentityDetailsUpdate {
 	if d == nil {
 		return nil
 	}
-	return &transfer.IdentityProviderDetails{URL: deref(d.Url), InvocationRole: deref(d.InvocationRole),
-		Function: deref(d.Function), SftpAuthenticationMethods: deref(d.SftpAuthenticationMethods)}
+	return &control.IdentityDetailsUpdate{URL: d.Url, InvocationRole: d.InvocationRole, Function: d.Function,
+		SftpAuthenticationMethods: d.SftpAuthenticationMethods}
 }
 
 func identityDetailsOut(d transfer.IdentityProviderDetails) *identityProviderDetailsOut {

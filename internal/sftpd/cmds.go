@@ -203,6 +203,10 @@ func (h *handlers) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
 	if res, err := h.res.Resolve(r.Filepath); err == nil && !res.Virtual {
 		loc = res.Location
 	}
+	// Space opens the path: whether it exists is a stat's answer, and the guard's to give.
+	if err := h.allow(r.Context(), activity.OperationStat, access{kind: accessStat, loc: loc}); err != nil {
+		return nil, err
+	}
 	sp, err := sr.Space(r.Context(), loc)
 	if err != nil {
 		return nil, statusError(err)

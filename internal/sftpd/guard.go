@@ -2,7 +2,11 @@ package sftpd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/transferd/transferd/internal/iampolicy"
@@ -71,6 +75,7 @@ func newGuard(sess *transfer.Session, backend storage.Backend) (guard, error) {
 //	open for reading       s3:GetObject
 //	open for writing       s3:PutObject (and s3:GetObject if also reading)
 //	mkdir / rmdir          s3:PutObject / s3:DeleteObject on the marker object "key/"
+//	mkdir of a bucket      s3:CreateBucket on the bucket
 //	remove                 s3:DeleteObject
 //	rename                 s3:GetObject and s3:DeleteObject on the source, s3:PutObject on the
 //	                       destination (and the same on their "key/" markers for a directory)
@@ -135,6 +140,10 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 		}
 		return g.need(a, reqs...)
 	case accessMkdir:
+		if loc.Key == "" {
+			return g.need(a, iampolicy.Request{Action: "s3:CreateBucket", Resource: s3ARN(loc.Bucket, ""),
+				Context: map[string]string{iampolicy.KeySourceIP: g.sourceIP}})
+		}
 		return g.need(a, g.request("s3:PutObject", loc.Bucket, dirPrefix(loc.Key)))
 	case accessRmdir:
 		return g.need(a, g.request("s3:DeleteObject", loc.Bucket, dirPrefix(loc.Key)))
@@ -149,17 +158,76 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 			g.request("s3:PutObject", to.Bucket, to.Key),
 			g.request("s3:DeleteObject", loc.Bucket, loc.Key),
 		}
-		if fi, err := g.backend.Stat(ctx, loc); err == nil && fi.IsDir() {
-			// A directory's objects live under its prefix: check its marker too, which a policy
-			// written for the prefix ("dir/*") matches.
-			reqs = append(reqs,
-				g.request("s3:GetObject", loc.Bucket, dirPrefix(loc.Key)),
-				g.request("s3:PutObject", to.Bucket, dirPrefix(to.Key)),
-				g.request("s3:DeleteObject", loc.Bucket, dirPrefix(loc.Key)))
+		if err := g.need(a, reqs...); err != nil {
+			return err
 		}
-		return g.need(a, reqs...)
+		if fi, err := g.backend.Stat(ctx, loc); err == nil && fi.IsDir() {
+			// Renaming a directory moves every object under it, as S3 would copy and delete them
+			// one by one: each must be allowed, or a Deny written for part of the tree would be
+			// side-stepped by renaming a directory above it.
+			return g.walk(ctx, a, "", func(rel string, dir bool) error {
+				key := func(base string) string { // the entry's key (a directory's marker) under base
+					k := base + "/" + rel
+					if dir && rel != "" {
+						k += "/"
+					}
+					return k
+				}
+				return g.need(a,
+					g.request("s3:GetObject", loc.Bucket, key(loc.Key)),
+					g.request("s3:PutObject", to.Bucket, key(to.Key)),
+					g.request("s3:DeleteObject", loc.Bucket, key(loc.Key)))
+			}, new(int))
+		}
+		return nil
 	}
-	return storage.Errorf("authorize", loc, storage.KindPermission, "unknown request", nil)
+	return refuse(a, "unknown request")
+}
+
+// maxRenameCheck bounds the entries a directory rename's check visits.
+const maxRenameCheck = 10000
+
+// walk calls fn for the directory a.loc itself (rel "", dir true) and every entry below it, with
+// its path relative to a.loc, until fn fails; more than maxRenameCheck entries are refused.
+func (g *policyGuard) walk(ctx context.Context, a access, rel string, fn func(rel string, dir bool) error, seen *int) error {
+	if err := fn(rel, true); err != nil {
+		return err
+	}
+	dir := a.loc
+	if rel != "" {
+		dir = storage.Location{Bucket: a.loc.Bucket, Key: a.loc.Key + "/" + rel}
+	}
+	l, err := g.backend.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if c, ok := l.(io.Closer); ok {
+		defer c.Close()
+	}
+	buf := make([]fs.FileInfo, 256)
+	for off := int64(0); ; {
+		n, err := l.ListAt(buf, off)
+		for _, fi := range buf[:n] {
+			if *seen++; *seen > maxRenameCheck {
+				return refuse(a, fmt.Sprintf("access denied: the directory holds more than %d entries, too many to check against the session policy one by one", maxRenameCheck))
+			}
+			child := path.Join(rel, fi.Name())
+			if fi.IsDir() {
+				if err := g.walk(ctx, a, child, fn, seen); err != nil {
+					return err
+				}
+			} else if err := fn(child, false); err != nil {
+				return err
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // need allows the access when the policy allows every request.
@@ -183,13 +251,30 @@ func (g *policyGuard) needAny(a access, reqs ...iampolicy.Request) error {
 	for i, r := range reqs {
 		names[i] = describeRequest(r)
 	}
-	msg := fmt.Sprintf("access denied: %s: the session policy allows none of them", strings.Join(names, " or "))
-	return storage.Errorf("authorize", a.loc, storage.KindPermission, msg, nil)
+	return refuse(a, fmt.Sprintf("access denied: %s: the session policy allows none of them", strings.Join(names, " or ")))
 }
 
 func policyDenied(a access, r iampolicy.Request, d iampolicy.Decision) error {
-	msg := fmt.Sprintf("access denied: %s: %s", describeRequest(r), d)
-	return storage.Errorf("authorize", a.loc, storage.KindPermission, msg, nil)
+	return refuse(a, fmt.Sprintf("access denied: %s: %s", describeRequest(r), d))
+}
+
+// refusal is why a guard refused a request. The client reads only "Permission denied", as from
+// Transfer Family: the reason names buckets, keys and policy statements (or other users' IDs and
+// modes) that a LOGICAL home directory hides. The ERROR record and the log hold it.
+type refusal struct{ why string }
+
+func (r *refusal) Error() string { return r.why }
+
+func refuse(a access, why string) error {
+	return storage.Errorf("authorize", a.loc, storage.KindPermission, "", &refusal{why})
+}
+
+// recordMessage is what an ERROR record says of err: a guard's reason, or what the client reads.
+func recordMessage(err error) string {
+	if r, ok := errors.AsType[*refusal](err); ok {
+		return r.why
+	}
+	return clientMessage(err)
 }
 
 // describeRequest names a request in a refusal: the action, the resource and, for a listing, the

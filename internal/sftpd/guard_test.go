@@ -182,16 +182,25 @@ func TestSessionPolicyDirectoryRename(t *testing.T) {
 	root := t.TempDir()
 	mustWrite(t, filepath.Join(root, "b/keep/f"), "f", 0o644)
 	mustWrite(t, filepath.Join(root, "b/free/f"), "f", 0o644)
-	// Objects anywhere may move, except under keep/.
+	mustWrite(t, filepath.Join(root, "b/inbox/new/n"), "n", 0o644)
+	mustWrite(t, filepath.Join(root, "b/inbox/archive/2025/old"), "o", 0o644)
+	// Objects anywhere may move, except under keep/ and inbox/archive/.
 	policy := `{"Version":"2012-10-17","Statement":[
 	 {"Effect":"Allow","Action":"s3:*","Resource":"*"},
-	 {"Sid":"Keep","Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/keep/*"}]}`
+	 {"Sid":"Keep","Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/keep/*"},
+	 {"Sid":"Archive","Effect":"Deny","Action":["s3:DeleteObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/inbox/archive/*"}]}`
 	rec := &recorder{}
 	c := pipeSessionAs(t, Config{Activity: rec}, policySession("alice", "/b", policy), root)
 	wantDenied(t, rec, "rename a protected directory", c.Rename("/b/keep", "/b/kept"), activity.Rename,
 		"s3:DeleteObject on arn:aws:s3:::b/keep/: explicitly denied by Statement[1] of the session policy (Sid Keep)")
 	if err := c.Rename("/b/free", "/b/freed"); err != nil {
 		t.Errorf("renaming an unprotected directory: %v", err)
+	}
+	// A Deny on a subtree holds when a directory above it is renamed: every object moves.
+	wantDenied(t, rec, "rename a directory above a protected one", c.Rename("/b/inbox", "/b/outbox"), activity.Rename,
+		"s3:DeleteObject on arn:aws:s3:::b/inbox/archive/: explicitly denied by Statement[2] of the session policy (Sid Archive)")
+	if _, err := os.Stat(filepath.Join(root, "b/inbox/archive/2025/old")); err != nil {
+		t.Errorf("the protected file moved: %v", err)
 	}
 }
 
@@ -247,6 +256,9 @@ func TestPosixProfile(t *testing.T) {
 	os.Chmod(filepath.Join(root, "fs1/shared"), 0o777)
 	os.Chmod(filepath.Join(root, "fs1/private"), 0o700)
 	os.Chmod(filepath.Join(root, "fs1/tmp"), 0o777|fs.ModeSticky)
+	os.MkdirAll(filepath.Join(root, "fs1/project"), 0o755)
+	os.Chown(filepath.Join(root, "fs1/project"), 0, 3003)
+	os.Chmod(filepath.Join(root, "fs1/project"), 0o775|fs.ModeSetgid)
 	sess := &transfer.Session{ID: "s", Server: transfer.Server{Domain: transfer.DomainEFS},
 		User: transfer.User{UserName: "alice", HomeDirectoryType: transfer.HomePath, HomeDirectory: "/fs1",
 			PosixProfile: &transfer.PosixProfile{UID: 1001, GID: 1001, SecondaryGIDs: []uint32{3003}}}}
@@ -304,7 +316,44 @@ func TestPosixProfile(t *testing.T) {
 	if err := c.Chmod("/fs1/shared/alice.txt", 0o600); err != nil {
 		t.Errorf("chmod of an own file: %v", err)
 	}
+	// In a setgid directory of one of alice's groups, what she makes takes the directory's group.
+	w, err = c.Create("/fs1/project/plan.txt")
+	if err != nil {
+		t.Fatalf("creating in a group-writable setgid directory: %v", err)
+	}
+	w.Close()
+	if fi, err := os.Stat(filepath.Join(root, "fs1/project/plan.txt")); err != nil {
+		t.Fatal(err)
+	} else if o, _ := storage.OwnerOf(fi); o != (storage.Owner{UID: 1001, GID: 3003}) {
+		t.Errorf("a file made in a setgid directory is owned by %v, want 1001:3003", o)
+	}
 	if err := c.Remove("/fs1/shared/open.txt"); err != nil {
 		t.Errorf("removing another uid's file from a 0777 (not sticky) directory: %v", err)
+	}
+}
+
+// TestSessionPolicyBucketsAndSpace checks the requests that touch buckets and free space: making
+// a bucket needs s3:CreateBucket, and statvfs of a path the policy hides is refused like a stat.
+func TestSessionPolicyBucketsAndSpace(t *testing.T) {
+	root := t.TempDir()
+	mustWrite(t, filepath.Join(root, "b/open/f"), "f", 0o644)
+	mustWrite(t, filepath.Join(root, "hidden/f"), "f", 0o644)
+	policy := `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"},
+	 {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"},
+	 {"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}]}`
+	rec := &recorder{}
+	c := pipeSessionAs(t, Config{Activity: rec}, policySession("alice", "", policy), root)
+	wantDenied(t, rec, "mkdir of a bucket", c.Mkdir("/newbucket"), activity.Mkdir, "s3:CreateBucket on arn:aws:s3:::newbucket")
+	if _, err := os.Stat(filepath.Join(root, "newbucket")); err == nil {
+		t.Error("a refused mkdir made the bucket")
+	}
+	if err := c.Mkdir("/b/open/d"); err != nil {
+		t.Errorf("mkdir inside the allowed bucket: %v", err)
+	}
+	_, err := c.StatVFS("/hidden/f")
+	wantDenied(t, rec, "statvfs of a hidden file", err, activity.OperationStat, "s3:GetObject on arn:aws:s3:::hidden/f")
+	if _, err := c.StatVFS("/b/open/f"); err != nil {
+		t.Errorf("statvfs of an allowed file: %v", err)
 	}
 }

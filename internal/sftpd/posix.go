@@ -65,6 +65,11 @@ func newPosixGuard(p *transfer.PosixProfile, backend storage.Backend) (*posixGua
 	return &posixGuard{id: identity{uid: p.UID, gid: p.GID, groups: slices.Clone(p.SecondaryGIDs)}, backend: backend}, nil
 }
 
+// identity is the user's identity for storage that acts as it.
+func (g *posixGuard) identity() storage.Identity {
+	return storage.Identity{UID: g.id.uid, GID: g.id.gid, Groups: slices.Clone(g.id.groups)}
+}
+
 // owner is what files and directories the user creates are owned by.
 func (g *posixGuard) owner() *storage.Owner {
 	return &storage.Owner{UID: g.id.uid, GID: g.id.gid}
@@ -109,9 +114,8 @@ func parent(loc storage.Location) storage.Location {
 }
 
 func (g *posixGuard) denied(a access, e *entry, what string) error {
-	msg := fmt.Sprintf("access denied: uid %d (gid %d) may not %s %s (mode %04o, owner %d:%d)",
-		g.id.uid, g.id.gid, what, e.loc, uint32(e.fi.Mode().Perm()), e.owner.UID, e.owner.GID)
-	return storage.Errorf("authorize", a.loc, storage.KindPermission, msg, nil)
+	return refuse(a, fmt.Sprintf("access denied: uid %d (gid %d) may not %s %s (mode %04o, owner %d:%d)",
+		g.id.uid, g.id.gid, what, e.loc, uint32(e.fi.Mode().Perm()), e.owner.UID, e.owner.GID))
 }
 
 // require checks want on e (nothing when e does not exist: storage then reports that).
@@ -131,8 +135,8 @@ func (g *posixGuard) search(ctx context.Context, a access, loc storage.Location)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		e, err := g.stat(ctx, dirs[i])
-		if err != nil || e == nil {
-			return err
+		if err != nil || e == nil || !e.fi.IsDir() {
+			return err // missing, or not a directory: storage says so
 		}
 		if err := g.require(a, e, permExec, "search"); err != nil {
 			return err
@@ -251,5 +255,5 @@ func (g *posixGuard) check(ctx context.Context, a access) error {
 		}
 		return nil
 	}
-	return storage.Errorf("authorize", loc, storage.KindPermission, "unknown request", nil)
+	return refuse(a, "unknown request")
 }

@@ -75,10 +75,14 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		cfg.streamHook(replies)
 	}
 	h := &handlers{cfg: cfg, sess: sess, res: res, log: log, replies: replies, guard: g}
-	if pg, ok := g.(*posixGuard); ok {
-		h.owner = pg.owner()
+	pg, posix := g.(*posixGuard)
+	if posix {
+		h.owner = pg.owner() // of the home targets made now, and of what the user makes
 	}
 	h.ensureHome(ctx)
+	if posix {
+		h.actAsUser(pg)
+	}
 
 	stop := context.AfterFunc(ctx, func() { replies.Close() })
 	defer stop()
@@ -126,6 +130,25 @@ func (h *handlers) allow(ctx context.Context, op string, a access) error {
 		return h.fail(op, a.loc.String(), err)
 	}
 	return nil
+}
+
+// actAsUser makes a POSIX user's requests act as that user where storage can (the local store,
+// running as root): the kernel then checks each access for the user as it makes it, which closes
+// the gap between the guard's checks and the access, and makes what the user creates the user's
+// (a setgid directory's group included). The guard still explains refusals. Otherwise transferd's
+// own checks are all there is, and files can be created only for transferd's own uid.
+func (h *handlers) actAsUser(pg *posixGuard) {
+	imp, ok := h.cfg.Backend.(storage.Impersonator)
+	if !ok {
+		return
+	}
+	b, err := imp.As(pg.identity())
+	if err != nil {
+		h.log.Warn("POSIX profile enforced by transferd's own checks only: storage cannot act as the user", "uid", pg.id.uid, "err", err)
+		return
+	}
+	h.cfg.Backend = b
+	h.owner = nil
 }
 
 // afterReply runs fn once the requests read so far have been answered (at once without a tracker).
@@ -181,7 +204,7 @@ func (h *handlers) fail(op, path string, err error) error {
 	r := h.record(activity.Error)
 	r.Operation = op
 	r.Path = path
-	r.Message = clientMessage(err)
+	r.Message = recordMessage(err)
 	h.cfg.Activity.Log(r)
 	if storage.KindOf(err) == storage.KindInternal {
 		h.log.Warn("storage operation failed", "operation", op, "path", path, "err", err)

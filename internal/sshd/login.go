@@ -148,6 +148,12 @@ func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*
 		}
 		method = "publickey," + method
 	}
+	if password == "" {
+		// Never asked: identity providers written for Transfer Family commonly take an empty
+		// password for a key login and answer with the user's keys, which would let anyone in.
+		l.latency = 0
+		return nil, errors.New("empty passwords are refused")
+	}
 	ans, err := l.lookup(LoginQuery{UserName: name, Password: password, HasPassword: true})
 	if err != nil {
 		return nil, err
