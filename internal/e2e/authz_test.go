@@ -12,12 +12,14 @@ import (
 )
 
 // policyFor is the session policy the authorization tests give alice and bob: the listings on the
-// way to BUCKET/home/USER/, and everything under it, through the user-name variable.
+// way to BUCKET/home/USER/, and everything under it, through the user-name variable, but no
+// deleting from any archive/ directory.
 func policyFor(bucket string) string {
 	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[`+
 		`{"Sid":"ListToHomes","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::%[1]s","Condition":{"StringEquals":{"s3:prefix":["","home/"]}}},`+
 		`{"Sid":"ListOwnHome","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::%[1]s","Condition":{"StringLike":{"s3:prefix":"home/${transfer:UserName}/*"}}},`+
-		`{"Sid":"OwnHome","Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::%[1]s/home/${transfer:UserName}/*"}]}`, bucket)
+		`{"Sid":"OwnHome","Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::%[1]s/home/${transfer:UserName}/*"},`+
+		`{"Sid":"KeepArchives","Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::%[1]s/home/*/archive/*"}]}`, bucket)
 }
 
 // readOnlyFor allows listing and reading BUCKET, and nothing else.
@@ -69,6 +71,7 @@ func TestSessionPolicies(t *testing.T) {
 				seed(k, "")
 			}
 			seed("home/bob/secret.txt", "bob's")
+			seed("home/alice/inbox/archive/old.txt", "kept")
 			seed("shared/report.csv", "1,2,3\n")
 			home := "/" + bucket
 			user := func(name, policy string) userConf {
@@ -150,6 +153,16 @@ func TestSessionPolicies(t *testing.T) {
 			} {
 				denied("alice", want)
 			}
+			// Renaming a directory moves what is under it: a Deny on an archive below holds.
+			out = mustSFTP(t, port, "alice", key, fmt.Sprintf("-rename %[1]s/home/alice/inbox %[1]s/home/alice/moved\n", home))
+			if !strings.Contains(out, "Permission denied") || !exists("home/alice/inbox/archive/old.txt") || exists("home/alice/moved/archive/old.txt") {
+				t.Errorf("alice renamed a directory holding a protected archive:\n%s", out)
+			}
+			p.waitRecord(t, "ERROR of the directory rename", func(r *activity.Record) bool {
+				return r.ActivityType == activity.Error && r.User == "alice" && r.Operation == activity.Rename &&
+					strings.Contains(r.Message, "archive/") && strings.Contains(r.Message, "explicitly denied by Statement[3] of the session policy (Sid KeepArchives)")
+			})
+
 			// The CLOSE of alice's upload counts it, and bob sees his own files only.
 			p.waitRecord(t, "CLOSE of alice's upload", func(r *activity.Record) bool {
 				return r.ActivityType == activity.Close && r.User == "alice" && r.Path == home+"/home/alice/mine.txt" && r.BytesIn == "8"

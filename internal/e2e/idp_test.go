@@ -327,9 +327,11 @@ func TestAPIGatewayIdentityProvider(t *testing.T) {
 		t.Errorf("AUTH_FAILURE without the provider's latency: %+v", r)
 	}
 	// An empty password never reaches the provider: many take it for a key login.
-	if c, err := dialPassword(ports[0], "alice", ""); err == nil {
-		c.Close()
-		t.Error("alice logged in with an empty password")
+	for _, pw := range []string{"", "   "} {
+		if c, err := dialPassword(ports[0], "alice", pw); err == nil {
+			c.Close()
+			t.Errorf("alice logged in with the password %q", pw)
+		}
 	}
 	p.authFailure(t, "alice", "password", "Invalid user name or password: empty passwords are refused")
 	if out, err := sftpBatch(t, ports[0], "carol", other, "ls\n"); err == nil {

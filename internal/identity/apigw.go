@@ -45,6 +45,9 @@ func (c *Client) callAPIGateway(ctx context.Context, srv *transfer.Server, q Que
 		if !validHeaderValue(q.Password) {
 			return call, fail(Refused, call, "the password holds control characters, which an HTTP header cannot carry")
 		}
+		if strings.Trim(q.Password, " \t") != q.Password {
+			return call, fail(Refused, call, "the password begins or ends with blanks, which an HTTP header does not keep")
+		}
 		req.Header.Set("Password", q.Password)
 	}
 	if d.InvocationRole != "" {

@@ -198,6 +198,10 @@ func TestAPIGatewayCalls(t *testing.T) {
 	if e, ok := errors.AsType[*Error](err); !ok || e.Kind != Refused || !strings.Contains(err.Error(), "control characters") {
 		t.Errorf("a password with control characters: %v", err)
 	}
+	_, err = c.Lookup(ctx, apiServer(idp.URL, ""), Query{UserName: "alice", Password: " pw", HasPassword: true})
+	if e, ok := errors.AsType[*Error](err); !ok || e.Kind != Refused || !strings.Contains(err.Error(), "blanks") {
+		t.Errorf("a password with a leading blank: %v", err)
+	}
 }
 
 func TestAPIGatewayFailures(t *testing.T) {

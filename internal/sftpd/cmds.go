@@ -66,14 +66,15 @@ func (h *handlers) rename(ctx context.Context, from, to string, replace bool) er
 	if err != nil {
 		return h.fail(activity.Rename, to, err)
 	}
-	if err := h.allow(ctx, activity.Rename, access{kind: accessRename, loc: src.Location, to: dst.Location}); err != nil {
+	a := access{kind: accessRename, loc: src.Location, to: dst.Location}
+	if err := h.allow(ctx, activity.Rename, a); err != nil {
 		return err
 	}
 	rn, ok := h.cfg.Backend.(storage.Renamer)
 	if !ok {
 		return h.fail(activity.Rename, src.Location.String(), unsupported("this storage cannot rename"))
 	}
-	if err := rn.Rename(ctx, src.Location, dst.Location, replace); err != nil {
+	if err = h.renameAllowed(ctx, rn, a, replace); err != nil {
 		return h.fail(activity.Rename, src.Location.String(), err)
 	}
 	rec := h.record(activity.Rename)
@@ -81,6 +82,18 @@ func (h *handlers) rename(ctx context.Context, from, to string, replace bool) er
 	rec.NewPath = dst.Location.String()
 	h.cfg.Activity.Log(rec)
 	return nil
+}
+
+// renameAllowed renames through a storage that moves a directory's objects one by one asking the
+// session policy about each of them, exactly those it moves; otherwise the guard walked the
+// directory before.
+func (h *handlers) renameAllowed(ctx context.Context, rn storage.Renamer, a access, replace bool) error {
+	cr, checked := rn.(storage.CheckedRenamer)
+	pg, policy := h.guard.(*policyGuard)
+	if !checked || !policy {
+		return rn.Rename(ctx, a.loc, a.to, replace)
+	}
+	return cr.RenameChecked(ctx, a.loc, a.to, replace, func(fromKey, toKey string) error { return pg.checkMove(a, fromKey, toKey) })
 }
 
 func (h *handlers) mkdir(ctx context.Context, p string) error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
 
 	"github.com/transferd/transferd/internal/iampolicy"
@@ -161,25 +160,23 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 		if err := g.need(a, reqs...); err != nil {
 			return err
 		}
-		if fi, err := g.backend.Stat(ctx, loc); err == nil && fi.IsDir() {
-			// Renaming a directory moves every object under it, as S3 would copy and delete them
-			// one by one: each must be allowed, or a Deny written for part of the tree would be
-			// side-stepped by renaming a directory above it.
-			return g.walk(ctx, a, "", func(rel string, dir bool) error {
-				key := func(base string) string { // the entry's key (a directory's marker) under base
-					k := base + "/" + rel
-					if dir && rel != "" {
-						k += "/"
-					}
-					return k
-				}
-				return g.need(a,
-					g.request("s3:GetObject", loc.Bucket, key(loc.Key)),
-					g.request("s3:PutObject", to.Bucket, key(to.Key)),
-					g.request("s3:DeleteObject", loc.Bucket, key(loc.Key)))
-			}, new(int))
+		fi, err := g.backend.Stat(ctx, loc)
+		switch {
+		case storage.KindOf(err) == storage.KindNotExist:
+			return nil // the rename says so
+		case err != nil:
+			return err
+		case !fi.IsDir():
+			return nil
 		}
-		return nil
+		if _, ok := g.backend.(storage.CheckedRenamer); ok {
+			return nil // the rename asks checkMove about each object it moves
+		}
+		// Renaming a directory moves every object under it, as S3 would copy and delete them
+		// one by one: each must be allowed, or a Deny written for part of the tree would be
+		// side-stepped by renaming a directory above it.
+		seen := 0
+		return g.walk(ctx, a, "", &seen)
 	}
 	return refuse(a, "unknown request")
 }
@@ -187,45 +184,74 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 // maxRenameCheck bounds the entries a directory rename's check visits.
 const maxRenameCheck = 10000
 
-// walk calls fn for the directory a.loc itself (rel "", dir true) and every entry below it, with
-// its path relative to a.loc, until fn fails; more than maxRenameCheck entries are refused.
-func (g *policyGuard) walk(ctx context.Context, a access, rel string, fn func(rel string, dir bool) error, seen *int) error {
-	if err := fn(rel, true); err != nil {
+// checkMove checks one object of a directory rename: it is read and deleted at fromKey and
+// written at toKey (a directory marker's keys end in "/").
+func (g *policyGuard) checkMove(a access, fromKey, toKey string) error {
+	return g.need(a,
+		g.request("s3:GetObject", a.loc.Bucket, fromKey),
+		g.request("s3:PutObject", a.to.Bucket, toKey),
+		g.request("s3:DeleteObject", a.loc.Bucket, fromKey))
+}
+
+// walk checks the move of the directory a.loc/rel (its marker) and of everything below it,
+// listing one directory at a time; more than maxRenameCheck entries are refused.
+func (g *policyGuard) walk(ctx context.Context, a access, rel string, seen *int) error {
+	key := func(base string) string { // the key of the entry rel (a directory's marker) under base
+		if rel == "" {
+			return base + "/"
+		}
+		return base + "/" + rel
+	}
+	if err := g.checkMove(a, key(a.loc.Key), key(a.to.Key)); err != nil {
 		return err
 	}
 	dir := a.loc
 	if rel != "" {
-		dir = storage.Location{Bucket: a.loc.Bucket, Key: a.loc.Key + "/" + rel}
+		dir.Key += "/" + strings.TrimSuffix(rel, "/")
 	}
-	l, err := g.backend.List(ctx, dir)
+	subdirs, err := g.entries(ctx, a, dir, rel, seen)
 	if err != nil {
 		return err
+	}
+	for _, sub := range subdirs {
+		if err := g.walk(ctx, a, sub, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entries checks the files of the directory dir (rel below a.loc) and returns its
+// subdirectories, as rel paths ending in "/", with the lister closed.
+func (g *policyGuard) entries(ctx context.Context, a access, dir storage.Location, rel string, seen *int) ([]string, error) {
+	l, err := g.backend.List(ctx, dir)
+	if err != nil {
+		return nil, err
 	}
 	if c, ok := l.(io.Closer); ok {
 		defer c.Close()
 	}
+	var subdirs []string
 	buf := make([]fs.FileInfo, 256)
 	for off := int64(0); ; {
 		n, err := l.ListAt(buf, off)
 		for _, fi := range buf[:n] {
 			if *seen++; *seen > maxRenameCheck {
-				return refuse(a, fmt.Sprintf("access denied: the directory holds more than %d entries, too many to check against the session policy one by one", maxRenameCheck))
+				return nil, refuse(a, fmt.Sprintf("access denied: the directory holds more than %d entries, too many to check against the session policy one by one", maxRenameCheck))
 			}
-			child := path.Join(rel, fi.Name())
+			child := rel + fi.Name()
 			if fi.IsDir() {
-				if err := g.walk(ctx, a, child, fn, seen); err != nil {
-					return err
-				}
-			} else if err := fn(child, false); err != nil {
-				return err
+				subdirs = append(subdirs, child+"/")
+			} else if err := g.checkMove(a, a.loc.Key+"/"+child, a.to.Key+"/"+child); err != nil {
+				return nil, err
 			}
 		}
 		off += int64(n)
 		if err == io.EOF {
-			return nil
+			return subdirs, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 }

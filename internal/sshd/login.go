@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -148,9 +149,10 @@ func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*
 		}
 		method = "publickey," + method
 	}
-	if password == "" {
+	if strings.Trim(password, " \t") == "" {
 		// Never asked: identity providers written for Transfer Family commonly take an empty
-		// password for a key login and answer with the user's keys, which would let anyone in.
+		// password for a key login and answer with the user's keys, which would let anyone in;
+		// blanks alone arrive empty, as HTTP headers drop them.
 		l.latency = 0
 		return nil, errors.New("empty passwords are refused")
 	}

@@ -139,6 +139,14 @@ type Renamer interface {
 	Rename(ctx context.Context, from, to Location, replace bool) error
 }
 
+// CheckedRenamer is a Renamer whose directory renames move objects one by one (S3's copy and
+// delete): it calls check with each object's key and the key it moves to (a directory marker's
+// with its trailing "/") before it moves any, and refuses the rename with check's error. The keys
+// checked are exactly those moved.
+type CheckedRenamer interface {
+	RenameChecked(ctx context.Context, from, to Location, replace bool, check func(fromKey, toKey string) error) error
+}
+
 // AttrSetter is a backend that changes attributes.
 type AttrSetter interface {
 	SetAttrs(ctx context.Context, loc Location, attrs Attrs) error

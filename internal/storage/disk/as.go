@@ -3,22 +3,33 @@ package disk
 import (
 	"context"
 	"io/fs"
+	"strings"
 
 	"github.com/transferd/transferd/internal/storage"
 )
 
 var _ storage.Impersonator = (*Store)(nil)
 
-// As returns the store seen by a POSIX identity: every file-system call is made by a thread whose
-// file-system user and groups are the identity's (setfsuid, setfsgid, setgroups), so the kernel
-// checks each access for that user as it makes it, as an NFS server does for its clients, and
-// what it creates belongs to that user. It needs Linux and the privilege to change a thread's
-// file-system identity (root, or CAP_SETUID and CAP_SETGID).
+// As returns the store seen by a POSIX identity, as an NFS server sees it for a client: every
+// file-system call is made by a thread whose file-system user and groups are the identity's
+// (setfsuid, setfsgid, setgroups) and which holds no capability that overrides permissions, so
+// the kernel checks each access for that user when it is made, and what the user creates is the
+// user's (a setgid directory's group included). Paths are resolved as the user with openat2
+// beneath the root, which needs only search permission on the directories on the way, as POSIX
+// does. It needs Linux 5.6 or later, /proc, and the privilege to change a thread's identity (root,
+// or CAP_SETUID and CAP_SETGID); As says why when it cannot, and also when the identity cannot
+// search the storage root.
 func (s *Store) As(id storage.Identity) (storage.Backend, error) {
 	if err := canImpersonate(); err != nil {
 		return nil, err
 	}
-	return &asUser{s: s, id: id}, nil
+	u := &asUser{s: s, id: id}
+	r, err := u.reach("stat", storage.Location{}, ".")
+	if err != nil {
+		return nil, err
+	}
+	r.Close()
+	return u, nil
 }
 
 // asUser is a Store seen by one identity.
@@ -37,13 +48,34 @@ var (
 // do runs fn as the identity.
 func (u *asUser) do(fn func() error) error { return runAs(u.id, fn) }
 
+// at runs fn as the identity on a store made for loc alone: rooted at loc's directory, which the
+// user reached itself (so that every directory on the way was searched as the user, and none can
+// be swapped in later), working on loc's last element.
+func (u *asUser) at(op string, loc storage.Location, fn func(c *Store) error) error {
+	name, err := u.s.name(op, loc)
+	if err != nil {
+		return err
+	}
+	parent, base := ".", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		parent, base = name[:i], name[i+1:]
+	}
+	r, err := u.reach(op, loc, parent)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c := &Store{root: r, escapes: u.s.escapes, pathFD: -1, base: base}
+	return u.do(func() error { return fn(c) })
+}
+
 func (u *asUser) Stat(ctx context.Context, loc storage.Location) (fi fs.FileInfo, err error) {
-	err = u.do(func() error { fi, err = u.s.Stat(ctx, loc); return err })
+	err = u.at("stat", loc, func(c *Store) error { fi, err = c.Stat(ctx, loc); return err })
 	return fi, err
 }
 
 func (u *asUser) List(ctx context.Context, loc storage.Location) (l storage.Lister, err error) {
-	err = u.do(func() error { l, err = u.s.List(ctx, loc); return err })
+	err = u.at("list", loc, func(c *Store) error { l, err = c.List(ctx, loc); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +90,7 @@ type asUserLister struct {
 }
 
 func (l *asUserLister) ListAt(dst []fs.FileInfo, off int64) (n int, err error) {
-	rerr := l.u.do(func() error { n, err = l.l.ListAt(dst, off); return nil })
-	if rerr != nil {
+	if rerr := l.u.do(func() error { n, err = l.l.ListAt(dst, off); return nil }); rerr != nil {
 		return 0, rerr
 	}
 	return n, err
@@ -68,42 +99,70 @@ func (l *asUserLister) ListAt(dst []fs.FileInfo, off int64) (n int, err error) {
 func (l *asUserLister) Close() error { return l.l.Close() }
 
 func (u *asUser) OpenRead(ctx context.Context, loc storage.Location) (h storage.ReadHandle, err error) {
-	err = u.do(func() error { h, err = u.s.OpenRead(ctx, loc); return err })
+	err = u.at("open", loc, func(c *Store) error { h, err = c.OpenRead(ctx, loc); return err })
 	return h, err
 }
 
 // OpenWrite opens as the identity: a file it creates is the identity's (or has a setgid
-// directory's group), which an Owner may ask for and nothing else.
-func (u *asUser) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (h storage.WriteHandle, err error) {
+// directory's group), which an Owner may ask for and nothing else. Writes are made as the
+// identity too: a write by someone else clears setuid and setgid bits, and quotas count.
+func (u *asUser) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
 	if o := flags.Owner; o != nil && o.UID != u.id.UID {
 		return nil, storage.Errorf("open", loc, storage.KindNotSupported, "files are created as the user the store acts as", nil)
 	}
 	flags.Owner = nil
-	err = u.do(func() error { h, err = u.s.OpenWrite(ctx, loc, flags); return err })
-	return h, err
+	var h storage.WriteHandle
+	err := u.at("open", loc, func(c *Store) (err error) { h, err = c.OpenWrite(ctx, loc, flags); return err })
+	if err != nil {
+		return nil, err
+	}
+	w := &asUserWriter{u: u, h: h}
+	if rw, ok := h.(storage.ReadWriteHandle); ok {
+		return &asUserReadWriter{asUserWriter: w, rw: rw}, nil
+	}
+	return w, nil
 }
 
+// asUserWriter writes as the identity.
+type asUserWriter struct {
+	u *asUser
+	h storage.WriteHandle
+}
+
+func (w *asUserWriter) WriteAt(p []byte, off int64) (n int, err error) {
+	if rerr := w.u.do(func() error { n, err = w.h.WriteAt(p, off); return nil }); rerr != nil {
+		return 0, rerr
+	}
+	return n, err
+}
+
+func (w *asUserWriter) Close() error            { return w.h.Close() }
+func (w *asUserWriter) Abort(cause error) error { return w.h.Abort(cause) }
+
+type asUserReadWriter struct {
+	*asUserWriter
+	rw storage.ReadWriteHandle
+}
+
+func (w *asUserReadWriter) ReadAt(p []byte, off int64) (int, error) { return w.rw.ReadAt(p, off) }
+
 func (u *asUser) Mkdir(ctx context.Context, loc storage.Location) error {
-	return u.do(func() error { return u.s.Mkdir(ctx, loc) })
+	return u.at("mkdir", loc, func(c *Store) error { return c.Mkdir(ctx, loc) })
 }
 
 func (u *asUser) Remove(ctx context.Context, loc storage.Location) error {
-	return u.do(func() error { return u.s.Remove(ctx, loc) })
+	return u.at("remove", loc, func(c *Store) error { return c.Remove(ctx, loc) })
 }
 
 func (u *asUser) Rmdir(ctx context.Context, loc storage.Location) error {
-	return u.do(func() error { return u.s.Rmdir(ctx, loc) })
-}
-
-func (u *asUser) Rename(ctx context.Context, from, to storage.Location, replace bool) error {
-	return u.do(func() error { return u.s.Rename(ctx, from, to, replace) })
+	return u.at("rmdir", loc, func(c *Store) error { return c.Rmdir(ctx, loc) })
 }
 
 func (u *asUser) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
-	return u.do(func() error { return u.s.SetAttrs(ctx, loc, attrs) })
+	return u.at("setstat", loc, func(c *Store) error { return c.SetAttrs(ctx, loc, attrs) })
 }
 
 func (u *asUser) Space(ctx context.Context, loc storage.Location) (sp storage.SpaceInfo, err error) {
-	err = u.do(func() error { sp, err = u.s.Space(ctx, loc); return err })
+	err = u.at("statvfs", loc, func(c *Store) error { sp, err = c.Space(ctx, loc); return err })
 	return sp, err
 }

@@ -87,6 +87,48 @@ func TestAs(t *testing.T) {
 	if err := alice.(storage.AttrSetter).SetAttrs(ctx, loc("private"), storage.Attrs{Mode: ptrMode(0o777)}); storage.KindOf(err) != storage.KindPermission {
 		t.Errorf("alice's chmod of another user's directory: %v, want permission denied", err)
 	}
+	// A directory others may search but not read (0711) is on the way, as POSIX allows.
+	mk("b/passage", 0o711, 2002, 2002)
+	mk("b/passage/open", 0o755, 2002, 2002)
+	os.WriteFile(filepath.Join(root, "b/passage/open/readme"), []byte("r"), 0o644)
+	if _, err := alice.OpenRead(ctx, loc("passage/open/readme")); err != nil {
+		t.Errorf("alice reading through a 0711 directory: %v", err)
+	}
+	if _, err := alice.List(ctx, loc("passage")); storage.KindOf(err) != storage.KindPermission {
+		t.Errorf("alice listing a 0711 directory: %v, want permission denied", err)
+	}
+	// No capability overrides her permissions: another user's 0600 file in an open directory.
+	os.WriteFile(filepath.Join(root, "b/shared/theirs"), []byte("t"), 0o600)
+	os.Chown(filepath.Join(root, "b/shared/theirs"), 2002, 2002)
+	if _, err := alice.OpenRead(ctx, loc("shared/theirs")); storage.KindOf(err) != storage.KindPermission {
+		t.Errorf("alice reading another user's 0600 file: %v, want permission denied", err)
+	}
+	// Her writes are hers: writing a group-writable setgid program clears the bit, as the kernel
+	// does for a writer without CAP_FSETID.
+	prog := filepath.Join(root, "b/project/prog")
+	os.WriteFile(prog, []byte("#!"), 0o775)
+	os.Chown(prog, 2002, 3003)
+	os.Chmod(prog, 0o775|os.ModeSetgid)
+	w, err := alice.OpenWrite(ctx, loc("project/prog"), storage.OpenFlags{})
+	if err != nil {
+		t.Fatalf("alice opening a group-writable file: %v", err)
+	}
+	w.WriteAt([]byte("x"), 0)
+	w.Close()
+	if fi, _ := os.Stat(prog); fi.Mode()&os.ModeSetgid != 0 {
+		t.Errorf("alice's write left the setgid bit: %v", fi.Mode())
+	}
+	// A user who cannot search the storage root cannot be acted as: the caller is told.
+	closed := filepath.Join(t.TempDir(), "closed")
+	os.Mkdir(closed, 0o700)
+	cs, err := New(closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if _, err := cs.As(storage.Identity{UID: 1001, GID: 1001}); storage.KindOf(err) != storage.KindPermission {
+		t.Errorf("As over a 0700 root: %v, want permission denied", err)
+	}
 
 	// Many identities at once, and the process's own in between: each file is its creator's.
 	var wg sync.WaitGroup

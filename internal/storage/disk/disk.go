@@ -19,9 +19,10 @@ import (
 	"github.com/transferd/transferd/internal/storage"
 )
 
-// Permissions for what the store creates; the process umask still applies.
+// Permissions for what the store creates; the process umask still applies. Others may search the
+// root (not list it), so that a store acting as a POSIX user (As) can reach the buckets.
 const (
-	rootPerm = 0o750
+	rootPerm = 0o711
 	dirPerm  = 0o755
 	filePerm = 0o644
 )
@@ -32,6 +33,12 @@ type Store struct {
 	// escapes is the error os.Root reports for a path that would leave the root. The os package
 	// does not export it, so New provokes it once; errors are then matched by identity, not text.
 	escapes error
+	// pathFD is the root directory opened O_PATH, from which a store acting as a user resolves
+	// paths (-1 where that is not built).
+	pathFD int
+	// base, when set, is the one name this store works on: a store acting as a user makes one
+	// from a directory the user reached and the last element of the location.
+	base string
 }
 
 var (
@@ -52,16 +59,23 @@ func New(root string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage root: %w", err)
 	}
-	s := &Store{root: r}
+	s := &Store{root: r, pathFD: -1}
 	var pe *fs.PathError
 	if _, err := r.Lstat(".."); errors.As(err, &pe) {
 		s.escapes = pe.Err
+	}
+	if s.pathFD, err = openPathFD(root); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open storage root: %w", err)
 	}
 	return s, nil
 }
 
 // Close releases the root directory. Handles and listers still open keep working.
-func (s *Store) Close() error { return s.root.Close() }
+func (s *Store) Close() error {
+	closePathFD(s.pathFD)
+	return s.root.Close()
+}
 
 // name returns loc's path relative to the root. It refuses what a clean storage path never holds
 // (empty, "." or ".." elements), so a location cannot wander into another bucket either.
@@ -70,20 +84,28 @@ func (s *Store) name(op string, loc storage.Location) (string, error) {
 		if loc.Key != "" {
 			return "", storage.Errorf(op, loc, storage.KindInvalid, "key without a bucket", nil)
 		}
-		return ".", nil
+		return s.named("."), nil
 	}
 	if !validElem(loc.Bucket) {
 		return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid bucket name", nil)
 	}
 	if loc.Key == "" {
-		return loc.Bucket, nil
+		return s.named(loc.Bucket), nil
 	}
 	for elem := range strings.SplitSeq(loc.Key, "/") {
 		if !validElem(elem) {
 			return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid path", nil)
 		}
 	}
-	return loc.Bucket + "/" + loc.Key, nil
+	return s.named(loc.Bucket + "/" + loc.Key), nil
+}
+
+// named is name, or the one name a store made for one location works on.
+func (s *Store) named(name string) string {
+	if s.base != "" {
+		return s.base
+	}
+	return name
 }
 
 func validElem(e string) bool {

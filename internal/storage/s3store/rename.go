@@ -30,6 +30,14 @@ const deleteBatch = 1000
 // file replaces a file and a directory replaces an empty directory. Checks and copies are separate
 // requests: a destination created in between is replaced. Buckets cannot be renamed.
 func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace bool) error {
+	return s.RenameChecked(ctx, from, to, replace, nil)
+}
+
+var _ storage.CheckedRenamer = (*Store)(nil)
+
+// RenameChecked is Rename that asks allow (when not nil) about every object a directory rename
+// would copy and delete, before it copies any.
+func (s *Store) RenameChecked(ctx context.Context, from, to storage.Location, replace bool, allow func(fromKey, toKey string) error) error {
 	const op = "rename"
 	if err := check(op, from); err != nil {
 		return err
@@ -87,11 +95,12 @@ func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace b
 		}
 		return nil
 	}
-	return s.renameDir(ctx, from, to, dstDir)
+	return s.renameDir(ctx, from, to, dstDir, allow)
 }
 
 // renameDir copies every object under from to the same name under to, then deletes the sources.
-func (s *Store) renameDir(ctx context.Context, from, to storage.Location, dstExisted bool) error {
+// allow, when not nil, is asked about each object first.
+func (s *Store) renameDir(ctx context.Context, from, to storage.Location, dstExisted bool, allow func(fromKey, toKey string) error) error {
 	const op = "rename"
 	if s.opts.MaxRenameObjects == NoDirectoryRenames {
 		return storage.Errorf(op, from, storage.KindNotSupported, "renaming directories is not supported on S3 by this server", nil)
@@ -118,6 +127,15 @@ func (s *Store) renameDir(ctx context.Context, from, to storage.Location, dstExi
 		if len(objs) > s.opts.MaxRenameObjects {
 			return storage.Errorf(op, from, storage.KindNotSupported,
 				fmt.Sprintf("renaming a directory of more than %d objects is not supported on S3 (each object is copied)", s.opts.MaxRenameObjects), nil)
+		}
+	}
+
+	if allow != nil {
+		for _, o := range objs {
+			key := aws.ToString(o.Key)
+			if err := allow(key, dstPrefix+strings.TrimPrefix(key, srcPrefix)); err != nil {
+				return err
+			}
 		}
 	}
 
