@@ -243,4 +243,8 @@ func TestPosixProfiles(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1002 {
 		t.Errorf("bob's upload is owned by uid %d, want 1002", st.Uid)
 	}
+	// As root, the users' calls were made as the users (the kernel checked them too).
+	if strings.Contains(p.stderrText(), "enforced by transferd's own checks only") {
+		t.Errorf("transferd did not act as the users:\n%s", p.stderrText())
+	}
 }
