@@ -22,6 +22,32 @@ func BenchmarkUpload(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	upload(b, s)
+}
+
+// BenchmarkUploadAs is BenchmarkUpload through a store acting as another user (a POSIX profile):
+// every write switches the thread's identity and back.
+func BenchmarkUploadAs(b *testing.B) {
+	root := b.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "bucket"), 0o700); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(root, "bucket"), 4242, 4242); err != nil {
+		b.Skip("needs root:", err)
+	}
+	s, err := disk.New(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	as, err := s.As(storage.Identity{UID: 4242, GID: 4242})
+	if err != nil {
+		b.Skip(err)
+	}
+	upload(b, as)
+}
+
+func upload(b *testing.B, s storage.Backend) {
 	const size, chunk = 32 << 20, 261120
 	p := make([]byte, chunk)
 	loc := storage.Location{Bucket: "bucket", Key: "f"}
