@@ -348,7 +348,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	if err != nil {
 		return sshd.Config{}, err
 	}
-	signers, err := hostSigners(keys)
+	signers, err := hostSigners(servedHostKeys(keys))
 	if err != nil {
 		return sshd.Config{}, err
 	}
