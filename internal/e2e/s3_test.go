@@ -768,3 +768,28 @@ func TestS3LogicalRootMissing(t *testing.T) {
 		t.Errorf("after put f in a missing root target: the bucket holds %q, want only home/f (no marker)", keys)
 	}
 }
+
+// TestStatInFlight has paramiko ask the size of a file it is uploading, by handle (FSTAT) and by
+// path (STAT), before CLOSE, on local and on S3 storage: the answer is what it wrote so far, though
+// S3 has no object until CLOSE.
+func TestStatInFlight(t *testing.T) {
+	t.Parallel()
+	for _, storage := range []string{"local", "s3"} {
+		t.Run(storage, func(t *testing.T) {
+			t.Parallel()
+			key := keyFor(t, "ed25519")
+			port := freePort(t)
+			if storage == "s3" {
+				e := newS3Env(t)
+				e.put(t, "home/", nil)
+				start(t, s3ConfigYAML(e.srv, serverConf{Port: port, Users: []userConf{s3User("alice", e.bucket, key)}}))
+			} else {
+				start(t, configYAML(t.TempDir(), serverConf{Port: port, Users: []userConf{chrootUser("alice", key)}}))
+			}
+			out, code := paramikoLogin(t, port, "alice", key, "", false, "upload-stat /up.bin 100000", "ls /")
+			if code != 0 || !strings.Contains(out, "ok upload-stat fstat=100000 stat=100000") || !strings.Contains(out, "ok ls up.bin") {
+				t.Errorf("paramiko's stat of a file in flight (exit %d):\n%s", code, out)
+			}
+		})
+	}
+}

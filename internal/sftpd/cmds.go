@@ -274,6 +274,10 @@ func (h *handlers) stat(ctx context.Context, p string) (fs.FileInfo, error) {
 	if res.Virtual {
 		return virtualDir(name), nil
 	}
+	if fi, ok := h.writtenSoFar(res.Location); ok {
+		// The session's own upload (its FSTAT): what it wrote, which it was allowed to write.
+		return named{fi, name}, nil
+	}
 	if err := h.allow(ctx, activity.OperationStat, access{kind: accessStat, loc: res.Location}); err != nil {
 		return nil, err
 	}

@@ -76,10 +76,12 @@ func (h *handlers) openWrite(r *sftp.Request, read bool) (io.WriterAt, error) {
 	}
 	f := h.opened(res.Location, openMode(pf, read), true)
 	w := &writeFile{file: f, wh: wh}
+	h.startWriting(w)
 	if read {
 		rw, ok := wh.(storage.ReadWriteHandle)
 		if !ok {
 			wh.Abort(nil)
+			h.stopWriting(w)
 			f.done()
 			return nil, h.fail(activity.Open, res.Location.String(), unsupported("this storage cannot read and write through one handle"))
 		}
@@ -221,6 +223,7 @@ func (f *writeFile) ReadAt(p []byte, off int64) (int, error) {
 // commit is reported to the client as CLOSE's status.
 func (f *writeFile) Close() error {
 	defer f.done()
+	defer f.h.stopWriting(f)
 	if p := f.partial.Load(); p != nil {
 		if err := f.wh.Abort(p.cause); err != nil {
 			f.h.log.Warn("aborting an interrupted upload failed", "path", f.loc.String(), "err", err)

@@ -7,7 +7,9 @@ package sftpd
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,6 +120,53 @@ type handlers struct {
 	// owns what the session creates (nil: the process).
 	guard guard
 	owner *storage.Owner
+
+	// writing holds the session's files open for writing, by location: a stat of one (a client's
+	// FSTAT, which pkg/sftp turns into a STAT of the handle's path) is answered by its handle,
+	// as S3 has no object before CLOSE.
+	writingMu sync.Mutex
+	writing   map[storage.Location][]*writeFile
+}
+
+// startWriting and stopWriting keep handlers.writing.
+func (h *handlers) startWriting(f *writeFile) {
+	h.writingMu.Lock()
+	defer h.writingMu.Unlock()
+	if h.writing == nil {
+		h.writing = map[storage.Location][]*writeFile{}
+	}
+	h.writing[f.loc] = append(h.writing[f.loc], f)
+}
+
+func (h *handlers) stopWriting(f *writeFile) {
+	h.writingMu.Lock()
+	defer h.writingMu.Unlock()
+	open := slices.DeleteFunc(h.writing[f.loc], func(g *writeFile) bool { return g == f })
+	if len(open) == 0 {
+		delete(h.writing, f.loc)
+	} else {
+		h.writing[f.loc] = open
+	}
+}
+
+// writtenSoFar describes a file this session is writing at loc, from its latest handle.
+func (h *handlers) writtenSoFar(loc storage.Location) (fs.FileInfo, bool) {
+	h.writingMu.Lock()
+	open := h.writing[loc]
+	var f *writeFile
+	if len(open) > 0 {
+		f = open[len(open)-1]
+	}
+	h.writingMu.Unlock()
+	if f == nil {
+		return nil, false
+	}
+	sh, ok := f.wh.(storage.StatHandle)
+	if !ok {
+		return nil, false
+	}
+	fi, err := sh.Stat()
+	return fi, err == nil
 }
 
 // allow asks the session's guard about an access; a refusal is logged as an ERROR record of

@@ -100,6 +100,13 @@ type WriteHandle interface {
 	Abort(cause error) error
 }
 
+// StatHandle is a write handle that describes the file as written so far: a regular file whose
+// size is the end of the furthest write, written or waiting, and whose time is that of the last
+// write (or of the open). Clients ask (FSTAT) before CLOSE, when S3 has no object yet.
+type StatHandle interface {
+	Stat() (fs.FileInfo, error)
+}
+
 // ReadWriteHandle is a file open for reading and writing through one handle.
 type ReadWriteHandle interface {
 	WriteHandle

@@ -5,7 +5,9 @@
 Authenticates as the options say, in this order: the key (publickey), then the password from the
 environment variable VAR, with the "password" method or, with --interactive, with
 "keyboard-interactive" (answering every prompt with it). Then runs each OP on one SFTP session:
-"ls PATH", "put LOCAL REMOTE", "get REMOTE LOCAL", "mkdir PATH", "rm PATH". Prints one line per
+"ls PATH", "put LOCAL REMOTE", "get REMOTE LOCAL", "mkdir PATH", "rm PATH", and "upload-stat REMOTE N"
+(writes N bytes, then before closing asks the size by handle (FSTAT) and by path (STAT), as
+WinSCP and resume logic do, and prints both). Prints one line per
 step, "ok STEP ..." or "error STEP: MESSAGE", and exits 0 when every step worked, 1 otherwise,
 2 when authentication failed.
 """
@@ -72,6 +74,15 @@ def main():
                 elif words[0] == "rm":
                     sftp.remove(words[1])
                     print("ok rm")
+                elif words[0] == "upload-stat":
+                    n = int(words[2])
+                    with sftp.open(words[1], "wb") as f:
+                        for off in range(0, n, 32768):
+                            f.write(b"x" * min(32768, n - off))
+                        f.flush()
+                        by_handle = f.stat().st_size
+                        by_path = sftp.stat(words[1]).st_size
+                    print("ok upload-stat fstat=%d stat=%d" % (by_handle, by_path))
                 else:
                     print("error %s: unknown operation" % op)
                     failed = True

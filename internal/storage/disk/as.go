@@ -137,6 +137,9 @@ func (w *asUserWriter) WriteAt(p []byte, off int64) (n int, err error) {
 }
 
 func (w *asUserWriter) Close() error            { return w.h.Close() }
+func (w *asUserWriter) Stat() (fs.FileInfo, error) {
+	return w.h.(storage.StatHandle).Stat()
+}
 func (w *asUserWriter) Abort(cause error) error { return w.h.Abort(cause) }
 
 type asUserReadWriter struct {

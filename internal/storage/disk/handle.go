@@ -3,7 +3,9 @@ package disk
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"sync/atomic"
 
 	"github.com/transferd/transferd/internal/storage"
@@ -56,6 +58,26 @@ func (h *writeHandle) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+var _ storage.StatHandle = (*writeHandle)(nil)
+
+// Stat describes the open file as it is on disk.
+func (h *writeHandle) Stat() (fs.FileInfo, error) {
+	fi, err := h.f.Stat()
+	if err != nil {
+		return nil, h.s.fail("stat", h.loc, err)
+	}
+	return named{fi, path.Base(h.loc.String())}, nil
+}
+
+// named is a file's attributes under the name of its location (os.File.Stat names it by the
+// path it was opened with).
+type named struct {
+	fs.FileInfo
+	name string
+}
+
+func (n named) Name() string { return n.name }
 
 // Close makes the data durable (fsync) and closes the file; it reports the first failure.
 func (h *writeHandle) Close() error {

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"path"
 	"slices"
 	"sync"
 	"time"
@@ -82,6 +84,7 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 		cancel:    cancel,
 		window:    s.opts.MaxBufferPerHandle,
 		sem:       make(chan struct{}, uploadsInFlight),
+		mtime:     time.Now(),
 	}
 	if flags.Read {
 		return &readWriter{w}, nil
@@ -113,6 +116,7 @@ type writer struct {
 	end      int64     // end of the furthest write
 	uploadID string    // "" until the first part is cut
 	nextPart int32
+	mtime    time.Time // of the last write, or the open
 
 	sem chan struct{} // a slot per upload in flight
 	wg  sync.WaitGroup
@@ -121,6 +125,15 @@ type writer struct {
 	parts  []types.CompletedPart
 	upErr  error
 	upFrom int32 // the part that failed
+}
+
+var _ storage.StatHandle = (*writer)(nil)
+
+// Stat describes the upload so far: S3 has no object until Close.
+func (w *writer) Stat() (fs.FileInfo, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return &fileInfo{name: path.Base(w.loc.Key), size: w.end, mtime: w.mtime}, nil
 }
 
 // chunk is a write waiting for the gap before it to fill.
@@ -183,6 +196,7 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 		return 0, w.failed
 	}
 	w.end = max(w.end, end)
+	w.mtime = time.Now()
 	if off > frontier {
 		heap.Push(&w.pending, chunk{off, w.s.chunkBuf(p)})
 		w.buffered += int64(len(p))

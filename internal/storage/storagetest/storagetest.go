@@ -73,6 +73,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts Optio
 		{"RenameDir", s.testRenameDir},
 		{"SetAttrs", s.testSetAttrs},
 		{"Owner", s.testOwner},
+		{"StatHandle", s.testStatHandle},
 		{"Abort", func(t *testing.T) { t.Skip("what Abort leaves behind is backend-specific") }},
 	}
 	for _, tt := range tests {
@@ -558,5 +559,44 @@ func (s *suite) testOwner(t *testing.T) {
 		wantKind(t, "OpenWrite(Create, another user's Owner) without root", err, storage.KindPermission, loc("refused"))
 		_, err = b.Stat(ctx, loc("refused"))
 		wantKind(t, "Stat of the refused file", err, storage.KindNotExist, loc("refused"))
+	}
+}
+
+// testStatHandle checks that a file being written describes itself through its handle before
+// Close, as clients ask (FSTAT): a regular file named as its location, as large as the end of the
+// furthest write so far, whether that write is in place yet or waits for the gap before it.
+func (s *suite) testStatHandle(t *testing.T) {
+	b, loc := s.backend(t)
+	h, err := b.OpenWrite(t.Context(), loc("up.bin"), storage.OpenFlags{Create: true, Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	sh, ok := h.(storage.StatHandle)
+	if !ok {
+		t.Fatalf("the write handle (%T) does not describe itself (storage.StatHandle)", h)
+	}
+	want := func(what string, size int64) {
+		t.Helper()
+		fi, err := sh.Stat()
+		if err != nil {
+			t.Fatalf("%s: Stat: %v", what, err)
+		}
+		if fi.Size() != size || fi.IsDir() || !fi.Mode().IsRegular() || fi.Name() != "up.bin" {
+			t.Errorf("%s: %s size %d mode %v dir %v; want up.bin, %d bytes, a regular file", what, fi.Name(), fi.Size(), fi.Mode(), fi.IsDir(), size)
+		}
+	}
+	want("before any write", 0)
+	data := randomBytes(2 * chunkSize)
+	if _, err := h.WriteAt(data[chunkSize:], chunkSize); err != nil {
+		t.Fatal(err)
+	}
+	want("after a write ahead of a gap", 2*chunkSize)
+	if _, err := h.WriteAt(data[:chunkSize], 0); err != nil {
+		t.Fatal(err)
+	}
+	want("after the gap is filled", 2*chunkSize)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
