@@ -136,7 +136,7 @@ func (w *asUserWriter) WriteAt(p []byte, off int64) (n int, err error) {
 	return n, err
 }
 
-func (w *asUserWriter) Close() error            { return w.h.Close() }
+func (w *asUserWriter) Close() error { return w.h.Close() }
 func (w *asUserWriter) Stat() (fs.FileInfo, error) {
 	return w.h.(storage.StatHandle).Stat()
 }
