@@ -66,6 +66,9 @@ type Record struct {
 	SSHPublicKey            string `json:"ssh-public-key,omitempty"`
 	SSHPublicKeyType        string `json:"ssh-public-key-type,omitempty"`
 	SSHPublicKeyFingerprint string `json:"ssh-public-key-fingerprint,omitempty"`
+	// SSHSignatureAlgorithm is how the client signed with its key (transferd): rsa-sha2-512,
+	// rsa-sha2-256 or ssh-rsa for an RSA key, the key type for the others.
+	SSHSignatureAlgorithm string `json:"ssh-signature-algorithm,omitempty"`
 
 	Operation string `json:"operation,omitempty"`
 	Path      string `json:"path,omitempty"`

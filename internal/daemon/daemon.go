@@ -366,6 +366,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 			Ciphers:           sup.Ciphers.Offered,
 			MACs:              sup.Macs.Offered,
 			HostKeyAlgorithms: sup.HostKeyAlgorithms.Offered,
+			UserSSHRSA:        p.AcceptsSSHRSA(),
 		},
 		HostKeys:          signers,
 		RecordClientOffer: transfer.RecordsClientOffer(tags),

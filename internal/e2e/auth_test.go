@@ -43,9 +43,13 @@ func TestAuthentication(t *testing.T) {
 				r := p.session(t, "MKDIR by the "+k.Kind+" key", func(r *activity.Record) bool {
 					return r.ActivityType == activity.Mkdir && r.Path == "/bucket1/sftp_user/"+dir
 				})[0]
-				if r.SSHPublicKeyType != k.Type || r.SSHPublicKeyFingerprint != k.Fingerprint {
-					t.Errorf("CONNECTED with the %s key: ssh-public-key-type %q fingerprint %q, want %q %q",
-						k.Kind, r.SSHPublicKeyType, r.SSHPublicKeyFingerprint, k.Type, k.Fingerprint)
+				sig := k.Type // OpenSSH signs with SHA-512 when the server offers it
+				if sig == ssh.KeyAlgoRSA {
+					sig = ssh.KeyAlgoRSASHA512
+				}
+				if r.SSHPublicKeyType != k.Type || r.SSHPublicKeyFingerprint != k.Fingerprint || r.SSHSignatureAlgorithm != sig {
+					t.Errorf("CONNECTED with the %s key: ssh-public-key-type %q fingerprint %q ssh-signature-algorithm %q, want %q %q %q",
+						k.Kind, r.SSHPublicKeyType, r.SSHPublicKeyFingerprint, r.SSHSignatureAlgorithm, k.Type, k.Fingerprint, sig)
 				}
 			})
 		}
@@ -109,7 +113,7 @@ func TestAuthentication(t *testing.T) {
 			r := p.waitRecord(t, "AUTH_FAILURE of rsa_user", func(r *activity.Record) bool {
 				return r.ActivityType == activity.AuthFailure && r.User == "rsa_user"
 			})
-			if r.Method != "publickey" || r.SourceIP != "127.0.0.1" || r.Message == "" {
+			if r.Method != "publickey" || r.SourceIP != "127.0.0.1" || !strings.Contains(r.Message, "the client signed with ssh-rsa (RSA with SHA-1), which the server's security policy TransferSecurityPolicy-2024-01 does not accept") {
 				t.Errorf("AUTH_FAILURE of rsa_user: method %q source-ip %q message %q", r.Method, r.SourceIP, r.Message)
 			}
 		})

@@ -351,7 +351,7 @@ func TestAPIGatewayIdentityProvider(t *testing.T) {
 	r = p.waitRecord(t, "CONNECTED of alice with a key and a password", func(r *activity.Record) bool {
 		return r.ActivityType == activity.Connected && r.User == "alice" && strings.HasPrefix(r.Method, "publickey,")
 	})
-	if r.SSHPublicKeyFingerprint != alice.Fingerprint || !strings.HasSuffix(r.ResourceARN, s2) ||
+	if r.SSHPublicKeyFingerprint != alice.Fingerprint || r.SSHSignatureAlgorithm != "ssh-ed25519" || !strings.HasSuffix(r.ResourceARN, s2) ||
 		(r.Method != "publickey,password" && r.Method != "publickey,keyboard-interactive") {
 		t.Errorf("CONNECTED of the key and the password: %+v", r)
 	}

@@ -62,6 +62,12 @@ func (p *Policy) HostKeyAlgorithms() []string {
 	return algs
 }
 
+// AcceptsSSHRSA reports whether p accepts ssh-rsa (RSA with SHA-1 signatures). A SERVER policy
+// that accepts it for host keys accepts it from users' RSA keys too: the legacy policies are kept
+// for clients that sign no other way (libssh2 before 1.11, as in curl; old JSch). Every other
+// policy refuses it, and such clients must sign with rsa-sha2-256 or rsa-sha2-512.
+func (p *Policy) AcceptsSSHRSA() bool { return slices.Contains(p.HostKeyAlgorithms(), "ssh-rsa") }
+
 // serverHostKeyAlgorithms is what every SERVER policy accepts for host keys.
 //
 // Source: AWS Transfer Family user guide, "Security policies for Transfer Family servers"

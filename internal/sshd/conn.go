@@ -73,6 +73,7 @@ func (c *conn) serve() {
 	ans := sc.Permissions.ExtraData[answerKey{}].(*LoginAnswer)
 	pub, _ := sc.Permissions.ExtraData[pubKeyKey{}].(ssh.PublicKey)
 	method := sc.Permissions.ExtraData[methodKey{}].(string)
+	sigAlg, _ := sc.Permissions.ExtraData[sigAlgKey{}].(string)
 	user := &ans.User
 	sess := &transfer.Session{
 		ID:            transfer.NewSessionID(),
@@ -91,7 +92,7 @@ func (c *conn) serve() {
 	}
 
 	log = log.With("session-id", sess.ID, "user", user.UserName)
-	r := connectedRecord(sess, method, pub, ans.IdPLatency)
+	r := connectedRecord(sess, method, pub, sigAlg, ans.IdPLatency)
 	c.recordAlgorithms(log, r, sc)
 	cfg.Activity.Log(r)
 	log.Debug("connected")
@@ -230,10 +231,10 @@ func (c *conn) serveSession(ctx context.Context, log *slog.Logger, sess *transfe
 	}
 }
 
-// connectedRecord is the CONNECTED record of who logged in, how (method, with the key when one
-// was used) and, for a custom identity provider, how long it took to answer; recordAlgorithms
+// connectedRecord is the CONNECTED record of who logged in, how (method, with the key and how it
+// signed when one was used) and, for a custom identity provider, how long it took to answer; recordAlgorithms
 // adds what was negotiated.
-func connectedRecord(sess *transfer.Session, method string, pub ssh.PublicKey, idp time.Duration) *activity.Record {
+func connectedRecord(sess *transfer.Session, method string, pub ssh.PublicKey, sigAlg string, idp time.Duration) *activity.Record {
 	r := &activity.Record{
 		ActivityType: activity.Connected,
 		SessionID:    sess.ID,
@@ -251,6 +252,7 @@ func connectedRecord(sess *transfer.Session, method string, pub ssh.PublicKey, i
 		r.SSHPublicKey = base64.StdEncoding.EncodeToString(pub.Marshal())
 		r.SSHPublicKeyType = pub.Type()
 		r.SSHPublicKeyFingerprint = ssh.FingerprintSHA256(pub)
+		r.SSHSignatureAlgorithm = sigAlg
 	}
 	return r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 type (
 	answerKey struct{} // *LoginAnswer
 	pubKeyKey struct{} // ssh.PublicKey, absent for a password-only login
+	sigAlgKey struct{} // string: the signature algorithm that proved the key (rsa-sha2-512 ...)
 	methodKey struct{} // string: publickey, password, keyboard-interactive, publickey,password ...
 )
 
@@ -33,8 +35,9 @@ type login struct {
 	keyAnswer *LoginAnswer
 	keyErr    error
 
-	// key passed the first step of PUBLIC_KEY_AND_PASSWORD, for keyUser.
-	key ssh.PublicKey
+	// key passed the first step of PUBLIC_KEY_AND_PASSWORD, for keyUser, signing with keySigAlg.
+	key       ssh.PublicKey
+	keySigAlg string
 
 	// latency is the identity provider time of the last attempt, for its AUTH_FAILURE record.
 	latency time.Duration
@@ -48,6 +51,7 @@ func (l *login) serverConfig() *ssh.ServerConfig {
 	methods := l.b.cfg.Methods
 	if methods != transfer.AuthPassword {
 		sc.PublicKeyCallback = l.publicKey
+		sc.VerifiedPublicKeyCallback = l.verifiedKey
 	}
 	switch methods {
 	case transfer.AuthPassword, transfer.AuthPublicKeyOrPassword:
@@ -110,10 +114,16 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	return nil, fmt.Errorf("public key %s is not authorized for this user", fp)
 }
 
+// verifiedKey completes a key login once the client has signed: it notes how it signed.
+func (l *login) verifiedKey(_ ssh.ConnMetadata, _ ssh.PublicKey, perms *ssh.Permissions, sigAlg string) (*ssh.Permissions, error) {
+	perms.ExtraData[sigAlgKey{}] = sigAlg
+	return perms, nil
+}
+
 // keyThenPassword ends the first step of PUBLIC_KEY_AND_PASSWORD: the key is proven, and the
 // client must now give the password (SSH's partial success).
-func (l *login) keyThenPassword(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-	l.key = key
+func (l *login) keyThenPassword(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, sigAlg string) (*ssh.Permissions, error) {
+	l.key, l.keySigAlg = key, sigAlg
 	return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
 		PasswordCallback:            l.password,
 		KeyboardInteractiveCallback: l.keyboardInteractive,
@@ -163,6 +173,7 @@ func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*
 	ext := map[any]any{answerKey{}: ans, methodKey{}: method}
 	if l.key != nil {
 		ext[pubKeyKey{}] = l.key
+		ext[sigAlgKey{}] = l.keySigAlg
 	}
 	return &ssh.Permissions{ExtraData: ext}, nil
 }
@@ -176,9 +187,15 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 	if _, ok := errors.AsType[*ssh.PartialSuccessError](err); ok {
 		return
 	}
-	msg := "Invalid user name or password"
+	msg := "Invalid user name or password: " + err.Error()
 	if method == "publickey" {
-		msg = "Invalid user name or public key"
+		msg = "Invalid user name or public key: " + err.Error()
+		if alg, ok := refusedAlgorithm(err); ok {
+			msg = fmt.Sprintf("Invalid user name or public key: the client signed with %s, which this server does not accept", alg)
+			if alg == ssh.KeyAlgoRSA {
+				msg = fmt.Sprintf("Invalid user name or public key: the client signed with ssh-rsa (RSA with SHA-1), which the server's security policy %s does not accept; RSA keys must sign with rsa-sha2-256 or rsa-sha2-512 (or choose a policy that accepts ssh-rsa)", l.b.cfg.Server.SecurityPolicyName)
+			}
+		}
 	}
 	r := &activity.Record{
 		ActivityType: activity.AuthFailure,
@@ -187,7 +204,7 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 		Client:       string(meta.ClientVersion()),
 		SourceIP:     remoteIP(meta.RemoteAddr()),
 		Method:       method,
-		Message:      msg + ": " + err.Error(),
+		Message:      msg,
 		IdPLatencyMs: latencyMs(l.latency),
 	}
 	l.b.cfg.Activity.Log(r)
@@ -200,4 +217,18 @@ func latencyMs(d time.Duration) *float64 {
 	}
 	ms := float64(d.Microseconds()) / 1000
 	return &ms
+}
+
+// refusedAlgorithm is the signature algorithm x/crypto refused, when that is err: the key was not
+// even looked at.
+func refusedAlgorithm(err error) (string, bool) {
+	s, ok := strings.CutPrefix(err.Error(), "ssh: algorithm ")
+	if !ok {
+		return "", false
+	}
+	if s, ok = strings.CutSuffix(s, " not accepted"); !ok {
+		return "", false
+	}
+	alg, uerr := strconv.Unquote(s)
+	return alg, uerr == nil
 }

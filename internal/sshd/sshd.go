@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,9 @@ type Algorithms struct {
 	// HostKeyAlgorithms are the host key signature algorithms allowed (e.g. rsa-sha2-512); each host
 	// key is offered with those of them that fit its type.
 	HostKeyAlgorithms []string
+	// UserSSHRSA accepts ssh-rsa (SHA-1) signatures from users' RSA keys, as the legacy security
+	// policies do (policy.Policy.AcceptsSSHRSA); otherwise RSA keys must sign with SHA-2.
+	UserSSHRSA bool
 }
 
 // Config is everything one Server needs. Zero values mean defaults where a default exists.
@@ -100,7 +104,7 @@ type Config struct {
 }
 
 // userAuthAlgorithms are the signature algorithms users may authenticate with: Transfer Family's key
-// types, RSA only with SHA-2 signatures.
+// types, RSA with SHA-2 signatures (and ssh-rsa when Algorithms.UserSSHRSA says so).
 var userAuthAlgorithms = []string{
 	ssh.KeyAlgoED25519,
 	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
@@ -178,13 +182,17 @@ func build(cfg Config) (*built, error) {
 	if len(a.KeyExchanges) == 0 || len(a.Ciphers) == 0 || len(a.MACs) == 0 || len(a.HostKeyAlgorithms) == 0 {
 		return nil, fmt.Errorf("sshd: server %s: the security policy leaves no key exchange, cipher, MAC or host key algorithm to offer", cfg.Server.ServerID)
 	}
+	userAlgs := userAuthAlgorithms
+	if a.UserSSHRSA {
+		userAlgs = append(slices.Clone(userAlgs), ssh.KeyAlgoRSA)
+	}
 	sc := &ssh.ServerConfig{
 		Config: ssh.Config{
 			KeyExchanges: a.KeyExchanges,
 			Ciphers:      a.Ciphers,
 			MACs:         a.MACs,
 		},
-		PublicKeyAuthAlgorithms: userAuthAlgorithms,
+		PublicKeyAuthAlgorithms: userAlgs,
 		ServerVersion:           cfg.ServerVersion,
 		MaxAuthTries:            6,
 	}

@@ -21,8 +21,8 @@ const MinRSABits = 2048
 
 // ParseSSHPublicKey checks an authorized_keys line (type, base64 body, optional comment) and
 // returns it as an SSHPublicKey with its fingerprint, plus the parsed key. Only ssh-ed25519,
-// ecdsa-sha2-nistp256/384/521 and ssh-rsa (at least 2048 bits; used with rsa-sha2-256/512
-// signatures) are accepted, as in Transfer Family.
+// ecdsa-sha2-nistp256/384/521 and ssh-rsa (at least 2048 bits; signing with rsa-sha2-256/512, or
+// with ssh-rsa under the legacy security policies) are accepted, as in Transfer Family.
 func ParseSSHPublicKey(field, body string) (SSHPublicKey, ssh.PublicKey, error) {
 	body = strings.TrimSpace(body)
 	if body == "" {
