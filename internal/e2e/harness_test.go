@@ -83,7 +83,7 @@ func runMain(m *testing.M) int {
 func needTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s is not installed: run scripts/test, which installs openssh-client (%v)", name, err)
+		t.Fatalf("%s is not installed: run scripts/test, which installs the clients the tests use (%v)", name, err)
 	}
 }
 
