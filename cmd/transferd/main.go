@@ -185,6 +185,8 @@ Flags:
 			logger.Info("SIGHUP: applying the config file again", "config", *configPath)
 			if err := d.Reload(ctx); err != nil {
 				logger.Error("config not applied; servers keep their settings", "err", err)
+			} else {
+				logger.Info("SIGHUP: config applied", "config", *configPath)
 			}
 		case <-ctx.Done():
 			done = true

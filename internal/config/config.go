@@ -186,8 +186,8 @@ type Server struct {
 	// Domain is the kind of storage Transfer Family would use: S3 or EFS. Default S3.
 	Domain string `yaml:"Domain,omitempty"`
 
-	// IdentityProviderType says who authenticates users: SERVICE_MANAGED (users and keys
-	// listed here or imported through the API; keys only), API_GATEWAY (an HTTP(S) identity
+	// IdentityProviderType says who authenticates users: SERVICE_MANAGED (the users listed here,
+	// and any created through the API; keys only), API_GATEWAY (an HTTP(S) identity
 	// provider) or AWS_LAMBDA (a Lambda function). Default SERVICE_MANAGED. A server with a custom
 	// provider has no Users here: the provider answers for them at every login.
 	IdentityProviderType string `yaml:"IdentityProviderType,omitempty"`
@@ -284,8 +284,9 @@ type User struct {
 	PosixProfile *PosixProfile `yaml:"PosixProfile,omitempty"`
 
 	// SshPublicKeys are 0 to 50 authorized_keys lines ("ssh-ed25519 AAAA... comment"): ssh-ed25519,
-	// ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least 2048 bits, no key twice. A user with no
-	// keys cannot log in until keys are imported through the API.
+	// ecdsa-sha2-nistp256/384/521 or ssh-rsa of at least 2048 bits, no key twice. They are the user's
+	// keys exactly: the API cannot import others for a user the file lists. A user with no keys
+	// cannot log in.
 	SSHPublicKeys []string `yaml:"SshPublicKeys,omitempty"`
 
 	// SshPublicKeyFiles (transferd; not a Transfer Family field) are authorized_keys files whose

@@ -14,28 +14,38 @@ import (
 //   - A server of the file is matched to a stored one by ServerId or, when the file gives none, to
 //     the one the file created earlier on the same Endpoint. It is created when there is none
 //     (ONLINE, with a new RSA-3072 host key) and updated otherwise; its Domain cannot change. The
-//     file's tags are set on it (tags added through the API stay).
+//     file's tags are set on it (other stored tags stay).
 //   - The server's users that the file lists are created or updated, their tags set and their
 //     SSH public keys made exactly the file's (matched by fingerprint); users the file created
 //     earlier and no longer lists are deleted.
 //   - Servers the file created earlier and no longer lists are set OFFLINE, not deleted: their
 //     host keys would be lost.
 //
-// Resources created through the management API and not named in the file are left alone. Errors
-// start with file and the field of the file they are about, e.g. "FILE: Servers[0].Users[1]: ".
+// Resources created through the management API and not named in the file are left alone; the
+// file may not name them. What the file lists is then managed by it: the management API may read
+// it but not change it (see managed.go). Errors start with file and the field of the file they
+// are about, e.g. "FILE: Servers[0].Users[1]: ".
 func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) error {
+	ctx = context.WithValue(ctx, applyingKey{}, true)
 	existing, err := s.AllServers(ctx)
 	if err != nil {
 		return err
 	}
 	kept := map[string]bool{}
+	managed := configManaged{file: file, servers: map[string]map[string]bool{}}
 	for i := range cfg.Servers {
 		id, err := s.applyServer(ctx, file, i, &cfg.Servers[i], existing)
 		if err != nil {
 			return err
 		}
 		kept[id] = true
+		users := map[string]bool{}
+		for _, u := range cfg.Servers[i].Users {
+			users[u.UserName] = true
+		}
+		managed.servers[id] = users
 	}
+	s.setManaged(managed)
 	for _, srv := range existing {
 		if srv.Source != transfer.SourceConfig || kept[srv.ServerID] || srv.State == transfer.StateOffline {
 			continue
@@ -85,6 +95,9 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 		return id, s.applyUsers(ctx, file, field, cs, id)
 	}
 	id := have.ServerID
+	if err := refuseAPIOwned("server "+id, have.Source); err != nil {
+		return "", fmt.Errorf("%s: %s.ServerId: %w", file, field, err)
+	}
 	if have.Domain != want.Domain {
 		return "", fmt.Errorf("%s: %s.Domain: server %s was created with Domain %s; the domain cannot change after creation",
 			file, field, id, have.Domain)
@@ -212,6 +225,9 @@ func (s *Service) applyUser(ctx context.Context, want *transfer.User) error {
 		return s.CreateUser(ctx, *want)
 	}
 	if err != nil {
+		return err
+	}
+	if err := refuseAPIOwned("user "+want.UserName, have.Source); err != nil {
 		return err
 	}
 	mappings := want.HomeDirectoryMappings

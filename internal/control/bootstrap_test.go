@@ -145,6 +145,10 @@ func TestApplyConfigValidatesAsTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const fromFile = "s-0123456789abcdef1"
+	if err := f.applyYAML(t, "Servers:\n  - ServerId: "+fromFile+"\n    Endpoint: 127.0.0.1:2224\n"); err != nil {
+		t.Fatal(err)
+	}
 	f.notes.take()
 	for _, tc := range []struct {
 		name, yaml string
@@ -155,8 +159,8 @@ func TestApplyConfigValidatesAsTheAPI(t *testing.T) {
 			invalid("SecurityPolicyName", "did you mean TransferSecurityPolicy-2024-01?"), "test.yaml: Servers[0]: creating server: "},
 		{"endpoint of an API server", "Servers:\n  - Endpoint: 0.0.0.0:2222\n",
 			invalid("Endpoint", "server "+api), "test.yaml: Servers[0]: creating server: "},
-		{"connector policy on update", "Servers:\n  - ServerId: " + api + "\n    Endpoint: 127.0.0.1:2222\n    SecurityPolicyName: " + connectorPolicy(t) + "\n",
-			invalid("SecurityPolicyName", "SERVER policy"), "test.yaml: Servers[0]: updating server " + api + ": "},
+		{"connector policy on update", "Servers:\n  - ServerId: " + fromFile + "\n    Endpoint: 127.0.0.1:2224\n    SecurityPolicyName: " + connectorPolicy(t) + "\n",
+			invalid("SecurityPolicyName", "SERVER policy"), "test.yaml: Servers[0]: updating server " + fromFile + ": "},
 	} {
 		err := f.applyYAML(t, tc.yaml)
 		check(t, tc.name, err, tc.want)
@@ -167,12 +171,13 @@ func TestApplyConfigValidatesAsTheAPI(t *testing.T) {
 	if notes := f.notes.take(); len(notes) != 0 {
 		t.Errorf("failed applies told the notifier %v", notes)
 	}
-	// The API server, named by its ID in the file, is updated but stays the API's.
-	if err := f.applyYAML(t, "Servers:\n  - ServerId: "+api+"\n    Endpoint: 127.0.0.1:2222\n    Users:\n      - UserName: alice\n"); err != nil {
-		t.Fatal(err)
+	// The file cannot take over the API's server by naming its ID.
+	err = f.applyYAML(t, "Servers:\n  - ServerId: "+api+"\n    Endpoint: 127.0.0.1:2222\n    Users:\n      - UserName: alice\n")
+	if want := "test.yaml: Servers[0].ServerId: server " + api + " was created through the management API"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("a file naming the API's server: %v, want an error starting %q", err, want)
 	}
 	d, err := f.svc.DescribeServer(f.ctx, api)
-	if err != nil || d.Server.Source != transfer.SourceAPI || d.UserCount != 1 {
+	if err != nil || d.Server.Source != transfer.SourceAPI || d.UserCount != 0 {
 		t.Errorf("API server after apply: %+v, %v", d, err)
 	}
 }

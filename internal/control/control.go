@@ -83,6 +83,9 @@ type Service struct {
 	// that two requests cannot both pass a check that only one of them should. The Notifier is
 	// called after mu is released, so it may call back into the Service.
 	mu sync.Mutex
+
+	managedMu sync.RWMutex
+	managed   configManaged // what the config file applied last manages (see managed.go)
 }
 
 // New returns a Service.

@@ -166,7 +166,8 @@ func (s *Service) DescribeServer(ctx context.Context, serverID string) (*ServerD
 	if err != nil {
 		return nil, err
 	}
-	d := &ServerDescription{Server: *srv, ARN: s.account.ServerARN(serverID), UserCount: n, Tags: srv.Tags}
+	d := &ServerDescription{Server: *srv, ARN: s.account.ServerARN(serverID), UserCount: n,
+		Tags: s.shownTags(resource{kind: typeServer, serverID: serverID}, srv, srv.Tags)}
 	if len(keys) > 0 {
 		d.HostKeyFingerprint = keys[0].Fingerprint
 	}
@@ -178,6 +179,9 @@ func (s *Service) DescribeServer(ctx context.Context, serverID string) (*ServerD
 // ED25519 key replaces an ED25519 key), or is added when the server has none of that type. The
 // Notifier is told.
 func (s *Service) UpdateServer(ctx context.Context, serverID string, in UpdateServerInput) error {
+	if err := s.managedServer(ctx, serverID, "UpdateServer"); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	err := s.updateServer(ctx, serverID, in)
 	s.mu.Unlock()
@@ -269,6 +273,9 @@ func (s *Service) DeleteServer(ctx context.Context, serverID string) error {
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
+	if err := s.managedServer(ctx, serverID, "DeleteServer"); err != nil {
+		return err
+	}
 	if err := s.store.DeleteServer(ctx, serverID); err != nil {
 		return err
 	}
@@ -342,6 +349,9 @@ func (s *Service) StartServer(ctx context.Context, serverID string) error {
 // daemon then reports OFFLINE (or STOP_FAILED) through SetServerState. A server that is OFFLINE or
 // STOPPING already is left as it is, as AWS allows.
 func (s *Service) StopServer(ctx context.Context, serverID string) error {
+	if err := s.managedServer(ctx, serverID, "StopServer"); err != nil {
+		return err
+	}
 	return s.moveServer(ctx, serverID, transfer.StateStopping, transfer.StateOffline)
 }
 

@@ -133,8 +133,8 @@ func TestCreateServer(t *testing.T) {
 		if got, want := s.Source, cmp.Or(tc.in.Source, transfer.SourceAPI); got != want {
 			t.Errorf("%s: Source %q, want %q", tc.name, got, want)
 		}
-		if !slices.Equal(d.Tags, tc.in.Tags) {
-			t.Errorf("%s: tags %v, want %v", tc.name, d.Tags, tc.in.Tags)
+		if want := append(slices.Clone(tc.in.Tags), transfer.Tag{Key: transfer.EndpointTag, Value: s.Endpoint}); !slices.Equal(d.Tags, want) {
+			t.Errorf("%s: tags %v, want %v", tc.name, d.Tags, want)
 		}
 		if want := tc.in.IdentityProviderDetails; !want.IsZero() {
 			want.SftpAuthenticationMethods = cmp.Or(want.SftpAuthenticationMethods, transfer.AuthPublicKeyOrPassword)

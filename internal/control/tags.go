@@ -54,18 +54,19 @@ func (s *Service) parseARN(arn string) (resource, error) {
 	return r, nil
 }
 
-// requireResource returns a KindNotFound error when the resource does not exist.
-func (s *Service) requireResource(ctx context.Context, r resource) error {
+// requireResource returns a KindNotFound error when the resource does not exist, and the server
+// when it is one.
+func (s *Service) requireResource(ctx context.Context, r resource) (*transfer.Server, error) {
 	var err error
 	switch r.kind {
 	case typeServer:
-		_, err = s.store.GetServer(ctx, r.serverID)
+		return s.store.GetServer(ctx, r.serverID)
 	case typeUser:
 		_, err = s.store.GetUser(ctx, r.serverID, r.name)
 	case typeHostKey:
 		_, err = s.store.GetHostKey(ctx, r.serverID, r.name)
 	}
-	return err
+	return nil, err
 }
 
 // TagResource sets tags on a server, user or host key, replacing the values of keys it has. A
@@ -83,6 +84,9 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	if err := validate("Tags", tags, 1); err != nil {
 		return err
 	}
+	if err := s.managedResource(ctx, r, "TagResource"); err != nil {
+		return err
+	}
 	if err := s.tagResource(ctx, r, tags); err != nil {
 		return err
 	}
@@ -95,7 +99,7 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 func (s *Service) tagResource(ctx context.Context, r resource, tags []transfer.Tag) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.requireResource(ctx, r); err != nil {
+	if _, err := s.requireResource(ctx, r); err != nil {
 		return err
 	}
 	have, err := s.store.ListTags(ctx, r.arn)
@@ -129,8 +133,14 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 		if n := utf8.RuneCountInString(k); n == 0 || n > transfer.MaxTagKeyLen {
 			return transfer.Invalid(fmt.Sprintf("TagKeys[%d]", i), "must be 1 to %d characters", transfer.MaxTagKeyLen)
 		}
+		if err := transfer.NotDerived(fmt.Sprintf("TagKeys[%d]", i), k); err != nil {
+			return err
+		}
 	}
-	if err := s.requireResource(ctx, r); err != nil {
+	if err := s.managedResource(ctx, r, "UntagResource"); err != nil {
+		return err
+	}
+	if _, err := s.requireResource(ctx, r); err != nil {
 		return err
 	}
 	if err := s.store.UntagResource(ctx, arn, keys); err != nil {
@@ -158,13 +168,15 @@ func (s *Service) ListTagsForResource(ctx context.Context, arn string, p Page) (
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.requireResource(ctx, r); err != nil {
+	srv, err := s.requireResource(ctx, r)
+	if err != nil {
 		return nil, "", err
 	}
 	tags, err := s.store.ListTags(ctx, arn)
 	if err != nil {
 		return nil, "", err
 	}
+	tags = s.shownTags(r, srv, tags)
 	out := []transfer.Tag{}
 	next := ""
 	for _, t := range tags {

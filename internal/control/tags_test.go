@@ -105,15 +105,21 @@ func TestTags(t *testing.T) {
 		{"no tags", serverARN, nil, invalid("Tags", "at least 1")},
 		{"aws tag", serverARN, []transfer.Tag{{Key: "aws:cloudformation:stack-name"}}, invalid("Tags[0].Key", "reserves")},
 		{"bad characters", serverARN, []transfer.Tag{{Key: "a;b"}}, invalid("Tags[0].Key", "may hold only")},
+		{"derived endpoint", serverARN, []transfer.Tag{{Key: transfer.EndpointTag, Value: "127.0.0.1:1"}}, invalid("Tags[0].Key", "derived by transferd")},
+		{"derived manager", userARN, []transfer.Tag{{Key: transfer.ManagedByTag, Value: "config"}}, invalid("Tags[0].Key", "derived by transferd")},
 	} {
 		err := f.svc.TagResource(f.ctx, tc.arn, tc.tags)
 		check(t, "tag "+tc.name, err, tc.want)
 		if !tc.want.ok() {
 			continue
 		}
+		want := tags
+		if tc.arn == serverARN { // and the listen address, derived
+			want = append(slices.Clone(tags), transfer.Tag{Key: transfer.EndpointTag, Value: "127.0.0.1:40000"})
+		}
 		got, next, err := f.svc.ListTagsForResource(f.ctx, tc.arn, Page{})
-		if err != nil || next != "" || !slices.Equal(got, tags) {
-			t.Errorf("%s: tags %v, %q, %v; want %v", tc.name, got, next, err, tags)
+		if err != nil || next != "" || !slices.Equal(got, want) {
+			t.Errorf("%s: tags %v, %q, %v; want %v", tc.name, got, next, err, want)
 		}
 	}
 
@@ -134,6 +140,7 @@ func TestTags(t *testing.T) {
 	}
 	check(t, "untag nothing", f.svc.UntagResource(f.ctx, userARN, nil), invalid("TagKeys", ""))
 	check(t, "untag empty key", f.svc.UntagResource(f.ctx, userARN, []string{""}), invalid("TagKeys[0]", ""))
+	check(t, "untag derived", f.svc.UntagResource(f.ctx, serverARN, []string{"env", transfer.EndpointTag}), invalid("TagKeys[1]", "derived by transferd"))
 	check(t, "untag missing", f.svc.UntagResource(f.ctx, a.UserARN(id, "bob"), []string{"env"}), notFound("User", "bob"))
 	check(t, "untag foreign", f.svc.UntagResource(f.ctx, other.UserARN(id, "alice"), []string{"env"}), invalid("Arn", ""))
 
@@ -163,8 +170,8 @@ func TestTags(t *testing.T) {
 		p.NextToken = next
 	}
 	all, _, _ := f.svc.ListTagsForResource(f.ctx, serverARN, Page{})
-	if len(all) != 50 || !slices.Equal(paged, all) {
-		t.Errorf("paged %d tags, want the 50 in order", len(paged))
+	if len(all) != 51 || !slices.Equal(paged, all) || all[50].Key != transfer.EndpointTag {
+		t.Errorf("paged %d tags, want the 50 stored and transferd:Endpoint, in order", len(paged))
 	}
 	_, _, err = f.svc.ListTagsForResource(f.ctx, a.ServerARN(unknownServer), Page{})
 	check(t, "list on missing", err, notFound("Server", unknownServer))

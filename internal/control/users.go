@@ -91,7 +91,8 @@ func (s *Service) DescribeUser(ctx context.Context, serverID, userName string) (
 	if err != nil {
 		return nil, err
 	}
-	return &UserDescription{User: *u, ARN: s.account.UserARN(serverID, userName), Tags: u.Tags}, nil
+	return &UserDescription{User: *u, ARN: s.account.UserARN(serverID, userName),
+		Tags: s.shownTags(resource{kind: typeUser, serverID: serverID, name: userName}, nil, u.Tags)}, nil
 }
 
 // UpdateUser changes the settings given in the request and checks the user as a whole, as
@@ -100,6 +101,9 @@ func (s *Service) DescribeUser(ctx context.Context, serverID, userName string) (
 // longer applies (after a change of HomeDirectoryType) it is cleared; setting it is an error.
 func (s *Service) UpdateUser(ctx context.Context, serverID, userName string, in UpdateUserInput) error {
 	if err := checkUserIDs(serverID, userName); err != nil {
+		return err
+	}
+	if err := s.managedUser(ctx, serverID, userName, "UpdateUser"); err != nil {
 		return err
 	}
 	u, err := s.store.GetUser(ctx, serverID, userName)
@@ -166,6 +170,9 @@ func (s *Service) DeleteUser(ctx context.Context, serverID, userName string) err
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return err
 	}
+	if err := s.managedUser(ctx, serverID, userName, "DeleteUser"); err != nil {
+		return err
+	}
 	return s.store.DeleteUser(ctx, serverID, userName)
 }
 
@@ -207,6 +214,9 @@ func (s *Service) ImportSSHPublicKey(ctx context.Context, serverID, userName, bo
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return "", err
 	}
+	if err := s.managedUser(ctx, serverID, userName, "ImportSshPublicKey"); err != nil {
+		return "", err
+	}
 	k, _, err := transfer.ParseSSHPublicKey("SshPublicKeyBody", body)
 	if err != nil {
 		return "", err
@@ -237,6 +247,9 @@ func (s *Service) ImportSSHPublicKey(ctx context.Context, serverID, userName, bo
 // DeleteSSHPublicKey deletes one of a user's public keys.
 func (s *Service) DeleteSSHPublicKey(ctx context.Context, serverID, userName, keyID string) error {
 	if err := checkUserIDs(serverID, userName); err != nil {
+		return err
+	}
+	if err := s.managedUser(ctx, serverID, userName, "DeleteSshPublicKey"); err != nil {
 		return err
 	}
 	if keyID == "" {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,8 +31,16 @@ import (
 // the process and an SDK client signed with the admin key pair it generated.
 func apiClient(t *testing.T) (*proc, *transfer.Client) {
 	t.Helper()
+	p, client, _ := apiClientFor(t, "Servers: []\n")
+	return p, client
+}
+
+// apiClientFor is apiClient for a transferd started on the config file cfg; it also returns the
+// management API's port.
+func apiClientFor(t *testing.T, cfg string) (*proc, *transfer.Client, int) {
+	t.Helper()
 	apiPort := freePort(t)
-	p := start(t, "Servers: []\n", "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+	p := start(t, cfg, "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
 	deadline := time.Now().Add(startLimit)
 	for {
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)))
@@ -51,7 +61,26 @@ func apiClient(t *testing.T) (*proc, *transfer.Client) {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String("http://127.0.0.1:" + strconv.Itoa(apiPort)),
 		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyId, creds.SecretAccessKey, ""),
-	})
+	}), apiPort
+}
+
+// awsCLI returns a runner of Debian's AWS CLI (`aws transfer ARGS --output json`) against p's
+// management API, with p's admin key pair and nothing from the environment's AWS configuration.
+// It returns the JSON answer, the standard error and how the CLI exited.
+func awsCLI(t *testing.T, p *proc, apiPort int) func(args ...string) (map[string]any, string, error) {
+	t.Helper()
+	creds := readCredentials(t, p)
+	return func(args ...string) (map[string]any, string, error) {
+		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", "http://127.0.0.1:" + strconv.Itoa(apiPort), "--output", "json", "transfer"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var m map[string]any
+		json.Unmarshal(stdout.Bytes(), &m)
+		return m, stderr.String(), err
+	}
 }
 
 // apiCredentials is the management API's admin key pair in credentials.json.

@@ -449,6 +449,21 @@ func (p *proc) signal(sig os.Signal) {
 }
 
 // terminated reports whether the running process was sent SIGTERM.
+// reload sends SIGHUP and waits until transferd has applied the config file again.
+func (p *proc) reload(t *testing.T) {
+	t.Helper()
+	const done = "SIGHUP: config applied"
+	before := strings.Count(p.stderrText(), done)
+	p.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(startLimit)
+	for strings.Count(p.stderrText(), done) == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("transferd did not apply its config file within %v of SIGHUP; stderr:\n%s", startLimit, p.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *proc) terminated() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -374,18 +374,7 @@ func TestAPIGatewayIdentityProvider(t *testing.T) {
 	}
 
 	// TestIdentityProvider, through the AWS CLI.
-	creds := readCredentials(t, p)
-	cli := func(args ...string) (map[string]any, string, error) {
-		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", "http://127.0.0.1:" + strconv.Itoa(apiPort), "--output", "json", "transfer"}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
-			"AWS_DEFAULT_REGION=us-east-1", "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var m map[string]any
-		json.Unmarshal(stdout.Bytes(), &m)
-		return m, stderr.String(), err
-	}
+	cli := awsCLI(t, p, apiPort)
 	m, stderr, err := cli("test-identity-provider", "--server-id", s1, "--user-name", "bob", "--user-password", bobPW, "--source-ip", "192.0.2.7")
 	if err != nil || m["StatusCode"] != float64(200) || m["Url"] != url+"/servers/"+s1+"/users/bob/config" ||
 		!strings.Contains(fmt.Sprint(m["Response"]), testRole) || !strings.Contains(fmt.Sprint(m["Message"]), "authenticated bob") {

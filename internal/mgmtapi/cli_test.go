@@ -112,7 +112,7 @@ func testCLI(t *testing.T, cli string) {
 	decode(run(true, "describe-server", "--server-id", id), &ds)
 	// The CLI prints the listen address as the transferd:Endpoint tag.
 	if s := ds.Server; s.ServerId != id || s.EndpointType != "PUBLIC" || s.State != "ONLINE" ||
-		len(s.Tags) != 2 || s.Tags[0].Key != "transferd:Endpoint" || s.Tags[0].Value != "127.0.0.1:2399" || s.Tags[1].Key != "env" {
+		len(s.Tags) != 2 || s.Tags[0].Key != "env" || s.Tags[1].Key != "transferd:Endpoint" || s.Tags[1].Value != "127.0.0.1:2399" {
 		t.Errorf("describe-server: %+v; want the tags transferd:Endpoint=127.0.0.1:2399 and env", s)
 	}
 

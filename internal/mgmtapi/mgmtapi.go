@@ -38,8 +38,14 @@
 //
 // The tag is removed from the tags that are stored. Without it, or with an empty value, the control
 // plane picks a free address. DescribeServer and ListServers report the address in the extension
-// member Endpoint. The SDKs and the CLI parse answers by their model, so they drop it: read it
-// from the raw answer (for example with aws --debug) or from transferd's own configuration.
+// member Endpoint, which the SDKs and the CLI drop (they parse answers by their model), and
+// DescribeServer and ListTagsForResource show it as the tag transferd:Endpoint, which they print.
+//
+// # What the config file manages
+//
+// Servers and users that the config file lists carry the derived tag transferd:ManagedBy=config;
+// requests that would change them are refused with InvalidRequestException naming the file (see
+// the control package). Derived tags cannot be set or removed.
 //
 // # Recording clients' offers
 //
@@ -48,7 +54,7 @@
 // as client-offer. Set it with CreateServer's Tags or with TagResource (UpdateServer has no Tags
 // member in the API model); UntagResource turns recording off. Other values are refused with
 // InvalidRequestException, and a change applies to the running server's new connections. Unlike
-// transferd:Endpoint it is stored as a tag, so DescribeServer and ListTagsForResource show it.
+// the derived tags it is stored as a tag.
 //
 // # Users' roles, session policies and POSIX profiles
 //

@@ -107,9 +107,9 @@ func (h *Handler) describeServer(ctx context.Context, in *serverIDInput) (*descr
 		SecurityPolicyName:            s.SecurityPolicyName,
 		ServerId:                      s.ServerID,
 		State:                         s.State,
-		// The listen address also shows as a tag: the AWS CLI and SDKs parse answers by their
-		// model and drop the Endpoint member, but they print Tags.
-		Tags:      tagsOut(append([]transfer.Tag{{Key: EndpointTag, Value: s.Endpoint}}, d.Tags...)),
+		// The listen address also shows as a tag (control adds it): the AWS CLI and SDKs parse
+		// answers by their model and drop the Endpoint member, but they print Tags.
+		Tags:      tagsOut(d.Tags),
 		UserCount: d.UserCount,
 	}}, nil
 }

@@ -479,7 +479,17 @@ func TestTagOperations(t *testing.T) {
 		if aws.ToString(out.Arn) != arn {
 			t.Errorf("ListTagsForResource Arn %q", aws.ToString(out.Arn))
 		}
-		return fmt.Sprint(tagMap(out.Tags))
+		// The same tags as DescribeServer, with the listen address among them.
+		ds, err := e.client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id})
+		if err != nil {
+			t.Fatalf("DescribeServer: %v", err)
+		}
+		m := tagMap(out.Tags)
+		if d := fmt.Sprint(tagMap(ds.Server.Tags)); d != fmt.Sprint(m) || m["transferd:Endpoint"] == "" {
+			t.Errorf("ListTagsForResource %v; DescribeServer %s; want the same, with transferd:Endpoint", m, d)
+		}
+		delete(m, "transferd:Endpoint")
+		return fmt.Sprint(m)
 	}
 	if got := list(); got != "map[a:one b:2]" {
 		t.Errorf("after TagResource: %s", got)

@@ -30,7 +30,7 @@ const (
 
 // EndpointTag is the CreateServer tag whose value is the new server's listen address
 // (host:port). It is taken out of the stored tags; see the package comment.
-const EndpointTag = "transferd:Endpoint"
+const EndpointTag = transfer.EndpointTag
 
 type tagIn struct {
 	Key   *string

@@ -61,6 +61,14 @@ func ValidateTagKey(field, key string) error {
 	case strings.HasPrefix(strings.ToLower(key), "aws:"):
 		return Invalid(field, "%q begins with aws:, which AWS reserves for its own tags", key)
 	}
+	return NotDerived(field, key)
+}
+
+// NotDerived refuses a derived tag key in a request that sets or removes tags.
+func NotDerived(field, key string) error {
+	if DerivedTag(key) {
+		return Invalid(field, "%q is derived by transferd from the resource's state; it cannot be set or removed", key)
+	}
 	return nil
 }
 
@@ -73,6 +81,22 @@ func validTagText(s string) bool {
 	}
 	return true
 }
+
+// Tags transferd derives from a resource's state and shows with its stored tags (DescribeServer,
+// DescribeUser, ListTagsForResource). They are not stored, and requests that set or remove them are
+// refused.
+const (
+	// EndpointTag is a server's listen address (host:port). CreateServer takes the new server's
+	// address from it, and only there may it be given.
+	EndpointTag = "transferd:Endpoint"
+	// ManagedByTag is ManagedByConfig on a server or user that the config file manages: the API
+	// may read it but not change it.
+	ManagedByTag    = "transferd:ManagedBy"
+	ManagedByConfig = "config"
+)
+
+// DerivedTag reports whether a tag key is one transferd derives.
+func DerivedTag(key string) bool { return key == EndpointTag || key == ManagedByTag }
 
 // RecordClientOfferTag is the server tag (a transferd extension, set with CreateServer's Tags or
 // TagResource, or with a config file server's RecordClientOffer field) that makes a server put
