@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/transferd/transferd/internal/config"
+	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -25,18 +26,51 @@ import (
 // file may not name them. What the file lists is then managed by it: the management API may read
 // it but not change it (see managed.go). Errors start with file and the field of the file they
 // are about, e.g. "FILE: Servers[0].Users[1]: ".
+//
+// The file is applied all or nothing, in one transaction of the store: when an error is
+// returned, nothing was changed, nothing was logged as done and the Notifier was not told.
 func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) error {
 	ctx = context.WithValue(ctx, applyingKey{}, true)
-	existing, err := s.AllServers(ctx)
+	var (
+		logs    deferredLog
+		notes   noteList
+		managed configManaged
+	)
+	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
+		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
+			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
+		var err error
+		managed, err = ts.applyConfig(ctx, cfg, file)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	kept := map[string]bool{}
+	logs.flush(ctx)
+	s.setManaged(managed)
+	for _, id := range notes {
+		s.changed(ctx, id)
+	}
+	return nil
+}
+
+// noteList is a Notifier that remembers the servers it is told about.
+type noteList []string
+
+func (n *noteList) ServerChanged(_ context.Context, serverID string) { *n = append(*n, serverID) }
+
+// applyConfig is ApplyConfig's work, on a Service whose store is the transaction.
+func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file string) (configManaged, error) {
 	managed := configManaged{file: file, servers: map[string]map[string]bool{}}
+	existing, err := s.AllServers(ctx)
+	if err != nil {
+		return managed, err
+	}
+	kept := map[string]bool{}
 	for i := range cfg.Servers {
 		id, err := s.applyServer(ctx, file, i, &cfg.Servers[i], existing)
 		if err != nil {
-			return err
+			return managed, err
 		}
 		kept[id] = true
 		users := map[string]bool{}
@@ -45,19 +79,18 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 		}
 		managed.servers[id] = users
 	}
-	s.setManaged(managed)
 	for _, srv := range existing {
 		if srv.Source != transfer.SourceConfig || kept[srv.ServerID] || srv.State == transfer.StateOffline {
 			continue
 		}
 		if err := s.SetServerState(ctx, srv.ServerID, transfer.StateOffline); err != nil {
-			return err
+			return managed, err
 		}
 		s.log.Warn("server is no longer in the config file; it is stopped and kept with its host keys and users",
 			"server-id", srv.ServerID, "endpoint", srv.Endpoint, "config", file)
 		s.changed(ctx, srv.ServerID)
 	}
-	return nil
+	return managed, nil
 }
 
 // applyServer creates or updates one server of the file and its users; it returns the server ID.

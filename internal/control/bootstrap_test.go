@@ -1,8 +1,10 @@
 package control
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -179,5 +181,40 @@ func TestApplyConfigValidatesAsTheAPI(t *testing.T) {
 	d, err := f.svc.DescribeServer(f.ctx, api)
 	if err != nil || d.Server.Source != transfer.SourceAPI || d.UserCount != 0 {
 		t.Errorf("API server after apply: %+v, %v", d, err)
+	}
+}
+
+// TestApplyConfigAllOrNothing checks that a file with an error in its second server changes
+// nothing, logs nothing as done and tells nobody, although its first server is valid, and that
+// the same file applies once fixed.
+func TestApplyConfigAllOrNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var logged bytes.Buffer
+	f.svc.log = slog.New(slog.NewTextHandler(&logged, nil))
+	good := "  - ServerId: s-0123456789abcdef0\n    Endpoint: 127.0.0.1:2222\n    Users:\n      - UserName: alice\n        HomeDirectory: /bucket/alice\n"
+	bad := "  - Endpoint: 127.0.0.1:2223\n    SecurityPolicyName: " + connectorPolicy(t) + "\n"
+	err := f.applyYAML(t, "Servers:\n"+good+bad)
+	check(t, "second server invalid", err, invalid("SecurityPolicyName", "SERVER policy"))
+	if err != nil && !strings.HasPrefix(err.Error(), "test.yaml: Servers[1]: ") {
+		t.Errorf("error %q does not name Servers[1]", err)
+	}
+	if servers, err := f.store.ListServers(f.ctx, "", 0); err != nil || len(servers) != 0 {
+		t.Errorf("after a failed apply the store has %d servers (%v), want none", len(servers), err)
+	}
+	if notes := f.notes.take(); len(notes) != 0 {
+		t.Errorf("a failed apply told the notifier %v", notes)
+	}
+	if strings.Contains(logged.String(), "created server") {
+		t.Errorf("a failed apply logged:\n%s", logged.String())
+	}
+	if err := f.applyYAML(t, "Servers:\n"+good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.GetUser(f.ctx, "s-0123456789abcdef0", "alice"); err != nil {
+		t.Errorf("alice after the fixed file: %v", err)
+	}
+	if !strings.Contains(logged.String(), "created server") {
+		t.Errorf("the applied file logged no created server:\n%s", logged.String())
 	}
 }

@@ -41,6 +41,9 @@ type Store struct {
 	d    dialect
 	acct transfer.Account
 	now  func() time.Time
+	// tx, when set, is the transaction of Atomically that every read and write of this Store
+	// joins.
+	tx *sql.Tx
 }
 
 func newStore(w, r *sql.DB, d dialect, opts Options) *Store {
@@ -120,8 +123,44 @@ func affected(res sql.Result, err error) (int64, error) {
 	return res.RowsAffected()
 }
 
-// write runs fn in a read-write transaction and commits it when fn returns nil.
+// Atomically runs fn with a Store whose reads and writes all belong to one transaction, which is
+// committed when fn returns nil and rolled back otherwise: either every change fn makes is kept,
+// or none. Reads through the Store fn gets see its own changes; other users of s see none of them
+// before the commit, and their writes wait for it. fn must not use s itself for writes, which
+// would wait for fn. Inside fn, Atomically runs its argument in the same transaction.
+func (s *Store) Atomically(ctx context.Context, fn func(tx *Store) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ts := *s
+	ts.tx = tx
+	if err := fn(&ts); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// write runs fn in a read-write transaction and commits it when fn returns nil. Within
+// Atomically's transaction it runs fn in a savepoint, so that a write that fails leaves nothing
+// behind there either (the caller may go on after the error).
 func (s *Store) write(ctx context.Context, fn func(r runner) error) error {
+	if s.tx != nil {
+		if _, err := s.tx.ExecContext(ctx, "SAVEPOINT store_write"); err != nil {
+			return err
+		}
+		if err := fn(runner{s.tx, &s.d}); err != nil {
+			_, _ = s.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT store_write")
+			_, _ = s.tx.ExecContext(ctx, "RELEASE SAVEPOINT store_write")
+			return err
+		}
+		_, err := s.tx.ExecContext(ctx, "RELEASE SAVEPOINT store_write")
+		return err
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -135,6 +174,9 @@ func (s *Store) write(ctx context.Context, fn func(r runner) error) error {
 
 // read runs fn in a read-only transaction, so that the queries fn runs see one snapshot.
 func (s *Store) read(ctx context.Context, fn func(r runner) error) error {
+	if s.tx != nil {
+		return fn(runner{s.tx, &s.d})
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err

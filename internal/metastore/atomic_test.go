@@ -1,0 +1,60 @@
+package metastore
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+func testServer(id, endpoint string) *transfer.Server {
+	return &transfer.Server{ServerID: id, Endpoint: endpoint, SecurityPolicyName: "TransferSecurityPolicy-2024-01",
+		Domain: transfer.DomainS3, IdentityProviderType: transfer.IdentityServiceManaged, Protocols: []string{"SFTP"},
+		State: transfer.StateOnline, Source: transfer.SourceConfig}
+}
+
+// TestAtomically checks that Atomically keeps all of fn's changes or none, that fn reads its own
+// changes while others do not, and that a failed write inside leaves nothing (a savepoint).
+func TestAtomically(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	const a, b = "s-0000000000000000a", "s-0000000000000000b"
+	boom := errors.New("boom")
+	err := s.Atomically(ctx, func(tx *Store) error {
+		if err := tx.CreateServer(ctx, testServer(a, "127.0.0.1:1")); err != nil {
+			return err
+		}
+		if _, err := tx.GetServer(ctx, a); err != nil {
+			t.Errorf("the transaction does not read its own server: %v", err)
+		}
+		if _, err := s.GetServer(ctx, a); transfer.KindOf(err) != transfer.KindNotFound {
+			t.Errorf("outside the transaction, the uncommitted server: %v; want not found", err)
+		}
+		// A write that fails (the endpoint is taken) is left out and the transaction goes on.
+		if err := tx.CreateServer(ctx, testServer(b, "127.0.0.1:1")); transfer.KindOf(err) != transfer.KindExists {
+			t.Errorf("a second server on the same endpoint: %v; want exists", err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Atomically returned %v, want fn's error", err)
+	}
+	if _, err := s.GetServer(ctx, a); transfer.KindOf(err) != transfer.KindNotFound {
+		t.Errorf("after a rollback, the server: %v; want not found", err)
+	}
+	err = s.Atomically(ctx, func(tx *Store) error {
+		if err := tx.CreateServer(ctx, testServer(a, "127.0.0.1:1")); err != nil {
+			return err
+		}
+		return tx.Atomically(ctx, func(inner *Store) error { return inner.CreateServer(ctx, testServer(b, "127.0.0.1:2")) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers, err := s.ListServers(ctx, "", 0)
+	if err != nil || len(servers) != 2 {
+		t.Errorf("after a commit: %d servers, %v; want 2", len(servers), err)
+	}
+}
