@@ -75,7 +75,8 @@ expect "describe-server shows the listen address" "127.0.0.1:$SFTP_PORT" \
 fp=$(aws transfer describe-server --server-id "$sid" --query Server.HostKeyFingerprint)
 [[ $fp == SHA256:* ]] && ok "describe-server HostKeyFingerprint $fp" || bad "HostKeyFingerprint [$fp]"
 expect "list-servers" "$sid" "$(aws transfer list-servers --query 'Servers[].ServerId')"
-expect "list-tags-for-resource" "team" "$(aws transfer list-tags-for-resource --arn "arn:aws:transfer:us-east-1:000000000000:server/$sid" --query 'Tags[].Key')"
+# As describe-server, with the listen address as the tag transferd:Endpoint.
+expect "list-tags-for-resource" "team	transferd:Endpoint" "$(aws transfer list-tags-for-resource --arn "arn:aws:transfer:us-east-1:000000000000:server/$sid" --query 'Tags[].Key')"
 
 aws transfer create-user --server-id "$sid" --user-name alice --role arn:aws:iam::123456789012:role/transfer-user \
   --home-directory-type LOGICAL --home-directory-mappings '[{"Entry":"/","Target":"/bucket1/alice"}]' \

@@ -2,20 +2,20 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/transferd/transferd/internal/daemon"
 )
 
 // startDebug serves Go's profiles (/debug/pprof/) on addr, for measuring the server under load.
 // It returns a function that stops the listener.
 func startDebug(addr string, logger *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := daemon.Listen("--debug-listen", addr)
 	if err != nil {
-		return nil, fmt.Errorf("serve: --debug-listen %q: %w", addr, err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -100,7 +100,7 @@ var errUsage = errors.New("usage")
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "directory for the state store (state.db), host keys and, by default, local storage (DIR/storage); created with mode 0700 (required)")
+	dataDir := fs.String("data-dir", "", "directory for the state store (state.db), host keys, transferd.pid (locked while serving: one process per directory) and, by default, local storage (DIR/storage); created with mode 0700 (required)")
 	configPath := fs.String("config", "", "YAML config file applied to the state store at start (required); see examples/transferd.yaml")
 	activityLog := fs.String("activity-log", "-", `where activity records (one JSON object per line) go: "-" for stdout, or a file appended to`)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long transfers in flight may take to finish")
@@ -113,7 +113,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
-Runs every server of the config file. SIGHUP applies the file again (servers and users created,
+Runs every server of the config file, all or nothing: the file is checked and every listener
+bound before the state store is touched, and any failure exits non-zero naming the flag or field.
+SIGHUP (kill -HUP "$(cat DIR/transferd.pid)") applies the file again (servers and users created,
 updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
 stop accepting connections and let transfers in flight finish.
 
@@ -161,6 +163,10 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// From here a SIGHUP waits for the start to finish instead of ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := daemon.Start(ctx, daemon.Options{
 		DataDir:       *dataDir,
 		ConfigPath:    *configPath,
@@ -176,9 +182,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	logger.Info("started", "config", *configPath, "data-dir", *dataDir, "pid", os.Getpid())
 	for done := false; !done; {
 		select {
 		case <-hup:

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,19 +10,22 @@ import (
 	"github.com/transferd/transferd/internal/mgmtapi"
 )
 
-// startAPI serves the management API on Options.APIListen, unless it is "" or "off".
-func (d *Daemon) startAPI() error {
+// bindAPI reads the management API's credentials and opens its listener on Options.APIListen;
+// it returns a nil listener when that is "" or "off".
+func (d *Daemon) bindAPI() (net.Listener, mgmtapi.Credentials, error) {
 	if d.opts.APIListen == "" || d.opts.APIListen == "off" {
-		return nil
+		return nil, mgmtapi.Credentials{}, nil
 	}
 	creds, err := Credentials(d.opts.DataDir, d.opts.Getenv)
 	if err != nil {
-		return err
+		return nil, creds, err
 	}
-	ln, err := net.Listen("tcp", d.opts.APIListen)
-	if err != nil {
-		return fmt.Errorf("management API: listening on %s: %w", d.opts.APIListen, err)
-	}
+	ln, err := Listen("--api-listen", d.opts.APIListen)
+	return ln, creds, err
+}
+
+// serveAPI serves the management API on ln, bound by bindAPI.
+func (d *Daemon) serveAPI(ln net.Listener, creds mgmtapi.Credentials) {
 	d.api = &http.Server{
 		Handler:           mgmtapi.New(mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -37,5 +39,4 @@ func (d *Daemon) startAPI() error {
 		}
 	}()
 	d.log.Info("management API listening", "address", ln.Addr().String(), "access-key-id", creds.AccessKeyID)
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,7 +85,9 @@ type Daemon struct {
 	syncMu  sync.Mutex
 	mu      sync.Mutex
 	servers map[string]*running
-	wg      sync.WaitGroup
+	// prebound are listeners opened before the config is applied, by endpoint, for startServer.
+	prebound map[string]net.Listener
+	wg       sync.WaitGroup
 }
 
 // running is a server whose listener is open.
@@ -95,8 +98,11 @@ type running struct {
 	addr     string // as bound
 }
 
-// Start loads and applies the config and starts every server that should be online. On error
-// nothing is left running.
+// Start loads the config, locks the data directory, binds the management API and every server
+// of the config file, applies the config and starts every server that should be online. It is
+// all or nothing: on error nothing is left running, and the state store was not changed unless
+// the error came after the config was applied (a server of the file that could not start). A
+// server created through the API that cannot start is left START_FAILED, and logged.
 func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -126,7 +132,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--endpoint-ports: %w", err)
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}}
+	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}, prebound: map[string]net.Listener{}}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -145,6 +151,21 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	lock, err := lockDataDir(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, lock)
+	apiLn, apiCreds, err := d.bindAPI()
+	if err != nil {
+		return nil, err
+	}
+	if apiLn != nil {
+		d.closers = append(d.closers, apiLn) // until the API server owns it
+	}
+	if err := d.bindConfigServers(cfg); err != nil { // before the state store is touched
+		return nil, err
 	}
 	if d.store, err = metastore.OpenSQLite(ctx, filepath.Join(opts.DataDir, "state.db"), metastore.Options{Account: d.account}); err != nil {
 		return nil, fmt.Errorf("opening the state store in %s: %w", opts.DataDir, err)
@@ -178,8 +199,8 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err := d.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if err := d.startAPI(); err != nil {
-		return nil, err
+	if apiLn != nil {
+		d.serveAPI(apiLn, apiCreds)
 	}
 	d.started.Store(true)
 	return d, nil
@@ -206,6 +227,12 @@ func s3Options(c *config.S3Storage) s3store.Options {
 // loadConfig reads and checks the config file and logs its warnings.
 func (d *Daemon) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(d.opts.ConfigPath, config.Options{CheckPolicy: d.checkServerPolicy})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config file %s does not exist (--config; examples/transferd.yaml is one to start from)", d.opts.ConfigPath)
+	}
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && pe.Path == d.opts.ConfigPath {
+		return nil, fmt.Errorf("config file %s: %v", d.opts.ConfigPath, pe.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -222,9 +249,14 @@ func storageRoot(cfg *config.Config, dataDir string) string {
 	return filepath.Join(dataDir, "storage")
 }
 
-// apply applies cfg to the state store through the control plane, then makes the running
-// servers match the store.
+// apply binds the config file's new endpoints, applies cfg to the state store through the
+// control plane, then makes the running servers match the store. A port that is taken or an error
+// in the file changes nothing.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+	defer d.closePrebound()
+	if err := d.bindConfigServers(cfg); err != nil {
+		return err
+	}
 	if err := d.control.ApplyConfig(ctx, cfg, d.opts.ConfigPath); err != nil {
 		return err
 	}
@@ -234,7 +266,8 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 // syncAll makes every running server match the state store, as at start and after SIGHUP:
 // servers that should be online start (START_FAILED ones are tried again) or take their new
 // settings; the others, and servers gone from the store, stop. Every server is tried; the errors
-// are returned together.
+// of the config file's servers are returned together, those of servers created through the API
+// are logged (they are left START_FAILED, for StartServer to retry).
 func (d *Daemon) syncAll(ctx context.Context) error {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
@@ -251,7 +284,11 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 			s.State = transfer.StateStarting
 		}
 		if err := d.syncServer(ctx, s); err != nil {
-			errs = append(errs, fmt.Errorf("server %s: %w", s.ServerID, err))
+			if s.Source == transfer.SourceConfig {
+				errs = append(errs, fmt.Errorf("server %s (%s): %w", s.ServerID, s.Endpoint, err))
+			} else {
+				d.log.Error("server could not start", "server-id", s.ServerID, "endpoint", s.Endpoint, "err", err)
+			}
 		}
 	}
 	d.mu.Lock()
@@ -402,9 +439,9 @@ func (d *Daemon) startServer(ctx context.Context, s *transfer.Server) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.Endpoint)
+	ln, err := d.listenFor(s.Endpoint)
 	if err != nil {
-		return fmt.Errorf("server %s: listening on %s: %w", s.ServerID, s.Endpoint, err)
+		return err
 	}
 	r := &running{srv: srv, ln: ln, endpoint: s.Endpoint, addr: ln.Addr().String()}
 	d.mu.Lock()
@@ -458,6 +495,7 @@ func (d *Daemon) closeAll() {
 	if d.api != nil {
 		d.api.Close()
 	}
+	d.closePrebound()
 	d.mu.Lock()
 	for id, r := range d.servers {
 		r.srv.Close()

@@ -390,6 +390,8 @@ func (p *proc) launch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outf.Close()
+	const started = "msg=started"
+	before := strings.Count(p.stderrText(), started)
 	cmd := exec.Command(suite.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = outf, errf
 	if err := cmd.Start(); err != nil {
@@ -407,6 +409,18 @@ func (p *proc) launch(t *testing.T) {
 		close(done)
 	}()
 	deadline := time.Now().Add(startLimit)
+	// The ports are bound before the config is applied: "started" says the servers are up.
+	for strings.Count(p.stderrText(), started) == before {
+		select {
+		case <-done:
+			t.Fatalf("transferd exited with code %d before serving; stderr:\n%s", p.exitCode(), p.stderrText())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transferd did not start within %v; stderr:\n%s", startLimit, p.stderrText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, ep := range p.endpoints {
 		for {
 			select {

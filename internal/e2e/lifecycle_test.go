@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/transfer"
+	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
+
 	"github.com/transferd/transferd/internal/activity"
 )
 
@@ -293,6 +297,8 @@ func TestBadConfigs(t *testing.T) {
 		field   string // "" when the problem is not in a field
 		problem string
 	}{
+		{"misspelled field", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - HomeDirectory: /bucket1/alice\n        UserNam: alice\n",
+			"Servers[0].Users[0]", `unknown field "UserNam" (did you mean "UserName"?)`},
 		{"unknown field", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: alice\n        HomeDirectory: /bucket1/alice\n        Homedir: /x\n",
 			"Servers[0].Users[0]", `unknown field "Homedir"`},
 		{"bad user name", "Servers:\n  - Endpoint: " + ep + "\n    Users:\n      - UserName: has space\n        HomeDirectory: /bucket1/x\n",
@@ -328,6 +334,10 @@ func TestBadConfigs(t *testing.T) {
 			if !regexp.MustCompile(want).MatchString(stderr) {
 				t.Errorf("config:\n%s\nstderr:\n%s\nwant a line matching %q (file:line: field: problem)", tc.yaml, stderr, want)
 			}
+			// The cause, not its consequence.
+			if absent := map[string]string{"misspelled field": "UserName"}[tc.name]; absent != "" && strings.Contains(stderr, absent+":") {
+				t.Errorf("stderr reports %s, a consequence of %s:\n%s", absent, tc.problem, stderr)
+			}
 			if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
 				t.Errorf("stderr holds a stack trace:\n%s", stderr)
 			}
@@ -352,7 +362,7 @@ func TestBadConfigs(t *testing.T) {
 		}{
 			{"no --config", []string{"--data-dir", filepath.Join(dir, "data")}, "--config"},
 			{"no flags", nil, "--config"},
-			{"missing config file", []string{"--data-dir", filepath.Join(dir, "data"), "--config", missing}, missing},
+			{"missing config file", []string{"--data-dir", filepath.Join(dir, "data"), "--config", missing}, "config file " + missing + " does not exist"},
 			{"unknown flag", []string{"--data-dir", filepath.Join(dir, "data"), "--confgi", missing}, "confgi"},
 		} {
 			stderr, code := runServe(t, tc.args...)
@@ -381,4 +391,114 @@ func runServe(t *testing.T, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	return stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestStartAllOrNothing checks that serve binds every listener before anything else: a port that
+// is taken (a server's of the config file, or the API's) stops the start with the flag or field
+// that names it, before any server is online and before the state store is created; and that an
+// error found while applying the file changes nothing in the store.
+func TestStartAllOrNothing(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	first, second, api := freePort(t), freePort(t), freePort(t)
+	hold := func(port int) {
+		t.Helper()
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+	}
+	free := func(port int) {
+		t.Helper()
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Errorf("port %d is still in use after transferd failed to start: %v", port, err)
+			return
+		}
+		ln.Close()
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "transferd.yaml")
+	if err := os.WriteFile(cfg, []byte(configYAML("",
+		serverConf{Port: first, Users: []userConf{chrootUser("alice", key)}},
+		serverConf{Port: second})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	hold(second)
+	stderr, code := runServe(t, "--data-dir", dataDir, "--config", cfg, "--api-listen", fmt.Sprintf("127.0.0.1:%d", api))
+	if want := fmt.Sprintf("%s: Servers[1].Endpoint 127.0.0.1:%d: address already in use", cfg, second); code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("a server's port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
+	}
+	if strings.Contains(stderr, "server online") || strings.Contains(stderr, "created server") {
+		t.Errorf("transferd reported servers before it failed:\n%s", stderr)
+	}
+	free(first)
+	free(api)
+	if _, err := os.Stat(filepath.Join(dataDir, "state.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the state store exists after a failed start (%v)", err)
+	}
+
+	taken := freePort(t)
+	hold(taken)
+	stderr, code = runServe(t, "--data-dir", dataDir, "--config", cfg, "--api-listen", fmt.Sprintf("127.0.0.1:%d", taken))
+	if want := fmt.Sprintf("--api-listen 127.0.0.1:%d: address already in use", taken); code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("the API's port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
+	}
+	free(first)
+
+	// An error found while the file is applied (it names a server the API created) changes
+	// nothing: its first server is not created either.
+	p, client, _ := apiClientFor(t, "Servers: []\n")
+	ctx := context.Background()
+	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"),
+		Value: aws.String(fmt.Sprintf("127.0.0.1:%d", freePort(t)))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("transferd exited %d on SIGTERM", code)
+	}
+	bad := configYAML("", serverConf{Port: first, Users: []userConf{chrootUser("alice", key)}}, serverConf{Port: freePort(t), ID: aws.ToString(cs.ServerId)})
+	if err := os.WriteFile(p.cfgPath, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code = runServe(t, p.args[1:]...)
+	if want := p.cfgPath + ": Servers[1].ServerId: server " + aws.ToString(cs.ServerId) + " was created through the management API"; code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("a file naming the API's server: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
+	}
+	free(first)
+	if err := os.WriteFile(p.cfgPath, []byte("Servers: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.launch(t)
+	ls, err := client.ListServers(ctx, &transfer.ListServersInput{})
+	if err != nil || len(ls.Servers) != 1 || aws.ToString(ls.Servers[0].ServerId) != aws.ToString(cs.ServerId) {
+		t.Errorf("servers after the failed start: %+v, %v; want only the API's %s", ls, err, aws.ToString(cs.ServerId))
+	}
+}
+
+// TestOneProcessPerDataDir checks that a second serve on a data directory in use exits at once,
+// naming the process that has it, and that the pid file lets SIGHUP reach the right process.
+func TestOneProcessPerDataDir(t *testing.T) {
+	t.Parallel()
+	p := start(t, configYAML("", serverConf{Port: freePort(t)}))
+	pid, err := os.ReadFile(filepath.Join(p.dataDir, "transferd.pid"))
+	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(p.cmd.Process.Pid) {
+		t.Fatalf("transferd.pid holds %q (%v), want the process ID %d", pid, err, p.cmd.Process.Pid)
+	}
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(other, []byte(configYAML("", serverConf{Port: freePort(t)})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code := runServe(t, "--data-dir", p.dataDir, "--config", other)
+	want := fmt.Sprintf("data directory %s is in use by another transferd (pid %d)", p.dataDir, p.cmd.Process.Pid)
+	if code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("a second serve on the same data directory: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
+	}
+	if !p.running() {
+		t.Fatalf("the first transferd stopped")
+	}
+	p.reload(t)
 }
