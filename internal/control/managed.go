@@ -88,11 +88,15 @@ func (s *Service) setManaged(m configManaged) {
 }
 
 // shownTags are a resource's stored tags together with those transferd derives, sorted by key:
-// a server's transferd:Endpoint, and transferd:ManagedBy on what the config file manages.
+// a server's transferd:Endpoint and transferd:StateReason (when it has one), and
+// transferd:ManagedBy on what the config file manages.
 func (s *Service) shownTags(r resource, srv *transfer.Server, stored []transfer.Tag) []transfer.Tag {
 	var derived []transfer.Tag
 	if r.kind == typeServer && srv != nil {
 		derived = append(derived, transfer.Tag{Key: transfer.EndpointTag, Value: srv.Endpoint})
+		if srv.StateReason != "" {
+			derived = append(derived, transfer.Tag{Key: transfer.StateReasonTag, Value: transfer.TagValue(srv.StateReason)})
+		}
 	}
 	if (r.kind == typeServer || r.kind == typeUser) && s.isManaged(r.serverID, r.name) {
 		derived = append(derived, transfer.Tag{Key: transfer.ManagedByTag, Value: transfer.ManagedByConfig})

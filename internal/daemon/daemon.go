@@ -287,7 +287,7 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 			if s.Source == transfer.SourceConfig {
 				errs = append(errs, fmt.Errorf("server %s (%s): %w", s.ServerID, s.Endpoint, err))
 			} else {
-				d.log.Error("server could not start", "server-id", s.ServerID, "endpoint", s.Endpoint, "err", err)
+				d.log.Warn("server could not start; it is START_FAILED until StartServer or SIGHUP starts it", "server-id", s.ServerID, "endpoint", s.Endpoint, "err", err)
 			}
 		}
 	}

@@ -30,7 +30,7 @@ func (d *Daemon) ServerChanged(ctx context.Context, serverID string) {
 		return
 	}
 	if err := d.syncServer(ctx, s); err != nil {
-		d.log.Error("server could not start", "server-id", serverID, "endpoint", s.Endpoint, "err", err)
+		d.log.Warn("server could not start; it is START_FAILED until StartServer or SIGHUP starts it", "server-id", serverID, "endpoint", s.Endpoint, "err", err)
 	}
 }
 
@@ -55,12 +55,12 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 				err = r.srv.Update(cfg)
 			}
 		}
-		state := transfer.StateOnline
+		state, reason := transfer.StateOnline, ""
 		if err != nil {
-			state = transfer.StateStartFailed
+			state, reason = transfer.StateStartFailed, err.Error()
 		}
-		if s.State != state {
-			if serr := d.store.SetServerState(ctx, s.ServerID, state); serr != nil {
+		if s.State != state || s.StateReason != reason {
+			if serr := d.store.SetServerStateReason(ctx, s.ServerID, state, reason); serr != nil {
 				d.log.Error("recording a server's state failed", "server-id", s.ServerID, "state", state, "err", serr)
 			}
 		}

@@ -502,3 +502,76 @@ func TestOneProcessPerDataDir(t *testing.T) {
 	}
 	p.reload(t)
 }
+
+// TestStartFailedSaysWhy checks that a server created through the API on a port that is taken is
+// START_FAILED with the reason shown as the tag transferd:StateReason (DescribeServer and
+// ListTagsForResource) and in the operational log, and that StartServer retries it.
+func TestStartFailedSaysWhy(t *testing.T) {
+	t.Parallel()
+	p, client := apiClient(t)
+	ctx := context.Background()
+	key := keyFor(t, "ed25519")
+	port := freePort(t)
+	ep := fmt.Sprintf("127.0.0.1:%d", port)
+	taken, err := net.Listen("tcp", ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(ep)}}})
+	if err != nil {
+		taken.Close()
+		t.Fatal(err)
+	}
+	id := cs.ServerId
+	reason := func() (string, types.State) {
+		t.Helper()
+		ds, err := client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lt, err := client.ListTagsForResource(ctx, &transfer.ListTagsForResourceInput{Arn: ds.Server.Arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		described, listed := "", ""
+		for _, tag := range ds.Server.Tags {
+			if aws.ToString(tag.Key) == "transferd:StateReason" {
+				described = aws.ToString(tag.Value)
+			}
+		}
+		for _, tag := range lt.Tags {
+			if aws.ToString(tag.Key) == "transferd:StateReason" {
+				listed = aws.ToString(tag.Value)
+			}
+		}
+		if described != listed {
+			t.Errorf("transferd:StateReason: DescribeServer %q, ListTagsForResource %q", described, listed)
+		}
+		return described, ds.Server.State
+	}
+	if why, state := reason(); state != types.StateStartFailed || !strings.Contains(why, "listening on "+ep+": address already in use") {
+		t.Errorf("a server on a taken port: %s, transferd:StateReason %q; want START_FAILED and why", state, why)
+	}
+	if !strings.Contains(p.stderrText(), "server could not start") {
+		t.Errorf("the operational log does not say the server could not start:\n%s", p.stderrText())
+	}
+	// Still taken: StartServer tries again and fails again.
+	if _, err := client.StartServer(ctx, &transfer.StartServerInput{ServerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if why, state := reason(); state != types.StateStartFailed || why == "" {
+		t.Errorf("StartServer on a port still taken: %s %q; want START_FAILED and why", state, why)
+	}
+	taken.Close()
+	if _, err := client.StartServer(ctx, &transfer.StartServerInput{ServerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if why, state := reason(); state != types.StateOnline || why != "" {
+		t.Errorf("StartServer once the port is free: %s, transferd:StateReason %q; want ONLINE and none", state, why)
+	}
+	if _, err := client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: id, UserName: aws.String("alice"), Role: aws.String(testRole),
+		HomeDirectory: aws.String("/bucket1/alice"), SshPublicKeyBody: aws.String(key.Authorized)}); err != nil {
+		t.Fatal(err)
+	}
+	mustSFTP(t, port, "alice", key, "pwd\n")
+}

@@ -85,6 +85,12 @@ func migrations() []migration {
 		stmts: []string{
 			`ALTER TABLE servers ADD COLUMN identity_provider_details TEXT NOT NULL DEFAULT '{}'`,
 		},
+	}, {
+		version: 3,
+		name:    "why a server is in its state",
+		stmts: []string{
+			`ALTER TABLE servers ADD COLUMN state_reason TEXT NOT NULL DEFAULT ''`,
+		},
 	}}
 }
 

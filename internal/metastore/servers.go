@@ -13,7 +13,7 @@ import (
 
 const serverColumns = `server_id, endpoint, security_policy_name, pre_auth_banner, post_auth_banner,
 	domain, identity_provider_type, protocols, set_stat_option, logging_role, state, source, created_at,
-	identity_provider_details`
+	identity_provider_details, state_reason`
 
 // identityJSON is how a server's IdentityProviderDetails are stored: a JSON object with the API's
 // member names, empty members left out.
@@ -54,10 +54,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *transfer.Server) error {
 			return err
 		}
 		if _, err := r.exec(ctx, `INSERT INTO servers (`+serverColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			srv.ServerID, srv.Endpoint, srv.SecurityPolicyName, srv.PreAuthenticationLoginBanner,
 			srv.PostAuthenticationLoginBanner, srv.Domain, srv.IdentityProviderType, protocols,
-			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created), idp); err != nil {
+			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created), idp, srv.StateReason); err != nil {
 			if s.d.isUniqueViolation(err) {
 				// A concurrent writer won a race the checks above could not see (not in SQLite,
 				// whose writers are serialized).
@@ -130,10 +130,16 @@ func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 	return wrapInternal(err, "update server %s", srv.ServerID)
 }
 
-// SetServerState records a server's state (transfer.StateOnline, …).
+// SetServerState records a server's state (transfer.StateOnline, …), with no reason.
 func (s *Store) SetServerState(ctx context.Context, serverID, state string) error {
+	return s.SetServerStateReason(ctx, serverID, state, "")
+}
+
+// SetServerStateReason records a server's state and why it is in it (for START_FAILED, what
+// stopped it).
+func (s *Store) SetServerStateReason(ctx context.Context, serverID, state, reason string) error {
 	err := s.write(ctx, func(r runner) error {
-		n, err := affected(r.exec(ctx, `UPDATE servers SET state = ? WHERE server_id = ?`, state, serverID))
+		n, err := affected(r.exec(ctx, `UPDATE servers SET state = ?, state_reason = ? WHERE server_id = ?`, state, reason, serverID))
 		if err != nil {
 			return err
 		}
@@ -256,7 +262,7 @@ func scanServer(sc scanner) (*transfer.Server, error) {
 	var protocols, created, idp string
 	if err := sc.Scan(&srv.ServerID, &srv.Endpoint, &srv.SecurityPolicyName, &srv.PreAuthenticationLoginBanner,
 		&srv.PostAuthenticationLoginBanner, &srv.Domain, &srv.IdentityProviderType, &protocols,
-		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created, &idp); err != nil {
+		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created, &idp, &srv.StateReason); err != nil {
 		return nil, err
 	}
 	var d identityJSON

@@ -41,6 +41,11 @@
 // member Endpoint, which the SDKs and the CLI drop (they parse answers by their model), and
 // DescribeServer and ListTagsForResource show it as the tag transferd:Endpoint, which they print.
 //
+// # Why a server is START_FAILED
+//
+// A server that could not start (its port is taken, say) is START_FAILED, and DescribeServer and
+// ListTagsForResource show why as the derived tag transferd:StateReason; StartServer tries again.
+//
 // # What the config file manages
 //
 // Servers and users that the config file lists carry the derived tag transferd:ManagedBy=config;

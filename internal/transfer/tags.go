@@ -93,10 +93,33 @@ const (
 	// may read it but not change it.
 	ManagedByTag    = "transferd:ManagedBy"
 	ManagedByConfig = "config"
+	// StateReasonTag says why a server is in its state, e.g. what keeps a START_FAILED server
+	// from listening.
+	StateReasonTag = "transferd:StateReason"
 )
 
 // DerivedTag reports whether a tag key is one transferd derives.
-func DerivedTag(key string) bool { return key == EndpointTag || key == ManagedByTag }
+func DerivedTag(key string) bool {
+	return key == EndpointTag || key == ManagedByTag || key == StateReasonTag
+}
+
+// TagValue makes text a valid tag value: characters outside AWS's tag alphabet become spaces,
+// and it is cut to MaxTagValueLen characters.
+func TagValue(text string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range text {
+		if n == MaxTagValueLen {
+			break
+		}
+		if !validTagText(string(r)) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
 
 // RecordClientOfferTag is the server tag (a transferd extension, set with CreateServer's Tags or
 // TagResource, or with a config file server's RecordClientOffer field) that makes a server put

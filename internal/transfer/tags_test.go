@@ -26,3 +26,19 @@ func TestRecordClientOfferTag(t *testing.T) {
 		}
 	}
 }
+
+func TestTagValue(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"listening on 127.0.0.1:2301: address already in use", "listening on 127.0.0.1:2301: address already in use"},
+		{`open "x" (denied), then; stop`, `open  x   denied   then  stop`},
+		{strings.Repeat("é", 300), strings.Repeat("é", MaxTagValueLen)},
+	} {
+		got := TagValue(tc.in)
+		if got != tc.want {
+			t.Errorf("TagValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := ValidateTags("Tags", []Tag{{Key: "k", Value: got}}, 1); err != nil {
+			t.Errorf("TagValue(%q) = %q is not a valid value: %v", tc.in, got, err)
+		}
+	}
+}

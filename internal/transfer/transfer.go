@@ -119,9 +119,12 @@ type Server struct {
 	SetStatOption                 string
 	LoggingRole                   string
 	State                         string
-	Tags                          []Tag
-	Source                        string
-	CreatedAt                     time.Time
+	// StateReason says why the server is in its State, when the daemon knows: what stopped a
+	// START_FAILED server from listening (transferd; shown as the tag transferd:StateReason).
+	StateReason string
+	Tags        []Tag
+	Source      string
+	CreatedAt   time.Time
 }
 
 // HostKey is a server's private host key.

@@ -21,6 +21,7 @@ type Servers interface {
 	GetServer(ctx context.Context, serverID string) (*transfer.Server, error)
 	UpdateServer(ctx context.Context, srv *transfer.Server) error
 	SetServerState(ctx context.Context, serverID, state string) error
+	SetServerStateReason(ctx context.Context, serverID, state, reason string) error
 	DeleteServer(ctx context.Context, serverID string) error
 	ListServers(ctx context.Context, afterID string, limit int) ([]transfer.Server, error)
 	CountUsers(ctx context.Context, serverID string) (int, error)
@@ -227,11 +228,18 @@ func testServerCRUD(t *testing.T, s Store) {
 	want.Domain, want.State, want.Source = srv.Domain, srv.State, srv.Source
 	diff(t, "server after update", *got, want)
 
+	const why = "listening on 127.0.0.1:2301: address already in use"
+	must(t, s.SetServerStateReason(ctx, srv.ServerID, transfer.StateStartFailed, why), "set state with a reason")
+	got, err = s.GetServer(ctx, srv.ServerID)
+	must(t, err, "get server after set state with a reason")
+	if got.State != transfer.StateStartFailed || got.StateReason != why {
+		t.Errorf("after SetServerStateReason: state %q reason %q, want %q %q", got.State, got.StateReason, transfer.StateStartFailed, why)
+	}
 	must(t, s.SetServerState(ctx, srv.ServerID, transfer.StateOnline), "set state")
 	got, err = s.GetServer(ctx, srv.ServerID)
 	must(t, err, "get server after set state")
-	if got.State != transfer.StateOnline {
-		t.Errorf("state after SetServerState: got %q, want %q", got.State, transfer.StateOnline)
+	if got.State != transfer.StateOnline || got.StateReason != "" {
+		t.Errorf("state after SetServerState: got %q (reason %q), want %q and no reason", got.State, got.StateReason, transfer.StateOnline)
 	}
 
 	// A server created without a time gets one; nil protocols come back nil.
