@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +74,9 @@ type Daemon struct {
 	// idp calls custom identity providers, with the settings read at start.
 	idp         *identity.Client
 	idpSettings config.IdentityProviders
-	closers     []io.Closer
+	// s3Settings are the Storage.S3 settings read at start (nil: no S3 storage).
+	s3Settings *config.S3Storage
+	closers    []io.Closer
 	// storageRoot is the local storage directory in use.
 	storageRoot string
 
@@ -178,8 +181,11 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.closers = append(d.closers, ds)
 	d.local = ds
+	d.s3Settings = cfg.Storage.S3
 	if c := cfg.Storage.S3; c != nil {
-		d.s3, err = s3store.New(ctx, s3Options(c))
+		so := s3Options(c)
+		so.Logger = d.log
+		d.s3, err = s3store.New(ctx, so)
 		if err != nil {
 			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
 		}
@@ -202,6 +208,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if apiLn != nil {
 		d.serveAPI(apiLn, apiCreds)
 	}
+	d.checkS3(ctx)
 	d.started.Store(true)
 	return d, nil
 }
@@ -345,7 +352,14 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if cfg.IdentityProviders != d.idpSettings {
 		d.log.Warn("IdentityProviders changed; restart transferd to use the new settings")
 	}
-	return d.apply(ctx, cfg)
+	if !reflect.DeepEqual(cfg.Storage.S3, d.s3Settings) {
+		d.log.Warn("Storage.S3 changed; restart transferd to use the new settings: until then servers use those read at start")
+	}
+	if err := d.apply(ctx, cfg); err != nil {
+		return err
+	}
+	d.checkS3(ctx)
+	return nil
 }
 
 // checkServerPolicy accepts only known policies meant for servers.

@@ -199,12 +199,18 @@ type writeFile struct {
 	*file
 	wh storage.WriteHandle
 	rw storage.ReadWriteHandle
+	// failed is set by the first failed write: a client keeps sending the writes it has in
+	// flight, and they fail alike (S3 without the bucket, say), so the upload gets one ERROR.
+	failed atomic.Bool
 }
 
 func (f *writeFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.wh.WriteAt(p, off)
 	f.bytesIn.Add(int64(n))
 	if err != nil {
+		if f.failed.Swap(true) {
+			return n, statusError(err)
+		}
 		return n, f.h.fail(activity.OperationWrite, f.loc.String(), err)
 	}
 	return n, nil
@@ -233,7 +239,10 @@ func (f *writeFile) Close() error {
 	if err := f.wh.Close(); err != nil {
 		// The file was not stored: PARTIAL_CLOSE, never CLOSE, so that nothing acting on CLOSE
 		// records takes it for delivered.
-		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + clientMessage(err)})
+		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + recordMessage(err)})
+		if f.failed.Load() {
+			return statusError(err) // its ERROR is the failed write's
+		}
 		return f.h.fail(activity.Close, f.loc.String(), err)
 	}
 	return nil

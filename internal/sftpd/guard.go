@@ -295,10 +295,14 @@ func refuse(a access, why string) error {
 	return storage.Errorf("authorize", a.loc, storage.KindPermission, "", &refusal{why})
 }
 
-// recordMessage is what an ERROR record says of err: a guard's reason, or what the client reads.
+// recordMessage is what an ERROR record says of err: a guard's reason, or what the client reads
+// with the storage's own error code (S3 NoSuchBucket), which the client does not see.
 func recordMessage(err error) string {
 	if r, ok := errors.AsType[*refusal](err); ok {
 		return r.why
+	}
+	if se, ok := errors.AsType[*storage.Error](err); ok && se.Code != "" {
+		return clientMessage(err) + " (" + se.Code + ")"
 	}
 	return clientMessage(err)
 }

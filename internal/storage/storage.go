@@ -232,7 +232,10 @@ type Error struct {
 	Path    string // the storage path (/bucket/key)
 	Kind    Kind
 	Message string
-	Err     error
+	// Code is the backend's own name for the error, e.g. "S3 NoSuchBucket": for activity records
+	// and logs, not for clients. Empty when the backend has none.
+	Code string
+	Err  error
 }
 
 func (e *Error) Error() string {

@@ -4,6 +4,8 @@
 package transfer
 
 import (
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -213,4 +215,25 @@ func (u *User) ActivityHomeDir() string {
 		return "/"
 	}
 	return ExpandTarget(u.HomeDirectory, u.UserName)
+}
+
+// Buckets are the buckets of storage the user's home directory names (the first element of a PATH
+// home directory or of each LOGICAL target, with ${transfer:UserName} expanded), each once, in the
+// order met.
+func (u *User) Buckets() []string {
+	dirs := []string{u.HomeDirectory}
+	if u.HomeDirectoryType == HomeLogical {
+		dirs = dirs[:0]
+		for _, m := range u.HomeDirectoryMappings {
+			dirs = append(dirs, m.Target)
+		}
+	}
+	var out []string
+	for _, d := range dirs {
+		b, _, _ := strings.Cut(strings.TrimPrefix(ExpandTarget(d, u.UserName), "/"), "/")
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,5 +227,22 @@ func TestParseEndpoint(t *testing.T) {
 	other, _ := ParseEndpoint("Endpoint", "127.0.0.2:22")
 	if !any.Overlaps(lo) || lo.Overlaps(other) || !lo.Overlaps(lo) {
 		t.Error("Overlaps: all interfaces overlap any address on the port; distinct addresses do not")
+	}
+}
+
+func TestUserBuckets(t *testing.T) {
+	for _, tc := range []struct {
+		u    User
+		want []string
+	}{
+		{User{UserName: "alice", HomeDirectoryType: HomePath, HomeDirectory: "/bucket1/home/alice"}, []string{"bucket1"}},
+		{User{UserName: "alice", HomeDirectoryType: HomePath}, nil},
+		{User{UserName: "alice", HomeDirectoryType: HomeLogical, HomeDirectoryMappings: []Mapping{
+			{Entry: "/", Target: "/${transfer:UserName}-bucket/home"}, {Entry: "/pub", Target: "/shared/pub"}, {Entry: "/x", Target: "/shared/x"}}},
+			[]string{"alice-bucket", "shared"}},
+	} {
+		if got := tc.u.Buckets(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: Buckets() = %q, want %q", tc.u, got, tc.want)
+		}
 	}
 }

@@ -18,7 +18,14 @@ func (s *Store) fail(op string, loc storage.Location, err error) error {
 		return err
 	}
 	c := classify(err)
-	return storage.Errorf(op, loc, c.kind, c.message, err)
+	e := &storage.Error{Op: op, Path: loc.String(), Kind: c.kind, Message: c.message, Err: err}
+	if code := s3Cause(err); code != "" {
+		e.Code = "S3 " + code
+	}
+	if hasCode(err, "NoSuchBucket") {
+		s.missingBucket(loc.Bucket, op)
+	}
+	return e
 }
 
 type class struct {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path"
 	"strings"
@@ -85,7 +86,13 @@ type Options struct {
 	// MaxRenameObjects is the most objects a directory rename copies (default 1000); larger
 	// directories are refused with KindNotSupported. NoDirectoryRenames refuses them all.
 	MaxRenameObjects int
+	// Logger gets the warnings of the store: a bucket that requests name but S3 does not have
+	// (once per bucket every MissingBucketLogEvery). Nil logs nothing.
+	Logger *slog.Logger
 }
+
+// MissingBucketLogEvery is how often the store logs again that a bucket does not exist.
+const MissingBucketLogEvery = 10 * time.Minute
 
 // NoDirectoryRenames as Options.MaxRenameObjects refuses every directory rename.
 const NoDirectoryRenames = -1
@@ -109,6 +116,27 @@ type Store struct {
 	partBufs sync.Pool // of *[]byte
 	// chunkBufs recycles the buffers out-of-order writes wait in.
 	chunkBufs sync.Pool // of *[]byte of chunkBufSize
+
+	log           *slog.Logger
+	missingMu     sync.Mutex
+	missingLogged map[string]time.Time // bucket → when the store last said it does not exist
+}
+
+// missingBucket tells the operator that requests name a bucket S3 does not have, once per bucket
+// every MissingBucketLogEvery: users see "No such file", and their records the code.
+func (s *Store) missingBucket(bucket, op string) {
+	s.missingMu.Lock()
+	last, seen := s.missingLogged[bucket]
+	now := time.Now()
+	logIt := !seen || now.Sub(last) >= MissingBucketLogEvery
+	if logIt {
+		s.missingLogged[bucket] = now
+	}
+	s.missingMu.Unlock()
+	if logIt {
+		s.log.Warn("S3 bucket does not exist: requests for it fail (NoSuchBucket)", "bucket", bucket, "operation", op,
+			"endpoint", s.opts.Endpoint)
+	}
 }
 
 // partBuf returns an empty buffer with room for n bytes, recycled when one is large enough.
@@ -212,6 +240,11 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		copyPartSize:       copyPartSize,
 		partsPerDoubleSize: partsPerDoubling,
 		straggle:           defaultStraggle,
+		log:                opts.Logger,
+		missingLogged:      map[string]time.Time{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.ChecksumWhenRequired {
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
@@ -324,9 +357,8 @@ func (s *Store) isDir(ctx context.Context, op string, loc storage.Location) (boo
 		Bucket: &loc.Bucket, Prefix: aws.String(loc.Key + "/"), MaxKeys: aws.Int32(1),
 	})
 	if err != nil {
-		if isNotFound(err) { // the bucket
-			return false, nil
-		}
+		// No bucket: nothing under it exists, and the error says why (NoSuchBucket) for the
+		// records and the log.
 		return false, s.fail(op, loc, err)
 	}
 	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil

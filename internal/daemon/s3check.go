@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/transferd/transferd/internal/storage/s3store"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// s3CheckLimit bounds the S3 check at start and reload, which runs beside the servers.
+const s3CheckLimit = 30 * time.Second
+
+// checkS3 checks, in the background, that the S3 storage answers and takes the credentials, and
+// that every bucket the users of S3-domain servers name exists; each problem is one warning in the
+// operational log. Nothing waits for it: S3 may come up after transferd.
+func (d *Daemon) checkS3(ctx context.Context) {
+	st, ok := d.s3.(*s3store.Store)
+	if !ok {
+		return
+	}
+	users := d.bucketUsers(ctx)
+	buckets := make([]string, 0, len(users))
+	for b := range users {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s3CheckLimit)
+		defer cancel()
+		problems := st.Check(ctx, buckets)
+		for _, p := range problems {
+			if p.Bucket != "" {
+				d.log.Warn(p.Message, "bucket", p.Bucket, "users", users[p.Bucket])
+			} else {
+				d.log.Warn(p.Message)
+			}
+		}
+		if len(problems) == 0 {
+			d.log.Info("S3 storage answers and has every bucket users name", "buckets", len(buckets))
+		}
+	}()
+}
+
+// bucketUsers maps each bucket named by a user of a server on S3 storage to those users
+// (SERVER-ID/USER, at most a few per bucket). Custom identity providers' users are not known
+// before they log in.
+func (d *Daemon) bucketUsers(ctx context.Context) map[string][]string {
+	const perBucket = 5
+	out := map[string][]string{}
+	servers, err := d.control.AllServers(ctx)
+	if err != nil {
+		d.log.Warn("S3 check: listing servers failed", "err", err)
+		return out
+	}
+	for _, s := range servers {
+		if d.backendFor(&s) != d.s3 || s.IdentityProviderType != transfer.IdentityServiceManaged {
+			continue
+		}
+		after := ""
+		for {
+			page, err := d.store.ListUsers(ctx, s.ServerID, after, 1000)
+			if err != nil {
+				d.log.Warn("S3 check: listing users failed", "server-id", s.ServerID, "err", err)
+				break
+			}
+			for _, u := range page {
+				for _, b := range u.Buckets() {
+					if len(out[b]) < perBucket {
+						out[b] = append(out[b], s.ServerID+"/"+u.UserName)
+					}
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].UserName
+		}
+	}
+	return out
+}
