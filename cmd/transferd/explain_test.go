@@ -40,7 +40,7 @@ func TestNegotiationCommands(t *testing.T) {
 			[]string{"SERVER", "TransferSecurityPolicy-FIPS-2024-01", "connects: kex ecdh-sha2-nistp256"}, "", false},
 		{"two policies JSON", []string{"explain", "--policy", "TransferSecurityPolicy-2024-01, TransferSecurityPolicy-2018-11", "--client", "rhel9-fips", "--json"}, 0,
 			[]string{`"policy": "TransferSecurityPolicy-2018-11"`}, "", true},
-		{"list clients", []string{"explain", "--list-clients"}, 0, []string{"openssh-9.2-debian12\n", "putty-0.84\n", "  source: "}, "", false},
+		{"list clients", []string{"explain", "--list-clients"}, 0, []string{"openssh-9.2-debian12\n", "putty-0.84\n", "  source: openssh/openssh-portable tag V_8_7_P1 (commit"}, "", false},
 		{"list clients JSON", []string{"explain", "--list-clients", "--json"}, 0, []string{`"id": "go-xcrypto-0.55"`}, "", true},
 		{"neither server", []string{"explain", "--client", "openssh-9.2"}, 1, nil, "give either --policy NAME or --server HOST:PORT", false},
 		{"both clients", []string{"explain", "--policy", "TransferSecurityPolicy-2024-01", "--client", "openssh-9.2", "--client-offer", record}, 1, nil, "give either --client PROFILE or --client-offer FILE", false},

@@ -187,7 +187,7 @@ func WriteProfiles(w io.Writer, profiles *negotiate.Profiles) error {
 	var b strings.Builder
 	for _, p := range profiles.All() {
 		fmt.Fprintf(&b, "%s\n  %s\n", p.ID, p.Name)
-		wrap(&b, "  source: ", strings.Fields(p.Source), width)
+		wrapText(&b, "  source: ", p.Source, width)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

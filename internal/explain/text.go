@@ -36,17 +36,29 @@ func table(w io.Writer, rows [][]string) error {
 	return tw.Flush()
 }
 
-// wrap writes a list after a label, breaking lines before width, later lines indented.
+// wrap writes a list after a label, comma-separated, breaking lines before width, later lines
+// indented.
 func wrap(b *strings.Builder, label string, names []string, width int) {
-	indent := strings.Repeat(" ", len(label))
-	line := label
 	if len(names) == 0 {
 		b.WriteString(label + "(none)\n")
 		return
 	}
-	for i, n := range names {
-		if i < len(names)-1 {
-			n += ","
+	wrapItems(b, label, names, ",", width)
+}
+
+// wrapText writes prose after a label as wrap does, its words as they are.
+func wrapText(b *strings.Builder, label, text string, width int) {
+	wrapItems(b, label, strings.Fields(text), "", width)
+}
+
+// wrapItems writes items after a label, each but the last followed by sep, breaking lines before
+// width, later lines indented.
+func wrapItems(b *strings.Builder, label string, items []string, sep string, width int) {
+	indent := strings.Repeat(" ", len(label))
+	line := label
+	for i, n := range items {
+		if i < len(items)-1 {
+			n += sep
 		}
 		if len(line) > len(indent) && len(line)+1+len(n) > width {
 			b.WriteString(strings.TrimRight(line, " ") + "\n")
