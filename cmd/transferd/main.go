@@ -115,7 +115,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 Runs every server of the config file, all or nothing: the file is checked and every listener
 bound before the state store is touched, and any failure exits non-zero naming the flag or field.
-SIGHUP (kill -HUP "$(cat DIR/transferd.pid)") applies the file again (servers and users created,
+SIGHUP applies the file again (kill -HUP "$(cat DIR/transferd.pid)"; servers and users created,
 updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
 stop accepting connections and let transfers in flight finish.
 
