@@ -23,7 +23,7 @@ const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer
 
 Usage:
   transferd serve --data-dir DIR --config FILE [--activity-log PATH] [--api-listen ADDR] [flags]
-  transferd credentials --data-dir DIR [--export]
+  transferd credentials --data-dir DIR [--export [--endpoint-url URL]]
   transferd policies list
   transferd policies describe NAME
   transferd explain (--policy NAME[,NAME...]|all | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
@@ -235,9 +235,10 @@ func credentials(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "the data directory of transferd serve (required)")
-	export := fs.Bool("export", false, "print shell export lines for the AWS CLI and SDKs instead")
+	export := fs.Bool("export", false, "print shell export lines for the AWS CLI and SDKs instead: the key pair, the region and AWS_ENDPOINT_URL_TRANSFER")
+	endpointURL := fs.String("endpoint-url", "http://127.0.0.1:9460", "the management API's URL for AWS_ENDPOINT_URL_TRANSFER (serve's --api-listen)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: transferd credentials --data-dir DIR [--export]
+		fmt.Fprint(stderr, `Usage: transferd credentials --data-dir DIR [--export [--endpoint-url URL]]
 
 Prints the management API's admin key pair from DIR/credentials.json (created with mode 0600 if it
 does not exist yet). transferd serve uses TRANSFERD_ACCESS_KEY_ID and TRANSFERD_SECRET_ACCESS_KEY
@@ -259,8 +260,10 @@ instead when both are set. Flags:
 		return err
 	}
 	if *export {
-		_, err = fmt.Fprintf(stdout, "export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=us-east-1\n",
-			c.AccessKeyID, c.SecretAccessKey)
+		// AWS CLI v2.13+ and v1.29+ and the current SDKs read AWS_ENDPOINT_URL_TRANSFER, so
+		// that --endpoint-url is not needed on every command.
+		_, err = fmt.Fprintf(stdout, "export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=us-east-1\nexport AWS_ENDPOINT_URL_TRANSFER=%s\n",
+			c.AccessKeyID, c.SecretAccessKey, *endpointURL)
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "AccessKeyId:     %s\nSecretAccessKey: %s\n", c.AccessKeyID, c.SecretAccessKey)

@@ -111,7 +111,8 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("credentials.json: %v, %v; want mode 0600", fi, err)
 	}
 	if code := run([]string{"credentials", "--data-dir", dir, "--export"}, &export, &errOut); code != 0 ||
-		!strings.Contains(export.String(), "export AWS_ACCESS_KEY_ID=AKIA") || !strings.Contains(export.String(), "export AWS_SECRET_ACCESS_KEY=") {
+		!strings.Contains(export.String(), "export AWS_ACCESS_KEY_ID=AKIA") || !strings.Contains(export.String(), "export AWS_SECRET_ACCESS_KEY=") ||
+		!strings.Contains(export.String(), "export AWS_ENDPOINT_URL_TRANSFER=http://127.0.0.1:9460\n") {
 		t.Errorf("credentials --export: exit %d, %q", code, export.String())
 	}
 	if code := run([]string{"credentials"}, &export, &errOut); code != 1 || !strings.Contains(errOut.String(), "--data-dir is required") {

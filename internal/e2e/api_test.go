@@ -15,10 +15,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
 	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
@@ -386,5 +388,36 @@ func TestManagementAPIOperations(t *testing.T) {
 	})
 	if _, err := bad.ListServers(ctx, &transfer.ListServersInput{}); err == nil || !regexp.MustCompile(`UnrecognizedClientException|InvalidSignatureException`).MatchString(err.Error()) {
 		t.Errorf("a wrong key pair: %v; want UnrecognizedClientException", err)
+	}
+}
+
+// TestCredentialsExport checks that the lines `transferd credentials --export` prints are enough
+// for an AWS SDK: with them in the environment, the SDK for Go's default configuration reaches
+// the management API without an endpoint in the code (AWS_ENDPOINT_URL_TRANSFER). It sets the
+// process environment, so it does not run in parallel.
+func TestCredentialsExport(t *testing.T) {
+	p, _, apiPort := apiClientFor(t, "Servers: []\n")
+	out, err := exec.Command(suite.bin, "credentials", "--data-dir", p.dataDir, "--export",
+		"--endpoint-url", "http://127.0.0.1:"+strconv.Itoa(apiPort)).Output()
+	if err != nil {
+		t.Fatalf("transferd credentials --export: %v", err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for line := range strings.Lines(string(out)) {
+		kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+		k, v, ok2 := strings.Cut(kv, "=")
+		if !ok || !ok2 {
+			t.Fatalf("credentials --export printed %q, not an export line", line)
+		}
+		t.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transfer.NewFromConfig(cfg).ListServers(t.Context(), &transfer.ListServersInput{}); err != nil {
+		t.Errorf("ListServers with the environment credentials --export sets: %v\nthe lines:\n%s", err, out)
 	}
 }
