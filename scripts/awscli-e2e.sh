@@ -2,12 +2,12 @@
 # Drives transferd's management API with the official AWS CLI, as a user would: creates a server
 # and a user with `aws transfer ... --endpoint-url`, logs in with OpenSSH sftp, changes keys,
 # policy and state, and checks that every change takes effect on the live server.
-# Installs awscli (Debian's package) and the OpenSSH client when missing. Run by scripts/test.
+# Installs awscli (Debian's package) when no aws is on PATH, and the OpenSSH client when missing. Run by scripts/test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-[ -x /usr/bin/aws ] || need+=(awscli)
+command -v aws >/dev/null 2>&1 || need+=(awscli)
 command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "awscli-e2e: installing ${need[*]}"
@@ -15,7 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-AWSCLI=/usr/bin/aws # Debian's awscli; a pyenv shim may come first on PATH
+AWSCLI=$(command -v aws) # the one on PATH; Debian's awscli when there was none
 
 WORK=$(mktemp -d)
 pid=""

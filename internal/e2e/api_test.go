@@ -66,14 +66,16 @@ func apiClientFor(t *testing.T, cfg string) (*proc, *transfer.Client, int) {
 	}), apiPort
 }
 
-// awsCLI returns a runner of Debian's AWS CLI (`aws transfer ARGS --output json`) against p's
-// management API, with p's admin key pair and nothing from the environment's AWS configuration.
-// It returns the JSON answer, the standard error and how the CLI exited.
+// awsCLI returns a runner of the AWS CLI on PATH (`aws transfer ARGS --output json`; scripts/test
+// installs Debian's when there is none) against p's management API, with p's admin key pair and
+// nothing from the environment's AWS configuration. It returns the JSON answer, the standard error
+// and how the CLI exited.
 func awsCLI(t *testing.T, p *proc, apiPort int) func(args ...string) (map[string]any, string, error) {
 	t.Helper()
+	needTool(t, "aws")
 	creds := readCredentials(t, p)
 	return func(args ...string) (map[string]any, string, error) {
-		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", "http://127.0.0.1:" + strconv.Itoa(apiPort), "--output", "json", "transfer"}, args...)...)
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", "http://127.0.0.1:" + strconv.Itoa(apiPort), "--output", "json", "transfer"}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
 			"AWS_DEFAULT_REGION=us-east-1", "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		var stdout, stderr bytes.Buffer
