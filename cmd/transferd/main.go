@@ -110,6 +110,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	endpointHost := fs.String("endpoint-host", "127.0.0.1", "host that servers created through the API without a transferd:Endpoint tag listen on")
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
+	pidFilePath := fs.String("pid-file", "", "also write the process ID to this file (removed at exit); DIR/transferd.pid always has it")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
@@ -170,6 +171,7 @@ Flags:
 	d, err := daemon.Start(ctx, daemon.Options{
 		DataDir:       *dataDir,
 		ConfigPath:    *configPath,
+		PidFile:       *pidFilePath,
 		ActivityLog:   *activityLog,
 		ShutdownGrace: *grace,
 		APIListen:     *apiListen,

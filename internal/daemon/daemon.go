@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Options struct {
 	DataDir string
 	// ConfigPath is the bootstrap config file.
 	ConfigPath string
+	// PidFile, when set, is written with the process ID at start and removed at the end, besides
+	// DATA_DIR/transferd.pid (which is always written: it is the data directory's lock).
+	PidFile string
 	// ActivityLog is where activity records go: "-" (the default) for Stdout, or a file path
 	// (appended to).
 	ActivityLog string
@@ -160,6 +164,12 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, lock)
+	if opts.PidFile != "" && opts.PidFile != filepath.Join(opts.DataDir, pidFile) {
+		if err := os.WriteFile(opts.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("--pid-file: %w", err)
+		}
+		d.closers = append(d.closers, closerFunc(func() error { return os.Remove(opts.PidFile) }))
+	}
 	apiLn, apiCreds, err := d.bindAPI()
 	if err != nil {
 		return nil, err
@@ -521,3 +531,12 @@ func (d *Daemon) closeAll() {
 	}
 	d.closers = nil
 }
+
+// pidFile is the file in the data directory that a serving transferd holds locked and writes its
+// process ID to: `kill -HUP "$(cat DATA_DIR/transferd.pid)"` signals that process alone.
+const pidFile = "transferd.pid"
+
+// closerFunc is a function as an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

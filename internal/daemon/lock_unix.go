@@ -13,10 +13,6 @@ import (
 	"syscall"
 )
 
-// pidFile is the file in the data directory that a serving transferd holds locked and writes its
-// process ID to: `kill -HUP "$(cat DATA_DIR/transferd.pid)"` signals that process alone.
-const pidFile = "transferd.pid"
-
 // lockDataDir takes the data directory for this process: an advisory lock (flock) on
 // DATA_DIR/transferd.pid, which then holds the process ID. A second transferd on the same
 // directory fails at once and names the first. The lock goes with the process, however it ends.

@@ -501,6 +501,20 @@ func TestOneProcessPerDataDir(t *testing.T) {
 		t.Fatalf("the first transferd stopped")
 	}
 	p.reload(t)
+
+	// --pid-file writes another, removed at exit.
+	extra := filepath.Join(t.TempDir(), "run", "transferd.pid")
+	os.MkdirAll(filepath.Dir(extra), 0o755)
+	q := start(t, configYAML("", serverConf{Port: freePort(t)}), "--pid-file", extra)
+	if b, err := os.ReadFile(extra); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(q.cmd.Process.Pid) {
+		t.Errorf("--pid-file holds %q (%v), want %d", b, err, q.cmd.Process.Pid)
+	}
+	if code := q.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(extra); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--pid-file after exit: %v, want it removed", err)
+	}
 }
 
 // TestStartFailedSaysWhy checks that a server created through the API on a port that is taken is
