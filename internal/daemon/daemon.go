@@ -94,7 +94,10 @@ type Daemon struct {
 	servers map[string]*running
 	// prebound are listeners opened before the config is applied, by endpoint, for startServer.
 	prebound map[string]net.Listener
-	wg       sync.WaitGroup
+	// policyWarned is the policy each server's warnings (algorithms this build lacks) were
+	// logged for.
+	policyWarned map[string]string
+	wg           sync.WaitGroup
 }
 
 // running is a server whose listener is open.
@@ -139,7 +142,8 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--endpoint-ports: %w", err)
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}, prebound: map[string]net.Listener{}}
+	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}, prebound: map[string]net.Listener{},
+		policyWarned: map[string]string{}}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -402,8 +406,14 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	if err != nil {
 		return sshd.Config{}, fmt.Errorf("server %s: %w", s.ServerID, err)
 	}
-	for _, w := range p.Warnings() {
-		d.log.Warn(w, "server-id", s.ServerID)
+	d.mu.Lock()
+	warned := d.policyWarned[s.ServerID] == p.SecurityPolicyName
+	d.policyWarned[s.ServerID] = p.SecurityPolicyName
+	d.mu.Unlock()
+	if !warned { // once per server and policy, not at every reload
+		for _, w := range p.Warnings() {
+			d.log.Warn(w, "server-id", s.ServerID)
+		}
 	}
 	keys, err := d.store.ListHostKeys(ctx, s.ServerID)
 	if err != nil {

@@ -501,6 +501,10 @@ func TestOneProcessPerDataDir(t *testing.T) {
 		t.Fatalf("the first transferd stopped")
 	}
 	p.reload(t)
+	// The policy's warning (an algorithm this build lacks) once, not at every start step or reload.
+	if n := strings.Count(p.stderrText(), "diffie-hellman-group18-sha512 is not implemented"); n != 1 {
+		t.Errorf("the group18 warning appears %d times, want once:\n%s", n, p.stderrText())
+	}
 
 	// --pid-file writes another, removed at exit.
 	extra := filepath.Join(t.TempDir(), "run", "transferd.pid")
