@@ -189,10 +189,10 @@ Flags:
 		select {
 		case <-hup:
 			logger.Info("SIGHUP: applying the config file again", "config", *configPath)
-			if err := d.Reload(ctx); err != nil {
+			if changes, err := d.Reload(ctx); err != nil {
 				logger.Error("config not applied; servers keep their settings", "err", err)
 			} else {
-				logger.Info("SIGHUP: config applied", "config", *configPath)
+				logger.Info("SIGHUP: config applied", "config", *configPath, "changes", changes)
 			}
 		case <-ctx.Done():
 			done = true

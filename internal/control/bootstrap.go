@@ -28,30 +28,39 @@ import (
 // are about, e.g. "FILE: Servers[0].Users[1]: ".
 //
 // The file is applied all or nothing, in one transaction of the store: when an error is
-// returned, nothing was changed, nothing was logged as done and the Notifier was not told.
-func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) error {
+// returned, nothing was changed, nothing was logged as done and the Notifier was not told. The
+// summary counts what changed.
+func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) (ApplySummary, error) {
 	ctx = context.WithValue(ctx, applyingKey{}, true)
 	var (
 		logs    deferredLog
 		notes   noteList
 		managed configManaged
+		summary ApplySummary
 	)
 	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
 		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
 			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
-		var err error
-		managed, err = ts.applyConfig(ctx, cfg, file)
+		before, err := ts.snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		if managed, err = ts.applyConfig(ctx, cfg, file); err != nil {
+			return err
+		}
+		after, err := ts.snapshot(ctx)
+		summary = summarize(before, after)
 		return err
 	})
 	if err != nil {
-		return err
+		return ApplySummary{}, err
 	}
 	logs.flush(ctx)
 	s.setManaged(managed)
 	for _, id := range notes {
 		s.changed(ctx, id)
 	}
-	return nil
+	return summary, nil
 }
 
 // noteList is a Notifier that remembers the servers it is told about.

@@ -22,7 +22,8 @@ func (f *fixture) applyYAML(t *testing.T, yaml string) error {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	return f.svc.ApplyConfig(f.ctx, cfg, "test.yaml")
+	_, err = f.svc.ApplyConfig(f.ctx, cfg, "test.yaml")
+	return err
 }
 
 func TestApplyConfigReconciles(t *testing.T) {
@@ -216,5 +217,39 @@ func TestApplyConfigAllOrNothing(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "created server") {
 		t.Errorf("the applied file logged no created server:\n%s", logged.String())
+	}
+}
+
+// TestApplyConfigSummary checks the one-line summary of what an apply changed.
+func TestApplyConfigSummary(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	k1, k2, k3 := authorizedKey(t, ed25519Key(t)), authorizedKey(t, ed25519Key(t)), authorizedKey(t, ed25519Key(t))
+	apply := func(yaml string) string {
+		t.Helper()
+		cfg, err := config.Parse([]byte(yaml), "test.yaml", config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := f.svc.ApplyConfig(f.ctx, cfg, "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.String()
+	}
+	user := func(name, home string, keys ...string) string {
+		return fmt.Sprintf("      - UserName: %s\n        HomeDirectory: %s\n        SshPublicKeys: [\"%s\"]\n", name, home, strings.Join(keys, `", "`))
+	}
+	head := "Servers:\n  - ServerId: s-0123456789abcdef0\n    Endpoint: 127.0.0.1:2222\n"
+	for _, step := range []struct{ yaml, want string }{
+		{head + "    Users:\n" + user("alice", "/b/alice", k1) + user("bob", "/b/bob", k2), "servers: 1 added; users: 2 added; keys: 2 added"},
+		{head + "    Users:\n" + user("alice", "/b/alice", k1) + user("bob", "/b/bob", k2), "no changes"},
+		{head + "    PreAuthenticationLoginBanner: hi\n    Users:\n" + user("alice", "/b/alice2", k1, k3), "servers: 1 changed; users: 1 changed, 1 removed; keys: 1 added, 1 removed"},
+		{"Servers: []\n", "servers: 1 stopped"},
+		{head + "    PreAuthenticationLoginBanner: hi\n    Users:\n" + user("alice", "/b/alice2", k1, k3), "servers: 1 started"},
+	} {
+		if got := apply(step.yaml); got != step.want {
+			t.Errorf("apply:\n%s\nsummary %q, want %q", step.yaml, got, step.want)
+		}
 	}
 }

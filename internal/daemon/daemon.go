@@ -216,9 +216,11 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 
 	d.control = control.New(control.Options{Store: d.store, Catalog: d.catalog, Account: d.account,
 		Notifier: d, Endpoints: ports, Logger: d.log, IdentityTester: idpTester{d.idp}})
-	if err := d.apply(ctx, cfg); err != nil {
+	summary, err := d.apply(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
+	d.log.Info("config applied", "config", opts.ConfigPath, "changes", summary.String())
 	if apiLn != nil {
 		d.serveAPI(apiLn, apiCreds)
 	}
@@ -273,15 +275,16 @@ func storageRoot(cfg *config.Config, dataDir string) string {
 // apply binds the config file's new endpoints, applies cfg to the state store through the
 // control plane, then makes the running servers match the store. A port that is taken or an error
 // in the file changes nothing.
-func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config) (control.ApplySummary, error) {
 	defer d.closePrebound()
 	if err := d.bindConfigServers(cfg); err != nil {
-		return err
+		return control.ApplySummary{}, err
 	}
-	if err := d.control.ApplyConfig(ctx, cfg, d.opts.ConfigPath); err != nil {
-		return err
+	summary, err := d.control.ApplyConfig(ctx, cfg, d.opts.ConfigPath)
+	if err != nil {
+		return summary, err
 	}
-	return d.syncAll(ctx)
+	return summary, d.syncAll(ctx)
 }
 
 // syncAll makes every running server match the state store, as at start and after SIGHUP:
@@ -349,13 +352,13 @@ func (d *Daemon) stopServer(id string) {
 	}()
 }
 
-// Reload applies the config file again, as at start. A config with errors changes nothing: the
-// error is returned and the servers keep running as they were. The storage root, region and
-// account are read only at start.
-func (d *Daemon) Reload(ctx context.Context) error {
+// Reload applies the config file again, as at start, and says in one line what changed. A config
+// with errors changes nothing: the error is returned and the servers keep running as they were.
+// The storage settings, region, account and identity provider settings are read only at start.
+func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	cfg, err := d.loadConfig()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if root := storageRoot(cfg, d.opts.DataDir); root != d.storageRoot {
 		d.log.Warn("Storage.Local.Root changed; restart transferd to use it", "running", d.storageRoot, "config", root)
@@ -369,11 +372,12 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if !reflect.DeepEqual(cfg.Storage.S3, d.s3Settings) {
 		d.log.Warn("Storage.S3 changed; restart transferd to use the new settings: until then servers use those read at start")
 	}
-	if err := d.apply(ctx, cfg); err != nil {
-		return err
+	summary, err := d.apply(ctx, cfg)
+	if err != nil {
+		return "", err
 	}
 	d.checkS3(ctx)
-	return nil
+	return summary.String(), nil
 }
 
 // checkServerPolicy accepts only known policies meant for servers.

@@ -501,6 +501,12 @@ func TestOneProcessPerDataDir(t *testing.T) {
 		t.Fatalf("the first transferd stopped")
 	}
 	p.reload(t)
+	// What the file changed, in one line, at start and on SIGHUP.
+	for _, want := range []string{`msg="config applied"`, `changes="servers: 1 added"`, `msg="SIGHUP: config applied"`, `changes="no changes"`} {
+		if !strings.Contains(p.stderrText(), want) {
+			t.Errorf("the operational log lacks %s:\n%s", want, p.stderrText())
+		}
+	}
 	// The policy's warning (an algorithm this build lacks) once, not at every start step or reload.
 	if n := strings.Count(p.stderrText(), "diffie-hellman-group18-sha512 is not implemented"); n != 1 {
 		t.Errorf("the group18 warning appears %d times, want once:\n%s", n, p.stderrText())
