@@ -13,6 +13,7 @@ import (
 	"github.com/transferd/transferd/internal/explain"
 	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // parseInterspersed parses flags that may come before, between and after positional
@@ -64,7 +65,7 @@ func explainCmd(args []string, stdout, stderr io.Writer) error {
 	client := fs.String("client", "", "built-in client profile ID (see --list-clients)")
 	offerFile := fs.String("client-offer", "", `file holding a client's recorded offer: the client-offer object of an activity record, or a whole record line ("-" reads stdin)`)
 	hostKeys := newHostKeysFlag()
-	fs.Var(hostKeys, "host-keys", hostKeysUsage+" (with --policy; default ssh-rsa)")
+	fs.Var(hostKeys, "host-keys", hostKeysUsage+" (with --policy)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	list := fs.Bool("list-clients", false, "list the built-in client profiles and where their lists come from")
 	timeout := fs.Duration("timeout", 10*time.Second, "with --server, how long to wait for its offer")
@@ -266,13 +267,25 @@ func policyImpactCmd(args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	hostKeys := newHostKeysFlag()
-	fs.Var(hostKeys, "host-keys", hostKeysUsage+" (default ssh-rsa)")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	fs.Var(hostKeys, "host-keys", hostKeysUsage)
+	var servers []string
+	fs.Func("server", "only the clients of this server (ID s-... or ARN); repeat for more", func(v string) error {
+		id := explain.ServerOfARN(v)
+		if id == "" {
+			id = v
+		}
+		if !transfer.ValidServerID(id) {
+			return fmt.Errorf("%q is not a server ID (s- and 17 hex digits) or a server ARN", v)
+		}
+		servers = append(servers, id)
+		return nil
+	})
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: transferd policy-impact --policy NEW --logs FILE [FILE...] [--host-keys TYPES] [--json]
+		fmt.Fprint(stderr, `Usage: transferd policy-impact --policy NEW --logs FILE [FILE...] [--server ID] [--host-keys TYPES] [--json]
 
-Reads activity logs and reports, for each distinct client (identification line, source IP, user)
-of their CONNECTED and KEX_FAILURE records, whether it would still connect under the security
+Reads activity logs and reports, for each distinct client (server, identification line, source IP,
+user) of their CONNECTED and KEX_FAILURE records, whether it would still connect under the security
 policy NEW as this build offers it, and what it would negotiate instead of what the log says it
 negotiated, with totals: the table to read before UpdateServer changes a policy. A prediction is
 made from the client's recorded offer (servers record them with RecordClientOffer) or, failing
@@ -310,7 +323,7 @@ not activity records are skipped and counted. Flags:
 		defer fh.Close()
 		logs = append(logs, explain.Log{Name: f, R: fh})
 	}
-	im, err := explain.PolicyImpact(explain.PolicyServer(p, hostKeys.types), profiles, logs)
+	im, err := explain.PolicyImpact(explain.PolicyServer(p, hostKeys.types), profiles, logs, servers...)
 	if err != nil {
 		return fmt.Errorf("policy-impact: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/policy"
@@ -213,6 +214,29 @@ func TestPolicyImpactGolden(t *testing.T) {
 		t.Errorf("totals\ngot  %+v\nwant %+v", im.Totals, want)
 	}
 	writeBoth(t, "impact-FIPS-2024-01", func(b *bytes.Buffer) error { return im.WriteText(b) }, im)
+	var text bytes.Buffer
+	if err := im.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(text.String()) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > 120 {
+			t.Errorf("a line of %d columns, want at most 120: %q", n, line)
+		}
+	}
+	servers := map[string]bool{}
+	for _, r := range im.Clients {
+		servers[r.Server] = true
+	}
+	if !servers["s-0123456789abcdef0"] || !servers["s-1234567890abcdef0"] || len(servers) != 2 {
+		t.Errorf("rows name the servers %v, want the log's two", servers)
+	}
+	only, err := PolicyImpact(f.server(t, "TransferSecurityPolicy-FIPS-2024-01"), f.profiles, open(), "s-1234567890abcdef0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(only.Clients) != 1 || only.Clients[0].User != "erin" || only.Totals.Clients != 1 {
+		t.Errorf("with the server filter: %d clients (%+v), want erin's alone", len(only.Clients), only.Clients)
+	}
 
 	// Under the policy the log was written with, every client with a recorded offer keeps what
 	// it negotiated, and so does the client of the record Transfer Family wrote (without a

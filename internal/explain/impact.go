@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,9 +36,11 @@ type FileCount struct {
 	Skipped int `json:"skipped"`
 }
 
-// ClientRow is one distinct client: its identification line, address and user (empty for a
-// failed key exchange, which comes before authentication).
+// ClientRow is one distinct client of one server: the server's ID (from the records' resource
+// ARN), the client's identification line, address and user (empty for a failed key exchange,
+// which comes before authentication).
 type ClientRow struct {
+	Server   string `json:"server"`
 	Client   string `json:"client"`
 	SourceIP string `json:"source-ip"`
 	User     string `json:"user"`
@@ -84,13 +87,14 @@ type Log struct {
 }
 
 // PolicyImpact reads activity logs (JSON lines as transferd serve --activity-log writes them)
-// and predicts, for each distinct client of their CONNECTED and KEX_FAILURE records, what it
-// would negotiate under server (a policy as this build offers it). Lines that are not records are
-// skipped and counted.
-func PolicyImpact(server *Server, profiles *negotiate.Profiles, logs []Log) (*Impact, error) {
+// and predicts, for each distinct client of each server in their CONNECTED and KEX_FAILURE
+// records, what it would negotiate under server (a policy as this build offers it). With
+// onlyServers, records of other servers are left out. Lines that are not records are skipped and
+// counted.
+func PolicyImpact(server *Server, profiles *negotiate.Profiles, logs []Log, onlyServers ...string) (*Impact, error) {
 	im := &Impact{Policy: server.Policy, HostKeyTypes: server.HostKeyTypes, NotNegotiable: server.NotNegotiable, Clients: []*ClientRow{}}
-	rows := map[[3]string]*ClientRow{}
-	offers := map[[3]string]*negotiate.Offer{}
+	rows := map[[4]string]*ClientRow{}
+	offers := map[[4]string]*negotiate.Offer{}
 	for _, l := range logs {
 		fc := FileCount{File: l.Name}
 		sc := bufio.NewScanner(l.R)
@@ -109,10 +113,14 @@ func PolicyImpact(server *Server, profiles *negotiate.Profiles, logs []Log) (*Im
 			if r.ActivityType != activity.Connected && r.ActivityType != activity.KexFailure {
 				continue
 			}
-			key := [3]string{r.Client, r.SourceIP, r.User}
+			srv := ServerOfARN(r.ResourceARN)
+			if len(onlyServers) > 0 && !slices.Contains(onlyServers, srv) {
+				continue
+			}
+			key := [4]string{srv, r.Client, r.SourceIP, r.User}
 			row := rows[key]
 			if row == nil {
-				row = &ClientRow{Client: r.Client, SourceIP: r.SourceIP, User: r.User}
+				row = &ClientRow{Server: srv, Client: r.Client, SourceIP: r.SourceIP, User: r.User}
 				rows[key] = row
 				im.Clients = append(im.Clients, row)
 			}
@@ -142,10 +150,10 @@ func PolicyImpact(server *Server, profiles *negotiate.Profiles, logs []Log) (*Im
 	}
 	sort.SliceStable(im.Clients, func(i, j int) bool {
 		a, b := im.Clients[i], im.Clients[j]
-		return a.Client+"\x00"+a.SourceIP+"\x00"+a.User < b.Client+"\x00"+b.SourceIP+"\x00"+b.User
+		return a.Server+"\x00"+a.Client+"\x00"+a.SourceIP+"\x00"+a.User < b.Server+"\x00"+b.Client+"\x00"+b.SourceIP+"\x00"+b.User
 	})
 	for _, row := range im.Clients {
-		key := [3]string{row.Client, row.SourceIP, row.User}
+		key := [4]string{row.Server, row.Client, row.SourceIP, row.User}
 		offer := offers[key]
 		switch {
 		case offer != nil:
@@ -202,7 +210,8 @@ func logged(r *activity.Record) *Outcome {
 		ServerToClient: negotiate.Direction{Cipher: s2cCipher, MAC: s2cMAC, Compression: "none"}}}
 }
 
-// WriteText writes the impact table and its totals.
+// WriteText writes the impact for people, within 120 columns: one block per client, grouped by
+// server (long lines wrap), then the totals.
 func (im *Impact) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Policy:  %s as this transferd offers it (host keys: %s)\n", im.Policy, strings.Join(im.HostKeyTypes, ", "))
@@ -213,17 +222,20 @@ func (im *Impact) WriteText(w io.Writer) error {
 	for _, f := range im.Files {
 		fmt.Fprintf(&b, "Log:     %s: %d records, %d lines skipped (not activity records)\n", f.File, f.Records, f.Skipped)
 	}
-	b.WriteString("\n")
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-	rows := [][]string{{"CLIENT", "SOURCE-IP", "USER", "SEEN", "IN THE LOG", "UNDER " + im.Policy, "CHANGE", "BASIS"}}
-	notes := false
 	for _, r := range im.Clients {
+		b.WriteString("\n")
+		who := "user " + r.User
+		if r.User == "" {
+			who = "no user (before login)"
+		}
+		wrapText(&b, fmt.Sprintf("%-12s", strings.ToUpper(r.Change)),
+			fmt.Sprintf("server %s, %s from %s, %s", orDash(r.Server), who, orDash(r.SourceIP), orDash(r.Client)), width)
 		seen := fmt.Sprintf("%d connected", r.Connected)
 		if r.Failed > 0 {
 			seen += fmt.Sprintf(", %d failed", r.Failed)
 		}
+		wrapText(&b, "    seen:       ", seen, width)
+		wrapText(&b, "    in the log: ", r.Logged.brief(), width)
 		predicted := "-"
 		if r.Predicted != nil {
 			predicted = r.Predicted.brief()
@@ -233,38 +245,41 @@ func (im *Impact) WriteText(w io.Writer) error {
 			case "changes":
 				predicted = changes(r.Logged.Negotiated, r.Predicted.Negotiated)
 			}
-			if r.TransferFamily != nil {
-				predicted += " (*)"
-				notes = true
-			}
+		}
+		wrapText(&b, "    predicted:  ", predicted, width)
+		if r.TransferFamily != nil {
+			wrapText(&b, "    on AWS:     ", "with every algorithm of the policy, as Transfer Family offers it: "+r.TransferFamily.brief(), width)
 		}
 		basis := r.Basis
 		if r.Profile != "" {
-			basis += ": " + r.Profile
+			basis += " from the built-in profile " + r.Profile
 		}
-		rows = append(rows, []string{orDash(r.Client), orDash(r.SourceIP), orDash(r.User), seen, r.Logged.brief(), predicted, strings.ToUpper(r.Change), basis})
+		wrapText(&b, "    basis:      ", basis, width)
 	}
-	if err := table(w, rows); err != nil {
-		return err
-	}
-	b.Reset()
 	t := im.Totals
-	fmt.Fprintf(&b, "\n%d clients: %d same, %d negotiate other algorithms, %d would no longer connect, %d would connect again, %d still fail, %d unknown",
-		t.Clients, t.Same, t.Changes, t.Breaks, t.Fixed, t.StillFail, t.Unknown)
-	fmt.Fprintf(&b, " (%d predicted from the built-in profile their version names, not from a recorded offer).\n", t.Assumed)
+	totals := fmt.Sprintf("%d clients: %d same, %d negotiate other algorithms, %d would no longer connect, %d would connect again, %d still fail, %d unknown"+
+		" (%d predicted from the built-in profile their version names, not from a recorded offer).",
+		t.Clients, t.Same, t.Changes, t.Breaks, t.Fixed, t.StillFail, t.Unknown, t.Assumed)
 	if t.Unknown > 0 {
-		b.WriteString("Unknown: the log holds no offer of theirs (the server setting RecordClientOffer records them) and no built-in profile matches their version.\n")
+		totals += " Unknown: the log holds no offer of theirs (the server setting RecordClientOffer records them) and no built-in profile matches their version."
 	}
-	if notes {
-		b.WriteString("(*) With every algorithm of the policy, as Transfer Family offers it, the result would differ:\n")
-		for _, r := range im.Clients {
-			if r.TransferFamily != nil {
-				fmt.Fprintf(&b, "    %s %s %s: %s\n", orDash(r.Client), orDash(r.SourceIP), orDash(r.User), r.TransferFamily.brief())
-			}
-		}
-	}
+	b.WriteString("\n")
+	wrapText(&b, "", totals, width)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ServerOfARN is the server ID of a server's (or its user's) ARN, or "" for anything else.
+func ServerOfARN(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":server/")
+	if !ok {
+		_, rest, ok = strings.Cut(arn, ":user/")
+	}
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id
 }
 
 // changes says what differs between what a record says was negotiated and a prediction, e.g.
