@@ -29,7 +29,7 @@ Usage:
   transferd explain (--policy NAME[,NAME...]|all | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
   transferd explain --list-clients
   transferd probe [--json] HOST:PORT
-  transferd policy-impact --policy NEW --logs FILE [FILE...] [--json]
+  transferd policy-impact --policy NEW --logs FILE [FILE...] [--server ID] [--json]
   transferd test-idp --data-dir DIR --config FILE --server-id ID --user-name NAME [--password-stdin | --public-key FILE]
   transferd help [COMMAND]
 
