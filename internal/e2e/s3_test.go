@@ -812,17 +812,7 @@ func TestS3Problems(t *testing.T) {
 	port := freePort(t)
 	cfg := s3ConfigYAML(e.srv, serverConf{Port: port, Users: []userConf{s3User("has_bucket", e.bucket, key), s3User("no_bucket", missing, key)}})
 	p := start(t, cfg)
-	waitLog := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(s3Limit)
-		for !strings.Contains(p.stderrText(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the operational log does not say %q after %v:\n%s", what, s3Limit, p.stderrText())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitLog("S3 bucket " + missing + " does not exist at " + e.srv.Endpoint)
+	p.waitLog(t, "S3 bucket "+missing+" does not exist at "+e.srv.Endpoint)
 	if strings.Contains(p.stderrText(), "S3 bucket "+e.bucket+" ") {
 		t.Errorf("a warning about the bucket that exists:\n%s", p.stderrText())
 	}
@@ -860,32 +850,20 @@ func TestS3Problems(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.reload(t)
-	waitLog("Storage.S3 changed; restart transferd to use the new settings")
+	p.waitLog(t, "Storage.S3 changed; restart transferd to use the new settings")
 
 	t.Run("refused credentials", func(t *testing.T) {
 		t.Parallel()
 		bad := e.srv
 		bad.SecretKey += "x"
 		q := start(t, s3ConfigYAML(bad, serverConf{Port: freePort(t), Users: []userConf{s3User("has_bucket", e.bucket, key)}}))
-		deadline := time.Now().Add(s3Limit)
-		for !strings.Contains(q.stderrText(), "refuses the credentials (SignatureDoesNotMatch)") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no warning about the credentials:\n%s", q.stderrText())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		q.waitLog(t, "refuses the credentials (SignatureDoesNotMatch)")
 	})
 	t.Run("endpoint that does not answer", func(t *testing.T) {
 		t.Parallel()
 		gone := e.srv
 		gone.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		q := start(t, s3ConfigYAML(gone, serverConf{Port: freePort(t), Users: []userConf{s3User("has_bucket", e.bucket, key)}}))
-		deadline := time.Now().Add(s3Limit)
-		for !strings.Contains(q.stderrText(), "S3 storage at "+gone.Endpoint+" does not answer") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no warning about the endpoint:\n%s", q.stderrText())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		q.waitLog(t, "S3 storage at "+gone.Endpoint+" does not answer")
 	})
 }
