@@ -13,7 +13,6 @@ import (
 	"github.com/transferd/transferd/internal/explain"
 	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/policy"
-	"github.com/transferd/transferd/internal/transfer"
 )
 
 // parseInterspersed parses flags that may come before, between and after positional
@@ -270,15 +269,9 @@ func policyImpactCmd(args []string, stdout, stderr io.Writer) error {
 	fs.Var(hostKeys, "host-keys", hostKeysUsage)
 	var servers []string
 	fs.Func("server", "only the clients of this server (ID s-... or ARN); repeat for more", func(v string) error {
-		id := explain.ServerOfARN(v)
-		if id == "" {
-			id = v
-		}
-		if !transfer.ValidServerID(id) {
-			return fmt.Errorf("%q is not a server ID (s- and 17 hex digits) or a server ARN", v)
-		}
+		id, err := explain.ServerFilter(v)
 		servers = append(servers, id)
-		return nil
+		return err
 	})
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	fs.Usage = func() {

@@ -269,6 +269,19 @@ func (im *Impact) WriteText(w io.Writer) error {
 	return err
 }
 
+// ServerFilter reads a server named to PolicyImpact: its ID (s- and 17 lowercase hex digits, as
+// Transfer Family's) or its ARN.
+func ServerFilter(v string) (string, error) {
+	id := ServerOfARN(v)
+	if id == "" {
+		id = v
+	}
+	if len(id) != 19 || !strings.HasPrefix(id, "s-") || strings.Trim(id[2:], "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%q is not a server ID (s- and 17 hex digits) or a server ARN", v)
+	}
+	return id, nil
+}
+
 // ServerOfARN is the server ID of a server's (or its user's) ARN, or "" for anything else.
 func ServerOfARN(arn string) string {
 	_, rest, ok := strings.Cut(arn, ":server/")
