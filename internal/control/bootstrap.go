@@ -19,8 +19,9 @@ import (
 //   - The server's users that the file lists are created or updated, their tags set and their
 //     SSH public keys made exactly the file's (matched by fingerprint); users the file created
 //     earlier and no longer lists are deleted.
-//   - Servers the file created earlier and no longer lists are set OFFLINE, not deleted: their
-//     host keys would be lost.
+//   - Servers the file created earlier and no longer lists are set OFFLINE, not deleted (their
+//     host keys would be lost), and released (transfer.SourceReleased): later applies leave them
+//     to the API, until the file lists one again (by ServerId or Endpoint) and takes it back.
 //
 // Resources created through the management API and not named in the file are left alone; the
 // file may not name them. What the file lists is then managed by it: the management API may read
@@ -89,15 +90,22 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file stri
 		managed.servers[id] = users
 	}
 	for _, srv := range existing {
-		if srv.Source != transfer.SourceConfig || kept[srv.ServerID] || srv.State == transfer.StateOffline {
+		if srv.Source != transfer.SourceConfig || kept[srv.ServerID] {
 			continue
 		}
-		if err := s.SetServerState(ctx, srv.ServerID, transfer.StateOffline); err != nil {
+		// Released: stopped once, then the API's (a later apply leaves it alone), kept with its
+		// host keys and users for the file to take back.
+		if err := s.store.SetServerSource(ctx, srv.ServerID, transfer.SourceReleased); err != nil {
 			return managed, err
 		}
-		s.log.Warn("server is no longer in the config file; it is stopped and kept with its host keys and users",
+		if srv.State != transfer.StateOffline {
+			if err := s.SetServerState(ctx, srv.ServerID, transfer.StateOffline); err != nil {
+				return managed, err
+			}
+			s.changed(ctx, srv.ServerID)
+		}
+		s.log.Warn("server is no longer in the config file; it is stopped and kept with its host keys and users, for the API to manage or the file to list again",
 			"server-id", srv.ServerID, "endpoint", srv.Endpoint, "config", file)
-		s.changed(ctx, srv.ServerID)
 	}
 	return managed, nil
 }
@@ -109,7 +117,7 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 	for j := range existing {
 		e := &existing[j]
 		if want.ServerID != "" && e.ServerID == want.ServerID ||
-			want.ServerID == "" && e.Source == transfer.SourceConfig && e.Endpoint == want.Endpoint {
+			want.ServerID == "" && (e.Source == transfer.SourceConfig || e.Source == transfer.SourceReleased) && e.Endpoint == want.Endpoint {
 			have = e
 			break
 		}
@@ -139,6 +147,11 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 	id := have.ServerID
 	if err := refuseAPIOwned("server "+id, have.Source); err != nil {
 		return "", fmt.Errorf("%s: %s.ServerId: %w", file, field, err)
+	}
+	if have.Source == transfer.SourceReleased { // listed again: the file takes it back
+		if err := s.store.SetServerSource(ctx, id, transfer.SourceConfig); err != nil {
+			return "", err
+		}
 	}
 	if have.Domain != want.Domain {
 		return "", fmt.Errorf("%s: %s.Domain: server %s was created with Domain %s; the domain cannot change after creation",

@@ -18,8 +18,10 @@ import (
 //     the file. StartServer is allowed (the file wants its servers online; it retries one that
 //     failed to start), and so are host key operations: the file does not manage host keys, so
 //     they are rotated through the API (ImportHostKey, DeleteHostKey) as on Transfer Family.
-//   - Users created through the API on a server the file manages are the API's, as are servers
-//     and users the file no longer lists (the file stopped those servers and deleted those users).
+//   - Users created through the API on a server the file manages are the API's, and so are the
+//     servers the file no longer lists: it stopped them once and released them
+//     (transfer.SourceReleased) until it lists them again. Users the file no longer lists are
+//     deleted.
 //   - The file cannot take over what the API created: a file that names such a server by its
 //     ServerId, or such a user by its name, is refused.
 //   - DescribeServer, DescribeUser and ListTagsForResource show the tag transferd:ManagedBy=config

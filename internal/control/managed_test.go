@@ -79,8 +79,24 @@ func TestConfigManages(t *testing.T) {
 	if err := f.applyYAML(t, "Servers: []\n"); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := f.svc.DescribeServer(f.ctx, id); err != nil || slices.Contains(d.Tags, managedBy) {
-		t.Errorf("DescribeServer after the file dropped it: %+v, %v", d, err)
+	if d, err := f.svc.DescribeServer(f.ctx, id); err != nil || slices.Contains(d.Tags, managedBy) || d.Server.State != transfer.StateOffline {
+		t.Errorf("DescribeServer after the file dropped it: %+v, %v; want OFFLINE, without %v", d, err, managedBy)
+	}
+	// The API may start it, and the next apply leaves it running.
+	check(t, "StartServer once the file dropped it", f.svc.StartServer(f.ctx, id), want{})
+	if err := f.applyYAML(t, "Servers: []\n"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := f.svc.DescribeServer(f.ctx, id); err != nil || d.Server.State != transfer.StateStarting || d.Server.Source != transfer.SourceReleased {
+		t.Errorf("the dropped server after another apply: %+v, %v; want STARTING (as the API left it) and released", d, err)
+	}
+	// Listed again, it is the file's again.
+	if err := f.applyYAML(t, file); err != nil {
+		t.Fatalf("the file listing its released server again: %v", err)
+	}
+	check(t, "UpdateServer once the file took it back", f.svc.UpdateServer(f.ctx, id, UpdateServerInput{PreAuthenticationLoginBanner: ptr("hi")}), refusedServer)
+	if err := f.applyYAML(t, "Servers: []\n"); err != nil {
+		t.Fatal(err)
 	}
 	check(t, "DeleteServer once the file dropped it", f.svc.DeleteServer(f.ctx, id), want{})
 }

@@ -88,7 +88,7 @@ func summarize(before, after stateSnapshot) ApplySummary {
 		case (was.State == transfer.StateOffline || was.State == transfer.StateStartFailed) && now.State == transfer.StateStarting:
 			a.ServersStarted++
 		}
-		was.State, now.State, was.StateReason, now.StateReason = "", "", "", ""
+		was.State, now.State, was.StateReason, now.StateReason, was.Source, now.Source = "", "", "", "", "", ""
 		if !reflect.DeepEqual(was, now) {
 			a.ServersChanged++
 		}

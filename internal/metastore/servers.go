@@ -130,6 +130,21 @@ func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 	return wrapInternal(err, "update server %s", srv.ServerID)
 }
 
+// SetServerSource records who manages a server now (transfer.SourceConfig, SourceReleased …).
+func (s *Store) SetServerSource(ctx context.Context, serverID, source string) error {
+	err := s.write(ctx, func(r runner) error {
+		n, err := affected(r.exec(ctx, `UPDATE servers SET source = ? WHERE server_id = ?`, source, serverID))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return transfer.NotFound(typeServer, serverID, msgUnknownServer)
+		}
+		return nil
+	})
+	return wrapInternal(err, "set source of server %s", serverID)
+}
+
 // SetServerState records a server's state (transfer.StateOnline, …), with no reason.
 func (s *Store) SetServerState(ctx context.Context, serverID, state string) error {
 	return s.SetServerStateReason(ctx, serverID, state, "")

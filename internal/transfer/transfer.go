@@ -94,10 +94,13 @@ func (s *Server) CustomIdentity() bool {
 const DefaultSecurityPolicy = "TransferSecurityPolicy-2024-01"
 
 // Source tells who created a resource: the bootstrap config file or the management API. The config
-// file reconciles only what it created.
+// file reconciles only what it created. SourceReleased is a server the config file created and
+// then stopped listing: it was stopped once and is the API's to start, change or delete, until the
+// file lists it again and takes it back.
 const (
-	SourceConfig = "config"
-	SourceAPI    = "api"
+	SourceConfig   = "config"
+	SourceAPI      = "api"
+	SourceReleased = "released"
 )
 
 // Tag is a key/value pair attached to a resource.
