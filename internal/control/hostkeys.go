@@ -89,7 +89,8 @@ func hostKeyOf(serverID string, signer ssh.Signer, private []byte) *transfer.Hos
 }
 
 // replaceHostKey adds hk to its server in place of the server's oldest host key of the same type,
-// if it has one. A key the server has already is left as it is.
+// if it has one: it takes that key's import date, so it is the one served (the oldest of its type)
+// rather than a staged newer key of that type. A key the server has already is left as it is.
 func (s *Service) replaceHostKey(ctx context.Context, hk *transfer.HostKey) error {
 	keys, err := s.store.ListHostKeys(ctx, hk.ServerID)
 	if err != nil {
@@ -105,6 +106,9 @@ func (s *Service) replaceHostKey(ctx context.Context, hk *transfer.HostKey) erro
 		}
 	}
 	hk.DateImported = s.stamp()
+	if old != nil {
+		hk.DateImported = old.DateImported
+	}
 	if err := s.store.AddHostKey(ctx, hk); err != nil {
 		return err
 	}

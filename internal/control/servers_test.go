@@ -271,6 +271,24 @@ func TestUpdateServer(t *testing.T) {
 	if ks = keys(); len(ks) != 2 || ks[1].Type != ssh.KeyAlgoECDSA384 {
 		t.Fatalf("ECDSA added next to ED25519: %v", ks)
 	}
+	// With a newer ED25519 key staged, the replacement takes the served (oldest) key's place.
+	staged := ed25519Key(t)
+	if _, err := f.svc.ImportHostKey(f.ctx, id, privatePEM(t, staged), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	third := ed25519Key(t)
+	if err := f.svc.UpdateServer(f.ctx, id, UpdateServerInput{HostKey: ptr(privatePEM(t, third))}); err != nil {
+		t.Fatal(err)
+	}
+	var eds []string
+	for _, k := range keys() {
+		if k.Type == ssh.KeyAlgoED25519 {
+			eds = append(eds, k.Fingerprint)
+		}
+	}
+	if want := []string{fingerprintOf(t, third), fingerprintOf(t, staged)}; !slices.Equal(eds, want) {
+		t.Errorf("ED25519 keys oldest first after replacing with one staged: %v, want %v (the new key served, the staged one still staged)", eds, want)
+	}
 }
 
 func TestDeleteServer(t *testing.T) {
