@@ -189,9 +189,15 @@ Flags:
 		select {
 		case <-hup:
 			logger.Info("SIGHUP: applying the config file again", "config", *configPath)
-			if changes, err := d.Reload(ctx); err != nil {
+			changes, err := d.Reload(ctx)
+			var notStarted *daemon.NotStartedError
+			switch {
+			case errors.As(err, &notStarted):
+				logger.Error("SIGHUP: config applied, but servers of it could not start (START_FAILED)",
+					"config", *configPath, "changes", notStarted.Changes, "err", err)
+			case err != nil:
 				logger.Error("config not applied; servers keep their settings", "err", err)
-			} else {
+			default:
 				logger.Info("SIGHUP: config applied", "config", *configPath, "changes", changes)
 			}
 		case <-ctx.Done():

@@ -76,8 +76,18 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file stri
 	if err != nil {
 		return managed, err
 	}
-	kept := map[string]bool{}
+	// Servers the file had already first, then new ones: a server may move to another port and a
+	// new one take the port it left. (Two servers cannot swap ports in one change.)
+	var order, added []int
 	for i := range cfg.Servers {
+		if matchServer(cfg.Servers[i].TransferServer(), existing) != nil {
+			order = append(order, i)
+		} else {
+			added = append(added, i)
+		}
+	}
+	kept := map[string]bool{}
+	for _, i := range append(order, added...) {
 		id, err := s.applyServer(ctx, file, i, &cfg.Servers[i], existing)
 		if err != nil {
 			return managed, err
@@ -110,18 +120,23 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file stri
 	return managed, nil
 }
 
-// applyServer creates or updates one server of the file and its users; it returns the server ID.
-func (s *Service) applyServer(ctx context.Context, file string, i int, cs *config.Server, existing []transfer.Server) (string, error) {
-	want := cs.TransferServer()
-	var have *transfer.Server
+// matchServer finds the stored server a server of the file is: the one with its ServerId or, when
+// the file gives none, the one the file created (or released) on its Endpoint.
+func matchServer(want transfer.Server, existing []transfer.Server) *transfer.Server {
 	for j := range existing {
 		e := &existing[j]
 		if want.ServerID != "" && e.ServerID == want.ServerID ||
 			want.ServerID == "" && (e.Source == transfer.SourceConfig || e.Source == transfer.SourceReleased) && e.Endpoint == want.Endpoint {
-			have = e
-			break
+			return e
 		}
 	}
+	return nil
+}
+
+// applyServer creates or updates one server of the file and its users; it returns the server ID.
+func (s *Service) applyServer(ctx context.Context, file string, i int, cs *config.Server, existing []transfer.Server) (string, error) {
+	want := cs.TransferServer()
+	have := matchServer(want, existing)
 	field := fmt.Sprintf("Servers[%d]", i)
 	if have == nil {
 		id, err := s.CreateServer(ctx, CreateServerInput{

@@ -86,8 +86,10 @@ type Daemon struct {
 
 	control *control.Service
 	api     *http.Server
-	// started is set once Start has synced every server; notices before that are ignored.
-	started atomic.Bool
+	// started is set once Start has synced every server; notices before that are ignored, as
+	// are those while the config file is applied (applying), which syncs every server after.
+	started  atomic.Bool
+	applying atomic.Bool
 	// syncMu serializes changes to which servers run (start, reload, API notices).
 	syncMu  sync.Mutex
 	mu      sync.Mutex
@@ -272,19 +274,38 @@ func storageRoot(cfg *config.Config, dataDir string) string {
 	return filepath.Join(dataDir, "storage")
 }
 
+// NotStartedError says that the config file was applied (the state store has its changes) but
+// some of its servers could not start; they are START_FAILED.
+type NotStartedError struct {
+	Changes string // what applying the file changed, as control.ApplySummary says it
+	Err     error
+}
+
+func (e *NotStartedError) Error() string { return e.Err.Error() }
+func (e *NotStartedError) Unwrap() error { return e.Err }
+
 // apply binds the config file's new endpoints, applies cfg to the state store through the
 // control plane, then makes the running servers match the store. A port that is taken or an error
-// in the file changes nothing.
+// in the file changes nothing; a server of the file that fails to start after the file was
+// applied is a *NotStartedError.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) (control.ApplySummary, error) {
 	defer d.closePrebound()
 	if err := d.bindConfigServers(cfg); err != nil {
 		return control.ApplySummary{}, err
 	}
+	// The servers the file touches are synced together below, moves before starts: one at a
+	// time as the apply reports them, a new server could find its port still held by one about
+	// to move away.
+	d.applying.Store(true)
 	summary, err := d.control.ApplyConfig(ctx, cfg, d.opts.ConfigPath)
+	d.applying.Store(false)
 	if err != nil {
 		return summary, err
 	}
-	return summary, d.syncAll(ctx)
+	if err := d.syncAll(ctx); err != nil {
+		return summary, &NotStartedError{Changes: summary.String(), Err: err}
+	}
+	return summary, nil
 }
 
 // syncAll makes every running server match the state store, as at start and after SIGHUP:
@@ -299,11 +320,28 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	known := map[string]bool{}
+	// First stop what should stop, is gone or moves, so that a port one server leaves is free
+	// for another that takes it in the same change.
+	known := map[string]*transfer.Server{}
+	for i := range servers {
+		known[servers[i].ServerID] = &servers[i]
+	}
+	d.mu.Lock()
+	var leaving []string
+	for id, r := range d.servers {
+		s := known[id]
+		if s == nil || r.endpoint != s.Endpoint ||
+			s.State != transfer.StateOnline && s.State != transfer.StateStarting && s.State != transfer.StateStartFailed {
+			leaving = append(leaving, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range leaving {
+		d.stopServer(id)
+	}
 	var errs []error
 	for i := range servers {
 		s := &servers[i]
-		known[s.ServerID] = true
 		if s.State == transfer.StateStartFailed {
 			s.State = transfer.StateStarting
 		}
@@ -314,17 +352,6 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 				d.log.Warn("server could not start; it is START_FAILED until StartServer or SIGHUP starts it", "server-id", s.ServerID, "endpoint", s.Endpoint, "err", err)
 			}
 		}
-	}
-	d.mu.Lock()
-	var stale []string
-	for id := range d.servers {
-		if !known[id] {
-			stale = append(stale, id)
-		}
-	}
-	d.mu.Unlock()
-	for _, id := range stale {
-		d.stopServer(id)
 	}
 	return errors.Join(errs...)
 }
@@ -354,6 +381,8 @@ func (d *Daemon) stopServer(id string) {
 
 // Reload applies the config file again, as at start, and says in one line what changed. A config
 // with errors changes nothing: the error is returned and the servers keep running as they were.
+// When the file was applied but some of its servers could not start, the error is a
+// *NotStartedError.
 // The storage settings, region, account and identity provider settings are read only at start.
 func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	cfg, err := d.loadConfig()

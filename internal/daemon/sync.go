@@ -15,8 +15,8 @@ import (
 // moves its listener); one that should be offline, or is gone, stops and lets its transfers
 // finish. STARTING and STOPPING become ONLINE (or START_FAILED) and OFFLINE.
 func (d *Daemon) ServerChanged(ctx context.Context, serverID string) {
-	if !d.started.Load() {
-		return // Start syncs every server once the config is applied
+	if !d.started.Load() || d.applying.Load() {
+		return // Start and Reload sync every server once the config is applied
 	}
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()

@@ -599,3 +599,27 @@ func TestStartFailedSaysWhy(t *testing.T) {
 	}
 	mustSFTP(t, port, "alice", key, "pwd\n")
 }
+
+// TestReloadMovesBeforeStarting checks that one SIGHUP can move a server to another port and
+// give its old port to a new server (whose ID sorts first): servers leave their ports before
+// others take them.
+func TestReloadMovesBeforeStarting(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	e1, e2 := freePort(t), freePort(t)
+	const moving, newcomer = "s-00000000000000f02", "s-00000000000000f01"
+	p := start(t, configYAML("", serverConf{ID: moving, Port: e1, Users: []userConf{chrootUser("mover", key)}}))
+	mustSFTP(t, e1, "mover", key, "pwd\n")
+	cfg := configYAML("",
+		serverConf{ID: newcomer, Port: e1, Users: []userConf{chrootUser("newcomer", key)}},
+		serverConf{ID: moving, Port: e2, Users: []userConf{chrootUser("mover", key)}})
+	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.reload(t)
+	if strings.Contains(p.stderrText(), "could not start") {
+		t.Fatalf("a server could not start after the move:\n%s", p.stderrText())
+	}
+	mustSFTP(t, e2, "mover", key, "pwd\n")
+	mustSFTP(t, e1, "newcomer", key, "pwd\n")
+}
