@@ -125,9 +125,10 @@ func affected(res sql.Result, err error) (int64, error) {
 
 // Atomically runs fn with a Store whose reads and writes all belong to one transaction, which is
 // committed when fn returns nil and rolled back otherwise: either every change fn makes is kept,
-// or none. Reads through the Store fn gets see its own changes; other users of s see none of them
-// before the commit, and their writes wait for it. fn must not use s itself for writes, which
-// would wait for fn. Inside fn, Atomically runs its argument in the same transaction.
+// or none (a panic in fn rolls back too). Reads through the Store fn gets see its own changes;
+// other users of s see none of them before the commit, and their writes wait for it. fn must not
+// use s itself for writes, which would wait for fn. Atomically on the Store fn gets just runs its
+// argument as part of the same transaction: it is all or nothing with the whole.
 func (s *Store) Atomically(ctx context.Context, fn func(tx *Store) error) error {
 	if s.tx != nil {
 		return fn(s)
@@ -136,9 +137,17 @@ func (s *Store) Atomically(ctx context.Context, fn func(tx *Store) error) error 
 	if err != nil {
 		return err
 	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback() // fn panicked: the one writer connection must not stay taken
+		}
+	}()
 	ts := *s
 	ts.tx = tx
-	if err := fn(&ts); err != nil {
+	err = fn(&ts)
+	done = true
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}

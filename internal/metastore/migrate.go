@@ -91,6 +91,14 @@ func migrations() []migration {
 		stmts: []string{
 			`ALTER TABLE servers ADD COLUMN state_reason TEXT NOT NULL DEFAULT ''`,
 		},
+	}, {
+		version: 4,
+		name:    "no stored copies of the tags transferd derives",
+		stmts: []string{
+			// TagResource once stored any key; these are now derived (transfer.DerivedTag), shown
+			// from the state, and could neither be seen nor removed.
+			`DELETE FROM tags WHERE key IN ('transferd:Endpoint', 'transferd:ManagedBy', 'transferd:StateReason')`,
+		},
 	}}
 }
 
