@@ -39,6 +39,9 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 		managed configManaged
 		summary ApplySummary
 	)
+	// mu, held through the apply, keeps the API's checks (free endpoints, what the file manages)
+	// from deciding by a state the apply is about to change.
+	s.mu.Lock()
 	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
 		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
 			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
@@ -53,11 +56,14 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 		summary = summarize(before, after)
 		return err
 	})
+	if err == nil {
+		s.setManaged(managed)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return ApplySummary{}, err
 	}
 	logs.flush(ctx)
-	s.setManaged(managed)
 	for _, id := range notes {
 		s.changed(ctx, id)
 	}

@@ -35,11 +35,14 @@ type configManaged struct {
 // applyingKey marks the context of ApplyConfig, whose changes are the file's own.
 type applyingKey struct{}
 
-// managedServer refuses a change to a server the config file manages.
+// managedServer refuses a change to a server the config file manages. It waits for an apply of
+// the file in progress (ApplyConfig holds mu), so that it decides by the file as applied.
 func (s *Service) managedServer(ctx context.Context, serverID, op string) error {
 	if ctx.Value(applyingKey{}) != nil {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.managedMu.RLock()
 	defer s.managedMu.RUnlock()
 	if _, ok := s.managed.servers[serverID]; !ok {
@@ -49,11 +52,13 @@ func (s *Service) managedServer(ctx context.Context, serverID, op string) error 
 		serverID, s.managed.file, transfer.ManagedByTag, transfer.ManagedByConfig, op)
 }
 
-// managedUser refuses a change to a user the config file manages.
+// managedUser refuses a change to a user the config file manages, as managedServer does.
 func (s *Service) managedUser(ctx context.Context, serverID, userName, op string) error {
 	if ctx.Value(applyingKey{}) != nil {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.managedMu.RLock()
 	defer s.managedMu.RUnlock()
 	if !s.managed.servers[serverID][userName] {
