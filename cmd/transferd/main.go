@@ -155,13 +155,6 @@ Flags:
 		return fmt.Errorf("serve: --log-format %q: use text or json", *logFormat)
 	}
 
-	if *debugListen != "" {
-		stopDebug, err := startDebug(*debugListen, logger)
-		if err != nil {
-			return err
-		}
-		defer stopDebug()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// From here a SIGHUP waits for the start to finish instead of ending the process.
@@ -175,6 +168,7 @@ Flags:
 		ActivityLog:   *activityLog,
 		ShutdownGrace: *grace,
 		APIListen:     *apiListen,
+		DebugListen:   *debugListen,
 		EndpointHost:  *endpointHost,
 		EndpointPorts: *endpointPorts,
 		Procs:         procs.FromEnv(logger),

@@ -51,6 +51,8 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// APIListen is the management API's listen address; "" or "off" turns the API off.
 	APIListen string
+	// DebugListen, when set, serves Go's profiles (/debug/pprof/) on this address.
+	DebugListen string
 	// EndpointHost and EndpointPorts ("LOW-HIGH") give servers created without an Endpoint theirs;
 	// defaults 127.0.0.1 and 2300-2399.
 	EndpointHost  string
@@ -99,7 +101,10 @@ type Daemon struct {
 	// policyWarned is the policy each server's warnings (algorithms this build lacks) were
 	// logged for.
 	policyWarned map[string]string
-	wg           sync.WaitGroup
+	// background ends background work (the S3 check) at Shutdown.
+	background     context.Context
+	stopBackground context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 // running is a server whose listener is open.
@@ -146,6 +151,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}, prebound: map[string]net.Listener{},
 		policyWarned: map[string]string{}}
+	d.background, d.stopBackground = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -170,7 +176,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, lock)
-	if opts.PidFile != "" && opts.PidFile != filepath.Join(opts.DataDir, pidFile) {
+	if opts.PidFile != "" && !samePath(opts.PidFile, filepath.Join(opts.DataDir, pidFile)) {
 		if err := os.WriteFile(opts.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("--pid-file: %w", err)
 		}
@@ -182,6 +188,13 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	if apiLn != nil {
 		d.closers = append(d.closers, apiLn) // until the API server owns it
+	}
+	if opts.DebugListen != "" {
+		stopDebug, err := startDebug(opts.DebugListen, d.log)
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, closerFunc(stopDebug))
 	}
 	if err := d.bindConfigServers(cfg); err != nil { // before the state store is touched
 		return nil, err
@@ -223,11 +236,11 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.log.Info("config applied", "config", opts.ConfigPath, "changes", summary.String())
+	d.started.Store(true) // from here API changes reach the running servers
 	if apiLn != nil {
 		d.serveAPI(apiLn, apiCreds)
 	}
 	d.checkS3(ctx)
-	d.started.Store(true)
 	return d, nil
 }
 
@@ -533,6 +546,7 @@ func (d *Daemon) startServer(ctx context.Context, s *transfer.Server) error {
 // Shutdown stops accepting connections on every server, lets transfers in flight finish until
 // ctx ends, then closes everything.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.stopBackground()
 	var apiErr error
 	if d.api != nil {
 		apiErr = d.api.Shutdown(ctx)
@@ -559,6 +573,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 }
 
 func (d *Daemon) closeAll() {
+	d.stopBackground()
 	if d.api != nil {
 		d.api.Close()
 	}
@@ -578,6 +593,19 @@ func (d *Daemon) closeAll() {
 // pidFile is the file in the data directory that a serving transferd holds locked and writes its
 // process ID to: `kill -HUP "$(cat DATA_DIR/transferd.pid)"` signals that process alone.
 const pidFile = "transferd.pid"
+
+// samePath reports whether two paths name the same file: the same file on disk, or the same
+// absolute path.
+func samePath(a, b string) bool {
+	if fa, err := os.Stat(a); err == nil {
+		if fb, err := os.Stat(b); err == nil {
+			return os.SameFile(fa, fb)
+		}
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
+}
 
 // closerFunc is a function as an io.Closer.
 type closerFunc func() error

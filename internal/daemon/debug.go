@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"errors"
@@ -6,14 +6,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
-	"github.com/transferd/transferd/internal/daemon"
 )
 
 // startDebug serves Go's profiles (/debug/pprof/) on addr, for measuring the server under load.
 // It returns a function that stops the listener.
-func startDebug(addr string, logger *slog.Logger) (func(), error) {
-	ln, err := daemon.Listen("--debug-listen", addr)
+func startDebug(addr string, logger *slog.Logger) (func() error, error) {
+	ln, err := Listen("--debug-listen", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -30,5 +28,5 @@ func startDebug(addr string, logger *slog.Logger) (func(), error) {
 		}
 	}()
 	logger.Info("serving profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return func() { srv.Close() }, nil
+	return srv.Close, nil
 }

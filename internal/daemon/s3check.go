@@ -14,7 +14,7 @@ const s3CheckLimit = 30 * time.Second
 
 // checkS3 checks, in the background, that the S3 storage answers and takes the credentials, and
 // that every bucket the users of S3-domain servers name exists; each problem is one warning in the
-// operational log. Nothing waits for it: S3 may come up after transferd.
+// operational log. Nothing waits for it (S3 may come up after transferd), and Shutdown ends it.
 func (d *Daemon) checkS3(ctx context.Context) {
 	st, ok := d.s3.(*s3store.Store)
 	if !ok {
@@ -29,7 +29,7 @@ func (d *Daemon) checkS3(ctx context.Context) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s3CheckLimit)
+		ctx, cancel := context.WithTimeout(d.background, s3CheckLimit)
 		defer cancel()
 		problems := st.Check(ctx, buckets)
 		for _, p := range problems {

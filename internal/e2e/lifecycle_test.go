@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -447,6 +448,11 @@ func TestStartAllOrNothing(t *testing.T) {
 		t.Errorf("the API's port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
 	}
 	free(first)
+	stderr, code = runServe(t, "--data-dir", dataDir, "--config", cfg, "--debug-listen", fmt.Sprintf("127.0.0.1:%d", taken))
+	if want := fmt.Sprintf("--debug-listen 127.0.0.1:%d: address already in use", taken); code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("the debug port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
+	}
+	free(first)
 
 	// An error found while the file is applied (it names a server the API created) changes
 	// nothing: its first server is not created either.
@@ -515,9 +521,20 @@ func TestOneProcessPerDataDir(t *testing.T) {
 	// --pid-file writes another, removed at exit.
 	extra := filepath.Join(t.TempDir(), "run", "transferd.pid")
 	os.MkdirAll(filepath.Dir(extra), 0o755)
-	q := start(t, configYAML("", serverConf{Port: freePort(t)}), "--pid-file", extra)
+	debug := freePort(t)
+	q := start(t, configYAML("", serverConf{Port: freePort(t)}), "--pid-file", extra, "--debug-listen", fmt.Sprintf("127.0.0.1:%d", debug))
 	if b, err := os.ReadFile(extra); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(q.cmd.Process.Pid) {
 		t.Errorf("--pid-file holds %q (%v), want %d", b, err, q.cmd.Process.Pid)
+	}
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", debug)); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("--debug-listen serves no profiles: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// A second serve on the same data directory is stopped by the lock, not by the debug port.
+	stderr, code = runServe(t, "--data-dir", q.dataDir, "--config", other, "--debug-listen", fmt.Sprintf("127.0.0.1:%d", debug))
+	if want := "data directory " + q.dataDir + " is in use by another transferd"; code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("a second serve with the same --debug-listen: exit %d, stderr:\n%s\nwant %q", code, stderr, want)
 	}
 	if code := q.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
