@@ -35,25 +35,32 @@ type configManaged struct {
 // applyingKey marks the context of ApplyConfig, whose changes are the file's own.
 type applyingKey struct{}
 
-// managedServer refuses a change to a server the config file manages. It waits for an apply of
-// the file in progress (ApplyConfig holds mu), so that it decides by the file as applied.
+// managedServer refuses a change to a server the config file manages.
 func (s *Service) managedServer(ctx context.Context, serverID, op string) error {
-	if ctx.Value(applyingKey{}) != nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.managedMu.RLock()
-	defer s.managedMu.RUnlock()
-	if _, ok := s.managed.servers[serverID]; !ok {
-		return nil
-	}
-	return transfer.Invalid("ServerId", "server %s is managed by the config file %s (tag %s=%s), which would undo %s at the next SIGHUP or restart: change the file and send transferd SIGHUP",
-		serverID, s.managed.file, transfer.ManagedByTag, transfer.ManagedByConfig, op)
+	return s.refuseManaged(ctx, func(m *configManaged) error {
+		if _, ok := m.servers[serverID]; !ok {
+			return nil
+		}
+		return transfer.Invalid("ServerId", "server %s is managed by the config file %s (tag %s=%s), which would undo %s at the next SIGHUP or restart: change the file and send transferd SIGHUP",
+			serverID, m.file, transfer.ManagedByTag, transfer.ManagedByConfig, op)
+	})
 }
 
-// managedUser refuses a change to a user the config file manages, as managedServer does.
+// managedUser refuses a change to a user the config file manages.
 func (s *Service) managedUser(ctx context.Context, serverID, userName, op string) error {
+	return s.refuseManaged(ctx, func(m *configManaged) error {
+		if !m.servers[serverID][userName] {
+			return nil
+		}
+		return transfer.Invalid("UserName", "user %s of server %s is managed by the config file %s (tag %s=%s), which would undo %s at the next SIGHUP or restart: change the file and send transferd SIGHUP",
+			userName, serverID, m.file, transfer.ManagedByTag, transfer.ManagedByConfig, op)
+	})
+}
+
+// refuseManaged asks refuse about what the config file manages, except inside ApplyConfig,
+// whose changes are the file's. It waits for an apply in progress (ApplyConfig holds mu), so it
+// decides by the file as applied.
+func (s *Service) refuseManaged(ctx context.Context, refuse func(m *configManaged) error) error {
 	if ctx.Value(applyingKey{}) != nil {
 		return nil
 	}
@@ -61,11 +68,7 @@ func (s *Service) managedUser(ctx context.Context, serverID, userName, op string
 	defer s.mu.Unlock()
 	s.managedMu.RLock()
 	defer s.managedMu.RUnlock()
-	if !s.managed.servers[serverID][userName] {
-		return nil
-	}
-	return transfer.Invalid("UserName", "user %s of server %s is managed by the config file %s (tag %s=%s), which would undo %s at the next SIGHUP or restart: change the file and send transferd SIGHUP",
-		userName, serverID, s.managed.file, transfer.ManagedByTag, transfer.ManagedByConfig, op)
+	return refuse(&s.managed)
 }
 
 // managedResource refuses a change to a tagged resource the config file manages.
