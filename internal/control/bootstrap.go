@@ -32,34 +32,27 @@ import (
 // returned, nothing was changed, nothing was logged as done and the Notifier was not told. The
 // summary counts what changed.
 func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file string) (ApplySummary, error) {
-	ctx = context.WithValue(ctx, applyingKey{}, true)
 	var (
 		logs    deferredLog
 		notes   noteList
-		managed configManaged
 		summary ApplySummary
 	)
-	// mu, held through the apply, keeps the API's checks (free endpoints, what the file manages)
-	// from deciding by a state the apply is about to change.
-	s.mu.Lock()
-	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
+	actx := context.WithValue(ctx, applyingKey{}, true) // the file's own changes: never refused as managed
+	err := s.applyLocked(actx, func(tx *metastore.Store) (configManaged, error) {
 		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
 			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
-		before, err := ts.snapshot(ctx)
+		before, err := ts.snapshot(actx)
 		if err != nil {
-			return err
+			return configManaged{}, err
 		}
-		if managed, err = ts.applyConfig(ctx, cfg, file); err != nil {
-			return err
+		managed, err := ts.applyConfig(actx, cfg, file)
+		if err != nil {
+			return managed, err
 		}
-		after, err := ts.snapshot(ctx)
+		after, err := ts.snapshot(actx)
 		summary = summarize(before, after)
-		return err
+		return managed, err
 	})
-	if err == nil {
-		s.setManaged(managed)
-	}
-	s.mu.Unlock()
 	if err != nil {
 		return ApplySummary{}, err
 	}
@@ -68,6 +61,24 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 		s.changed(ctx, id)
 	}
 	return summary, nil
+}
+
+// applyLocked runs apply in a transaction of the store and, when it commits, makes what it
+// returns what the file manages. mu, held throughout, keeps the API's checks (free endpoints, what
+// the file manages) from deciding by a state the apply is changing.
+func (s *Service) applyLocked(ctx context.Context, apply func(tx *metastore.Store) (configManaged, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var managed configManaged
+	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
+		var err error
+		managed, err = apply(tx)
+		return err
+	})
+	if err == nil {
+		s.setManaged(managed)
+	}
+	return err
 }
 
 // noteList is a Notifier that remembers the servers it is told about.
