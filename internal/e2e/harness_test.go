@@ -108,6 +108,23 @@ func freePort(t testing.TB) int {
 	return 0
 }
 
+// heldPort returns a loopback port that the test holds with a listener (closed when the test
+// ends, or earlier by the caller): a port that something is known to be using. Another process
+// may take a free port between freePort and Listen, so it tries again.
+func heldPort(t testing.TB) (int, net.Listener) {
+	t.Helper()
+	for range 100 {
+		port := freePort(t)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			t.Cleanup(func() { ln.Close() })
+			return port, ln
+		}
+	}
+	t.Fatal("no loopback port could be held")
+	return 0, nil
+}
+
 // ---- client keys ----
 
 // sshKey is a client key pair made by ssh-keygen.

@@ -401,15 +401,8 @@ func runServe(t *testing.T, args ...string) (string, int) {
 func TestStartAllOrNothing(t *testing.T) {
 	t.Parallel()
 	key := keyFor(t, "ed25519")
-	first, second, api := freePort(t), freePort(t), freePort(t)
-	hold := func(port int) {
-		t.Helper()
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-	}
+	first, api := freePort(t), freePort(t)
+	second, _ := heldPort(t)
 	free := func(port int) {
 		t.Helper()
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -427,7 +420,6 @@ func TestStartAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
-	hold(second)
 	stderr, code := runServe(t, "--data-dir", dataDir, "--config", cfg, "--api-listen", fmt.Sprintf("127.0.0.1:%d", api))
 	if want := fmt.Sprintf("%s: Servers[1].Endpoint 127.0.0.1:%d: address already in use", cfg, second); code == 0 || !strings.Contains(stderr, want) {
 		t.Errorf("a server's port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
@@ -441,8 +433,7 @@ func TestStartAllOrNothing(t *testing.T) {
 		t.Errorf("the state store exists after a failed start (%v)", err)
 	}
 
-	taken := freePort(t)
-	hold(taken)
+	taken, _ := heldPort(t)
 	stderr, code = runServe(t, "--data-dir", dataDir, "--config", cfg, "--api-listen", fmt.Sprintf("127.0.0.1:%d", taken))
 	if want := fmt.Sprintf("--api-listen 127.0.0.1:%d: address already in use", taken); code == 0 || !strings.Contains(stderr, want) {
 		t.Errorf("the API's port taken: exit %d, stderr:\n%s\nwant non-zero and %q", code, stderr, want)
@@ -552,12 +543,8 @@ func TestStartFailedSaysWhy(t *testing.T) {
 	p, client := apiClient(t)
 	ctx := context.Background()
 	key := keyFor(t, "ed25519")
-	port := freePort(t)
+	port, taken := heldPort(t)
 	ep := fmt.Sprintf("127.0.0.1:%d", port)
-	taken, err := net.Listen("tcp", ep)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs, err := client.CreateServer(ctx, &transfer.CreateServerInput{Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(ep)}}})
 	if err != nil {
 		taken.Close()
