@@ -37,19 +37,20 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 		notes   noteList
 		summary ApplySummary
 	)
-	actx := context.WithValue(ctx, applyingKey{}, true) // the file's own changes: never refused as managed
-	err := s.applyLocked(actx, func(tx *metastore.Store) (configManaged, error) {
+	// The work runs on a Service over the transaction, which manages nothing: the file's own
+	// changes are never refused as managed by it.
+	err := s.applyLocked(ctx, func(tx *metastore.Store) (configManaged, error) {
 		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
 			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
-		before, err := ts.snapshot(actx)
+		before, err := ts.snapshot(ctx)
 		if err != nil {
 			return configManaged{}, err
 		}
-		managed, err := ts.applyConfig(actx, cfg, file)
+		managed, err := ts.applyConfig(ctx, cfg, file)
 		if err != nil {
 			return managed, err
 		}
-		after, err := ts.snapshot(actx)
+		after, err := ts.snapshot(ctx)
 		summary = summarize(before, after)
 		return managed, err
 	})
@@ -189,7 +190,8 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 		return "", fmt.Errorf("%s: %s.Domain: server %s was created with Domain %s; the domain cannot change after creation",
 			file, field, id, have.Domain)
 	}
-	if want.CustomIdentity() {
+	custom := want.CustomIdentity()
+	if custom {
 		// The file lists no users for it: the users it created go before the provider comes.
 		if err := s.applyUsers(ctx, file, field, cs, id); err != nil {
 			return "", err
@@ -228,6 +230,9 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 	}
 	if err := s.ensureHostKey(ctx, id); err != nil {
 		return "", err
+	}
+	if custom {
+		return id, nil // its users were applied above
 	}
 	return id, s.applyUsers(ctx, file, field, cs, id)
 }
@@ -283,26 +288,20 @@ func (s *Service) applyUsers(ctx context.Context, file, field string, cs *config
 			return fmt.Errorf("%s: %s: %w", file, uf, err)
 		}
 	}
-	after := ""
-	for {
-		page, err := s.store.ListUsers(ctx, serverID, after, maxMaxResults)
-		if err != nil {
+	users, err := s.store.ListUsers(ctx, serverID, "", 0) // all of them
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Source != transfer.SourceConfig || listed[u.UserName] {
+			continue
+		}
+		if err := s.DeleteUser(ctx, serverID, u.UserName); err != nil {
 			return err
 		}
-		for _, u := range page {
-			if u.Source != transfer.SourceConfig || listed[u.UserName] {
-				continue
-			}
-			if err := s.DeleteUser(ctx, serverID, u.UserName); err != nil {
-				return err
-			}
-			s.log.Info("deleted user no longer in the config file", "server-id", serverID, "user", u.UserName, "config", file)
-		}
-		if len(page) < maxMaxResults {
-			return nil
-		}
-		after = page[len(page)-1].UserName
+		s.log.Info("deleted user no longer in the config file", "server-id", serverID, "user", u.UserName, "config", file)
 	}
+	return nil
 }
 
 // applyUser creates a user of the file or brings an existing one in line with it.

@@ -2,7 +2,6 @@ package control
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 
@@ -32,12 +31,9 @@ type configManaged struct {
 	servers map[string]map[string]bool // server ID → names of the users the file lists on it
 }
 
-// applyingKey marks the context of ApplyConfig, whose changes are the file's own.
-type applyingKey struct{}
-
 // managedServer refuses a change to a server the config file manages.
-func (s *Service) managedServer(ctx context.Context, serverID, op string) error {
-	return s.refuseManaged(ctx, func(m *configManaged) error {
+func (s *Service) managedServer(serverID, op string) error {
+	return s.refuseManaged(func(m *configManaged) error {
 		if _, ok := m.servers[serverID]; !ok {
 			return nil
 		}
@@ -47,8 +43,8 @@ func (s *Service) managedServer(ctx context.Context, serverID, op string) error 
 }
 
 // managedUser refuses a change to a user the config file manages.
-func (s *Service) managedUser(ctx context.Context, serverID, userName, op string) error {
-	return s.refuseManaged(ctx, func(m *configManaged) error {
+func (s *Service) managedUser(serverID, userName, op string) error {
+	return s.refuseManaged(func(m *configManaged) error {
 		if !m.servers[serverID][userName] {
 			return nil
 		}
@@ -57,13 +53,10 @@ func (s *Service) managedUser(ctx context.Context, serverID, userName, op string
 	})
 }
 
-// refuseManaged asks refuse about what the config file manages, except inside ApplyConfig,
-// whose changes are the file's. It waits for an apply in progress (ApplyConfig holds mu), so it
-// decides by the file as applied.
-func (s *Service) refuseManaged(ctx context.Context, refuse func(m *configManaged) error) error {
-	if ctx.Value(applyingKey{}) != nil {
-		return nil
-	}
+// refuseManaged asks refuse about what the config file manages. It waits for an apply in
+// progress (ApplyConfig holds mu), so it decides by the file as applied. (ApplyConfig's own work
+// runs on a Service that manages nothing.)
+func (s *Service) refuseManaged(refuse func(m *configManaged) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.managedMu.RLock()
@@ -72,12 +65,12 @@ func (s *Service) refuseManaged(ctx context.Context, refuse func(m *configManage
 }
 
 // managedResource refuses a change to a tagged resource the config file manages.
-func (s *Service) managedResource(ctx context.Context, r resource, op string) error {
+func (s *Service) managedResource(r resource, op string) error {
 	switch r.kind {
 	case typeServer:
-		return s.managedServer(ctx, r.serverID, op)
+		return s.managedServer(r.serverID, op)
 	case typeUser:
-		return s.managedUser(ctx, r.serverID, r.name, op)
+		return s.managedUser(r.serverID, r.name, op)
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func (s *Service) DescribeServer(ctx context.Context, serverID string) (*ServerD
 // ED25519 key replaces an ED25519 key), or is added when the server has none of that type. The
 // Notifier is told.
 func (s *Service) UpdateServer(ctx context.Context, serverID string, in UpdateServerInput) error {
-	if err := s.managedServer(ctx, serverID, "UpdateServer"); err != nil {
+	if err := s.managedServer(serverID, "UpdateServer"); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -273,7 +273,7 @@ func (s *Service) DeleteServer(ctx context.Context, serverID string) error {
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
-	if err := s.managedServer(ctx, serverID, "DeleteServer"); err != nil {
+	if err := s.managedServer(serverID, "DeleteServer"); err != nil {
 		return err
 	}
 	if err := s.store.DeleteServer(ctx, serverID); err != nil {
@@ -349,7 +349,7 @@ func (s *Service) StartServer(ctx context.Context, serverID string) error {
 // daemon then reports OFFLINE (or STOP_FAILED) through SetServerState. A server that is OFFLINE or
 // STOPPING already is left as it is, as AWS allows.
 func (s *Service) StopServer(ctx context.Context, serverID string) error {
-	if err := s.managedServer(ctx, serverID, "StopServer"); err != nil {
+	if err := s.managedServer(serverID, "StopServer"); err != nil {
 		return err
 	}
 	return s.moveServer(ctx, serverID, transfer.StateStopping, transfer.StateOffline)

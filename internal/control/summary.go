@@ -46,7 +46,8 @@ type stateSnapshot struct {
 	users   map[[2]string]transfer.User // by server ID and user name
 }
 
-// snapshot reads every server and the users of those that have users.
+// snapshot reads the servers the config file can change (those it created or released; it may
+// not name the API's) with their users.
 func (s *Service) snapshot(ctx context.Context) (stateSnapshot, error) {
 	snap := stateSnapshot{servers: map[string]transfer.Server{}, users: map[[2]string]transfer.User{}}
 	servers, err := s.AllServers(ctx)
@@ -54,20 +55,16 @@ func (s *Service) snapshot(ctx context.Context) (stateSnapshot, error) {
 		return snap, err
 	}
 	for _, srv := range servers {
+		if srv.Source == transfer.SourceAPI {
+			continue
+		}
 		snap.servers[srv.ServerID] = srv
-		after := ""
-		for {
-			page, err := s.store.ListUsers(ctx, srv.ServerID, after, maxMaxResults)
-			if err != nil {
-				return snap, err
-			}
-			for _, u := range page {
-				snap.users[[2]string{u.ServerID, u.UserName}] = u
-			}
-			if len(page) < maxMaxResults {
-				break
-			}
-			after = page[len(page)-1].UserName
+		users, err := s.store.ListUsers(ctx, srv.ServerID, "", 0) // all of them, with their keys
+		if err != nil {
+			return snap, err
+		}
+		for _, u := range users {
+			snap.users[[2]string{u.ServerID, u.UserName}] = u
 		}
 	}
 	return snap, nil

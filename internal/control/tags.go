@@ -84,7 +84,7 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	if err := validate("Tags", tags, 1); err != nil {
 		return err
 	}
-	if err := s.managedResource(ctx, r, "TagResource"); err != nil {
+	if err := s.managedResource(r, "TagResource"); err != nil {
 		return err
 	}
 	if err := s.tagResource(ctx, r, tags); err != nil {
@@ -137,7 +137,7 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 			return err
 		}
 	}
-	if err := s.managedResource(ctx, r, "UntagResource"); err != nil {
+	if err := s.managedResource(r, "UntagResource"); err != nil {
 		return err
 	}
 	if _, err := s.requireResource(ctx, r); err != nil {

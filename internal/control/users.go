@@ -74,9 +74,10 @@ func (s *Service) CreateUser(ctx context.Context, u transfer.User) error {
 }
 
 // warnUnconfined logs a user of an EFS-domain server without a POSIX profile: it acts with the
-// identity of the transferd process, limited only by its home directory.
+// identity of the transferd process, limited only by its home directory. The config file's users
+// are not logged here: the file's warnings name them, with their field, at every load.
 func (s *Service) warnUnconfined(u *transfer.User, srv *transfer.Server) {
-	if srv.Domain == transfer.DomainEFS && u.PosixProfile == nil {
+	if srv.Domain == transfer.DomainEFS && u.PosixProfile == nil && u.Source != transfer.SourceConfig {
 		s.log.Warn("user of an EFS-domain server has no PosixProfile: its files are created and checked as transferd's own user, limited only by its home directory",
 			"server-id", u.ServerID, "user", u.UserName)
 	}
@@ -103,7 +104,7 @@ func (s *Service) UpdateUser(ctx context.Context, serverID, userName string, in 
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return err
 	}
-	if err := s.managedUser(ctx, serverID, userName, "UpdateUser"); err != nil {
+	if err := s.managedUser(serverID, userName, "UpdateUser"); err != nil {
 		return err
 	}
 	u, err := s.store.GetUser(ctx, serverID, userName)
@@ -170,7 +171,7 @@ func (s *Service) DeleteUser(ctx context.Context, serverID, userName string) err
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return err
 	}
-	if err := s.managedUser(ctx, serverID, userName, "DeleteUser"); err != nil {
+	if err := s.managedUser(serverID, userName, "DeleteUser"); err != nil {
 		return err
 	}
 	return s.store.DeleteUser(ctx, serverID, userName)
@@ -214,7 +215,7 @@ func (s *Service) ImportSSHPublicKey(ctx context.Context, serverID, userName, bo
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return "", err
 	}
-	if err := s.managedUser(ctx, serverID, userName, "ImportSshPublicKey"); err != nil {
+	if err := s.managedUser(serverID, userName, "ImportSshPublicKey"); err != nil {
 		return "", err
 	}
 	k, _, err := transfer.ParseSSHPublicKey("SshPublicKeyBody", body)
@@ -249,7 +250,7 @@ func (s *Service) DeleteSSHPublicKey(ctx context.Context, serverID, userName, ke
 	if err := checkUserIDs(serverID, userName); err != nil {
 		return err
 	}
-	if err := s.managedUser(ctx, serverID, userName, "DeleteSshPublicKey"); err != nil {
+	if err := s.managedUser(serverID, userName, "DeleteSshPublicKey"); err != nil {
 		return err
 	}
 	if keyID == "" {
