@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 
@@ -61,12 +62,7 @@ func (d *Daemon) bindConfigServers(cfg *config.Config) error {
 		bound[s.Endpoint] = ln
 	}
 	d.mu.Lock()
-	for ep, ln := range bound {
-		if old := d.prebound[ep]; old != nil {
-			old.Close()
-		}
-		d.prebound[ep] = ln
-	}
+	maps.Copy(d.prebound, bound) // none of them was there: held skips those
 	d.mu.Unlock()
 	return nil
 }

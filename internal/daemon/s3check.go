@@ -60,24 +60,17 @@ func (d *Daemon) bucketUsers(ctx context.Context) map[string][]string {
 		if d.backendFor(&s) != d.s3 || s.IdentityProviderType != transfer.IdentityServiceManaged {
 			continue
 		}
-		after := ""
-		for {
-			page, err := d.store.ListUsers(ctx, s.ServerID, after, 1000)
-			if err != nil {
-				d.log.Warn("S3 check: listing users failed", "server-id", s.ServerID, "err", err)
-				break
-			}
-			for _, u := range page {
-				for _, b := range u.Buckets() {
-					if len(out[b]) < perBucket {
-						out[b] = append(out[b], s.ServerID+"/"+u.UserName)
-					}
+		users, err := d.store.ListUsers(ctx, s.ServerID, "", 0) // all of them
+		if err != nil {
+			d.log.Warn("S3 check: listing users failed", "server-id", s.ServerID, "err", err)
+			continue
+		}
+		for _, u := range users {
+			for _, b := range u.Buckets() {
+				if len(out[b]) < perBucket {
+					out[b] = append(out[b], s.ServerID+"/"+u.UserName)
 				}
 			}
-			if len(page) < 1000 {
-				break
-			}
-			after = page[len(page)-1].UserName
 		}
 	}
 	return out
