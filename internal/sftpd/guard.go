@@ -160,6 +160,9 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 		if err := g.need(a, reqs...); err != nil {
 			return err
 		}
+		if _, ok := g.backend.(storage.CheckedRenamer); ok {
+			return nil // the rename asks checkMove about each object it moves
+		}
 		fi, err := g.backend.Stat(ctx, loc)
 		switch {
 		case storage.KindOf(err) == storage.KindNotExist:
@@ -168,9 +171,6 @@ func (g *policyGuard) check(ctx context.Context, a access) error {
 			return err
 		case !fi.IsDir():
 			return nil
-		}
-		if _, ok := g.backend.(storage.CheckedRenamer); ok {
-			return nil // the rename asks checkMove about each object it moves
 		}
 		// Renaming a directory moves every object under it, as S3 would copy and delete them
 		// one by one: each must be allowed, or a Deny written for part of the tree would be

@@ -105,7 +105,9 @@ func (u *asUser) OpenRead(ctx context.Context, loc storage.Location) (h storage.
 
 // OpenWrite opens as the identity: a file it creates is the identity's (or has a setgid
 // directory's group), which an Owner may ask for and nothing else. Writes are made as the
-// identity too: a write by someone else clears setuid and setgid bits, and quotas count.
+// identity too: a write by the user clears setuid and setgid bits as the kernel does for users
+// (CAP_FSETID would keep them), and the owner's disk quota is enforced (CAP_SYS_RESOURCE would
+// let the write past it; quota is charged to the owner either way).
 func (u *asUser) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
 	if o := flags.Owner; o != nil && o.UID != u.id.UID {
 		return nil, storage.Errorf("open", loc, storage.KindNotSupported, "files are created as the user the store acts as", nil)
