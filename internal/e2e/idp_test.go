@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -398,14 +399,9 @@ func TestIdentityProviderFailures(t *testing.T) {
 	t.Parallel()
 	key := keyFor(t, "ed25519")
 	serve := func(h http.HandlerFunc) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: h}
-		go srv.Serve(ln)
-		t.Cleanup(func() { srv.Close() })
-		return "http://" + ln.Addr().String()
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL
 	}
 	hang := serve(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	garbage := serve(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>Internal error</html>")) })

@@ -1,11 +1,13 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -31,21 +33,20 @@ type lambdaEvent struct {
 // into the region and what to invoke: the whole ARN against AWS; the name and qualifier against
 // a Lambda-compatible endpoint, which knows its functions by name (the Runtime Interface Emulator
 // serves one, named "function").
-func functionTarget(arn string, local bool, defaultRegion string) (region, name, qualifier string) {
-	parts := strings.Split(arn, ":")
-	region = defaultRegion
-	if len(parts) > 3 && parts[3] != "" {
-		region = parts[3]
+func functionTarget(functionARN string, local bool, defaultRegion string) (region, name, qualifier string) {
+	a, err := arn.Parse(functionARN)
+	if err != nil { // checked where the server was configured; only a name is left
+		return defaultRegion, functionARN, ""
 	}
+	region = cmp.Or(a.Region, defaultRegion)
 	if !local {
-		return region, arn, ""
+		return region, functionARN, ""
 	}
-	name = parts[len(parts)-1]
-	if len(parts) >= 8 && parts[5] == "function" {
-		name, qualifier = parts[6], parts[7]
-	} else if len(parts) == 7 && parts[5] == "function" {
-		name = parts[6]
+	fn, ok := strings.CutPrefix(a.Resource, "function:")
+	if !ok {
+		return region, a.Resource, ""
 	}
+	name, qualifier, _ = strings.Cut(fn, ":")
 	return region, name, qualifier
 }
 
