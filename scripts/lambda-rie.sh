@@ -17,19 +17,10 @@ BIN=$CACHE/bin/aws-lambda-rie
 
 die() { echo "lambda-rie: $*" >&2; exit 1; }
 
-install() {
-  [ -x "$BIN" ] && return
-  mkdir -p "$CACHE"
-  # Several test binaries may ask at once: one installs, the others wait for it.
-  exec 9>"$CACHE/install.lock"
-  command -v flock >/dev/null && flock 9
-  if [ ! -x "$BIN" ]; then
-    echo "lambda-rie: installing aws-lambda-rie $VERSION into $CACHE" >&2
-    (cd "$CACHE" && GOBIN="$CACHE/bin" GOFLAGS= GOWORK=off go install "$MODULE/cmd/aws-lambda-rie@$VERSION") ||
-      die "go install $MODULE/cmd/aws-lambda-rie@$VERSION failed"
-  fi
-  exec 9>&-
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+install() { go_install_cached aws-lambda-rie "$MODULE/cmd/aws-lambda-rie@$VERSION" "$CACHE" || die "install failed"; }
 
 case "${1:-}" in
 path) install; echo "$BIN" ;;

@@ -26,19 +26,10 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 running() { [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
 
-install() {
-  [ -x "$BIN" ] && return
-  mkdir -p "$CACHE"
-  # Several test packages may start servers at once: one installs, the others wait for it.
-  exec 9>"$CACHE/install.lock"
-  command -v flock >/dev/null && flock 9
-  if [ ! -x "$BIN" ]; then
-    echo "s3server: installing versitygw $VERSION into $CACHE (takes a minute or two the first time)" >&2
-    (cd "$CACHE" && GOBIN="$CACHE/bin" GOFLAGS= GOWORK=off go install "github.com/versity/versitygw/cmd/versitygw@$VERSION") ||
-      die "go install github.com/versity/versitygw/cmd/versitygw@$VERSION failed"
-  fi
-  exec 9>&-
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+install() { go_install_cached versitygw "github.com/versity/versitygw/cmd/versitygw@$VERSION" "$CACHE" || die "install failed"; }
 
 start() {
   running && die "already running (pid $(cat "$STATE/pid"), state $STATE); stop it first"
