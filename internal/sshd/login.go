@@ -38,9 +38,6 @@ type login struct {
 	// key passed the first step of PUBLIC_KEY_AND_PASSWORD, for keyUser, signing with keySigAlg.
 	key       ssh.PublicKey
 	keySigAlg string
-
-	// latency is the identity provider time of the last attempt, for its AUTH_FAILURE record.
-	latency time.Duration
 }
 
 // serverConfig returns the server's SSH configuration with this login's callbacks, as the
@@ -63,24 +60,30 @@ func (l *login) serverConfig() *ssh.ServerConfig {
 	return &sc
 }
 
-// latencyReporter is an error from an identity provider, which says how long the call took.
+// latencyReporter is a refusal that says how long the identity provider took to answer: an
+// identity provider's own error, or answered below. Its AUTH_FAILURE record carries the latency.
 type latencyReporter interface {
 	error
 	IdPLatency() time.Duration
 }
 
-// lookup asks the authenticator and remembers how long the identity provider took. An identity
-// provider's error is returned as it is (it says what went wrong); the store's are summed up.
+// answered is a refusal made from what an identity provider answered.
+type answered struct {
+	error
+	latency time.Duration
+}
+
+func (a answered) IdPLatency() time.Duration { return a.latency }
+
+// lookup asks the authenticator. An identity provider's error is returned as it is (it says what
+// went wrong, and how long it took); the store's are summed up.
 func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
 	q.SourceIP = l.sourceIP
 	ans, err := l.b.cfg.Auth.Lookup(l.ctx, q)
-	l.latency = 0
 	if err == nil {
-		l.latency = ans.IdPLatency
 		return ans, nil
 	}
-	if t, ok := errors.AsType[latencyReporter](err); ok {
-		l.latency = t.IdPLatency()
+	if _, ok := errors.AsType[latencyReporter](err); ok {
 		return nil, err
 	}
 	if transfer.KindOf(err) == transfer.KindNotFound {
@@ -96,13 +99,16 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	if !transfer.LoginAllowed(name) {
 		return nil, errors.New("user name not allowed to log in")
 	}
+	asked := false // the provider's latency goes with the attempt that asked it, not later ones
 	if l.keyAnswer == nil && l.keyErr == nil || l.keyUser != name {
 		l.keyUser = name
 		l.keyAnswer, l.keyErr = l.lookup(LoginQuery{UserName: name})
-	} else if l.keyAnswer != nil {
-		l.latency = 0 // answered earlier in this connection
+		asked = true
 	}
 	if l.keyErr != nil {
+		if !asked {
+			return nil, errors.New(l.keyErr.Error())
+		}
 		return nil, l.keyErr
 	}
 	fp := ssh.FingerprintSHA256(key)
@@ -111,7 +117,11 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 			return &ssh.Permissions{ExtraData: map[any]any{answerKey{}: l.keyAnswer, pubKeyKey{}: key, methodKey{}: "publickey"}}, nil
 		}
 	}
-	return nil, fmt.Errorf("public key %s is not authorized for this user", fp)
+	err := fmt.Errorf("public key %s is not authorized for this user", fp)
+	if asked {
+		return nil, answered{err, l.keyAnswer.IdPLatency}
+	}
+	return nil, err
 }
 
 // verifiedKey completes a key login once the client has signed: it notes how it signed.
@@ -163,7 +173,6 @@ func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*
 		// Never asked: identity providers written for Transfer Family commonly take an empty
 		// password for a key login and answer with the user's keys, which would let anyone in;
 		// blanks alone arrive empty, as HTTP headers drop them.
-		l.latency = 0
 		return nil, errors.New("empty passwords are refused")
 	}
 	ans, err := l.lookup(LoginQuery{UserName: name, Password: password, HasPassword: true})
@@ -205,9 +214,18 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 		SourceIP:     remoteIP(meta.RemoteAddr()),
 		Method:       method,
 		Message:      msg,
-		IdPLatencyMs: latencyMs(l.latency),
+		IdPLatencyMs: latencyMs(latencyOf(err)),
 	}
 	l.b.cfg.Activity.Log(r)
+}
+
+// latencyOf is how long the identity provider took to give the answer err refuses by; zero when
+// none was asked for this attempt.
+func latencyOf(err error) time.Duration {
+	if r, ok := errors.AsType[latencyReporter](err); ok {
+		return r.IdPLatency()
+	}
+	return 0
 }
 
 // latencyMs is an identity provider's latency for a record: nil when no provider was asked.
