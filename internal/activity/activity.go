@@ -28,6 +28,11 @@ const (
 	Rmdir        = "RMDIR"
 	Setstat      = "SETSTAT"
 	Error        = "ERROR"
+	// ConnectionRejected is a connection refused before its SSH handshake (transferd): by a
+	// limit (MaxConnections, MaxConnectionsPerSourceIp, MaxStartups, MaxStartupsPerSourceIp) or
+	// because its source address is penalised. One record stands for the refusals of its kind
+	// from one address within a period (count); message says why.
+	ConnectionRejected = "CONNECTION_REJECTED"
 )
 
 // Operations an ERROR record names besides the activity types above (transferd: Transfer Family
@@ -78,6 +83,9 @@ type Record struct {
 	BytesIn  string `json:"bytes-in,omitempty"`
 	BytesOut string `json:"bytes-out,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Count is how many events one record stands for (transferd), where repeated ones are
+	// written once: CONNECTION_REJECTED, and refusals by a limit within a session.
+	Count int `json:"count,omitempty"`
 
 	// Failed negotiation (transferd): which category had no common algorithm and each side's list.
 	NegotiationCategory string   `json:"negotiation-category,omitempty"`

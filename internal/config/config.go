@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -37,8 +40,84 @@ type Config struct {
 	// IdentityProviderType API_GATEWAY or AWS_LAMBDA. Read at start.
 	IdentityProviders IdentityProviders `yaml:"IdentityProviders,omitempty"`
 
+	// Penalties (transferd) are the brute-force penalties of every server: source addresses
+	// whose connections end without a login earn penalty time, during which their new
+	// connections are refused before the SSH handshake. Applied again on SIGHUP.
+	Penalties Penalties `yaml:"Penalties,omitempty"`
+
 	// Servers are the SFTP endpoints to run, at least one.
 	Servers []Server `yaml:"Servers"`
+}
+
+// Penalties configure the brute-force penalties, as OpenSSH's PerSourcePenalties do: each
+// connection that ends without a login earns its source address the penalty of the worst thing
+// it did; penalties add up while they run (up to MaxSeconds), and once an address's exceeds
+// MinSeconds its new connections are refused until it has been served. A field left out has its
+// default; 0 seconds means that offence earns nothing.
+type Penalties struct {
+	// AuthFailureSeconds: a failed authentication (default 5).
+	AuthFailureSeconds *int `yaml:"AuthFailureSeconds,omitempty"`
+	// InvalidUserSeconds: an authentication naming a user that does not exist (default 5).
+	InvalidUserSeconds *int `yaml:"InvalidUserSeconds,omitempty"`
+	// NoAuthSeconds: a connection that ended without trying to authenticate, a failed key
+	// exchange included (default 1).
+	NoAuthSeconds *int `yaml:"NoAuthSeconds,omitempty"`
+	// GraceExceededSeconds: a connection that did not log in within the login grace time
+	// (default 10).
+	GraceExceededSeconds *int `yaml:"GraceExceededSeconds,omitempty"`
+	// MinSeconds: penalties below it refuse nothing (default 15). MaxSeconds: the most an
+	// address accrues (default 600).
+	MinSeconds *int `yaml:"MinSeconds,omitempty"`
+	MaxSeconds *int `yaml:"MaxSeconds,omitempty"`
+	// MaxSources caps the addresses remembered (default 65536); when that many are penalised,
+	// further addresses are not, and a warning is logged.
+	MaxSources int `yaml:"MaxSources,omitempty"`
+	// ExemptNetworks are addresses or CIDR networks never penalised, such as a monitoring host
+	// or the load balancer's health checks.
+	ExemptNetworks []string `yaml:"ExemptNetworks,omitempty"`
+}
+
+// Penalty defaults and bounds.
+const (
+	maxPenaltySeconds       = 86400
+	DefaultPenaltyMaxSource = 65536
+	maxPenaltySources       = 10_000_000
+)
+
+// PenaltySettings are the penalties with defaults filled in: seconds for each offence, the
+// bounds, the table's size and the exempt networks, parsed.
+type PenaltySettings struct {
+	AuthFailure, InvalidUser, NoAuth, GraceExceeded, Min, Max time.Duration
+	MaxSources                                                int
+	Exempt                                                    []netip.Prefix
+}
+
+// Settings returns the penalties with defaults; the file was validated, so every network parses.
+func (p *Penalties) Settings() PenaltySettings {
+	sec := func(v *int, def int) time.Duration {
+		if v == nil {
+			return time.Duration(def) * time.Second
+		}
+		return time.Duration(*v) * time.Second
+	}
+	s := PenaltySettings{
+		AuthFailure:   sec(p.AuthFailureSeconds, 5),
+		InvalidUser:   sec(p.InvalidUserSeconds, 5),
+		NoAuth:        sec(p.NoAuthSeconds, 1),
+		GraceExceeded: sec(p.GraceExceededSeconds, 10),
+		Min:           sec(p.MinSeconds, 15),
+		Max:           sec(p.MaxSeconds, 600),
+		MaxSources:    p.MaxSources,
+	}
+	if s.MaxSources == 0 {
+		s.MaxSources = DefaultPenaltyMaxSource
+	}
+	for _, n := range p.ExemptNetworks {
+		if pfx, err := transfer.ParseNetwork(n); err == nil {
+			s.Exempt = append(s.Exempt, pfx)
+		}
+	}
+	return s
 }
 
 // Storage says where files live. Servers with Domain EFS always use the local directory (Local,
@@ -214,8 +293,50 @@ type Server struct {
 	// tag transferd:RecordClientOffer (true or false); the file's value wins when it is applied.
 	RecordClientOffer bool `yaml:"RecordClientOffer,omitempty"`
 
+	// Limits (transferd; not Transfer Family fields) are the server's resource limits; one not
+	// given has its default (see transfer.Limits). The management API sets the same with the
+	// server tags transferd:<Name>; the file's values win when it is applied, and a limit the
+	// file does not give returns to its default.
+	Limits Limits `yaml:"Limits,omitempty"`
+
 	// Users are the server's service-managed users. User names are distinct within a server.
 	Users []User `yaml:"Users,omitempty"`
+}
+
+// Limits are a server's resource limits, each with the name of its tag (transferd:<Name>); zero
+// or empty means the default.
+type Limits struct {
+	MaxHandlesPerSession      int    `yaml:"MaxHandlesPerSession,omitempty"`
+	MaxHandlesPerUser         int    `yaml:"MaxHandlesPerUser,omitempty"`
+	MaxSessionsPerConnection  int    `yaml:"MaxSessionsPerConnection,omitempty"`
+	MaxConnectionsPerUser     int    `yaml:"MaxConnectionsPerUser,omitempty"`
+	MaxConnectionsPerSourceIP int    `yaml:"MaxConnectionsPerSourceIp,omitempty"`
+	MaxConnections            int    `yaml:"MaxConnections,omitempty"`
+	MaxStartups               string `yaml:"MaxStartups,omitempty"`
+	MaxStartupsPerSourceIP    int    `yaml:"MaxStartupsPerSourceIp,omitempty"`
+	LoginGraceTimeSeconds     int    `yaml:"LoginGraceTimeSeconds,omitempty"`
+}
+
+// settings are the limits the file gives, by name (transfer.LimitNames), as text.
+func (l Limits) settings() [][2]string {
+	var out [][2]string
+	add := func(name string, n int) {
+		if n != 0 {
+			out = append(out, [2]string{name, strconv.Itoa(n)})
+		}
+	}
+	add("MaxHandlesPerSession", l.MaxHandlesPerSession)
+	add("MaxHandlesPerUser", l.MaxHandlesPerUser)
+	add("MaxSessionsPerConnection", l.MaxSessionsPerConnection)
+	add("MaxConnectionsPerUser", l.MaxConnectionsPerUser)
+	add("MaxConnectionsPerSourceIp", l.MaxConnectionsPerSourceIP)
+	add("MaxConnections", l.MaxConnections)
+	if l.MaxStartups != "" {
+		out = append(out, [2]string{"MaxStartups", l.MaxStartups})
+	}
+	add("MaxStartupsPerSourceIp", l.MaxStartupsPerSourceIP)
+	add("LoginGraceTimeSeconds", l.LoginGraceTimeSeconds)
+	return out
 }
 
 // IdentityProviderDetails configure a server's custom identity provider, with Transfer Family's
@@ -491,11 +612,14 @@ func (d IdentityProviderDetails) transferDetails() transfer.IdentityProviderDeta
 }
 
 // transferTags are the server's tags as the state store keeps them: Tags, then
-// transferd:RecordClientOffer when RecordClientOffer is set.
+// transferd:RecordClientOffer when RecordClientOffer is set, then a tag for each limit given.
 func (s *Server) transferTags() []transfer.Tag {
 	tags := transferTags(s.Tags)
 	if s.RecordClientOffer {
 		tags = append(tags, transfer.Tag{Key: transfer.RecordClientOfferTag, Value: "true"})
+	}
+	for _, kv := range s.Limits.settings() {
+		tags = append(tags, transfer.Tag{Key: transfer.LimitTagPrefix + kv[0], Value: kv[1]})
 	}
 	return tags
 }

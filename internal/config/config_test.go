@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -93,6 +94,11 @@ func TestGoodConfig(t *testing.T) {
 	if len(c.Servers) != 3 {
 		t.Fatalf("got %d servers, want 3", len(c.Servers))
 	}
+	ps := c.Penalties.Settings()
+	if ps.AuthFailure != 0 || ps.InvalidUser != 5*time.Second || ps.Max != time.Hour || ps.Min != 15*time.Second || ps.MaxSources != 65536 ||
+		fmt.Sprint(ps.Exempt) != "[192.0.2.0/24 2001:db8::1/128]" {
+		t.Errorf("Penalties.Settings() = %+v", ps)
+	}
 
 	servers := []transfer.Server{
 		{
@@ -106,8 +112,9 @@ func TestGoodConfig(t *testing.T) {
 			Protocols:                     []string{"SFTP"},
 			SetStatOption:                 transfer.SetStatEnableNoOp,
 			State:                         transfer.StateOnline,
-			Tags:                          []transfer.Tag{{Key: "env", Value: "dev"}, {Key: "team", Value: "data-platform"}, {Key: "transferd:RecordClientOffer", Value: "true"}},
-			Source:                        transfer.SourceConfig,
+			Tags: []transfer.Tag{{Key: "env", Value: "dev"}, {Key: "team", Value: "data-platform"}, {Key: "transferd:RecordClientOffer", Value: "true"},
+				{Key: "transferd:MaxHandlesPerSession", Value: "64"}, {Key: "transferd:MaxStartups", Value: "20:50:60"}},
+			Source: transfer.SourceConfig,
 		},
 		{
 			Endpoint:             ":2223",

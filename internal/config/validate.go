@@ -106,6 +106,7 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	v.identityProviders("IdentityProviders", &c.IdentityProviders)
+	v.penalties("Penalties", &c.Penalties)
 	if c.Servers == nil {
 		// An explicit "Servers: []" is fine: servers then come from the management API.
 		if !v.misspelled["Servers"] {
@@ -138,6 +139,33 @@ func (v *validator) config(c *Config) {
 			}
 		}
 		addrs = append(addrs, a)
+	}
+}
+
+// penalties checks the brute-force penalties.
+func (v *validator) penalties(p string, c *Penalties) {
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{
+		{"AuthFailureSeconds", c.AuthFailureSeconds}, {"InvalidUserSeconds", c.InvalidUserSeconds},
+		{"NoAuthSeconds", c.NoAuthSeconds}, {"GraceExceededSeconds", c.GraceExceededSeconds},
+		{"MinSeconds", c.MinSeconds}, {"MaxSeconds", c.MaxSeconds},
+	} {
+		if f.v != nil && (*f.v < 0 || *f.v > maxPenaltySeconds) {
+			v.problem(p+"."+f.name, "%d must be 0 to %d seconds", *f.v, maxPenaltySeconds)
+		}
+	}
+	if s := c.Settings(); s.Max < s.Min {
+		v.problem(p+".MaxSeconds", "%v is less than MinSeconds (%v): no penalty could ever refuse a connection", s.Max, s.Min)
+	}
+	if c.MaxSources < 0 || c.MaxSources > maxPenaltySources {
+		v.problem(p+".MaxSources", "%d must be 1 to %d (0 or absent: %d)", c.MaxSources, maxPenaltySources, DefaultPenaltyMaxSource)
+	}
+	for i, n := range c.ExemptNetworks {
+		if _, err := transfer.ParseNetwork(n); err != nil {
+			v.problem(p+"."+indexed("ExemptNetworks", i), "%q is not an IP address or a CIDR network such as 192.0.2.0/24", n)
+		}
 	}
 }
 
@@ -216,10 +244,19 @@ func (v *validator) server(p string, s *Server) {
 	default:
 		v.problem(p+".ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", s.ProtocolDetails.SetStatOption)
 	}
-	v.tags(p, s.Tags)
+	v.tags(p, s.Tags, transfer.ValidateServerTags)
 	for i, t := range s.Tags {
-		if t.Key == transfer.RecordClientOfferTag {
+		switch {
+		case t.Key == transfer.RecordClientOfferTag:
 			v.problem(p+"."+indexed("Tags", i)+".Key", "%s is set by the server field RecordClientOffer (true or false); remove the tag", t.Key)
+		case transfer.IsLimitTag(t.Key):
+			v.problem(p+"."+indexed("Tags", i)+".Key", "%s is set by the server field Limits.%s; remove the tag", t.Key, strings.TrimPrefix(t.Key, transfer.LimitTagPrefix))
+		}
+	}
+	var lim transfer.Limits
+	for _, kv := range s.Limits.settings() {
+		if err := lim.SetLimit(kv[0], kv[1]); err != nil {
+			v.problem(p+".Limits."+kv[0], "%v", err)
 		}
 	}
 	names := map[string]int{}
@@ -315,7 +352,7 @@ func (v *validator) user(p string, u *User, domain string) {
 	v.policy(p+".Policy", &tu, domain, homeErr == nil)
 	v.posixProfile(p+".PosixProfile", u.PosixProfile, domain)
 	v.keys(p, u.SSHPublicKeys)
-	v.tags(p, u.Tags)
+	v.tags(p, u.Tags, transfer.ValidateTags)
 }
 
 // policy checks a session policy as CreateUser does: only on S3-domain servers, one transferd can
@@ -393,10 +430,10 @@ func (v *validator) keys(p string, keys []string) {
 	}
 }
 
-func (v *validator) tags(parent string, tags []Tag) {
+func (v *validator) tags(parent string, tags []Tag, validate func(string, []transfer.Tag, int) error) {
 	ts := make([]transfer.Tag, len(tags))
 	for i, t := range tags {
 		ts[i] = transfer.Tag(t)
 	}
-	v.check(parent, transfer.ValidateTags("Tags", ts, 0))
+	v.check(parent, validate("Tags", ts, 0))
 }

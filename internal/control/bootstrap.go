@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/transferd/transferd/internal/config"
 	"github.com/transferd/transferd/internal/metastore"
@@ -223,10 +224,8 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 			return "", fmt.Errorf("%s: %s.Tags: tagging server %s: %w", file, field, id, err)
 		}
 	}
-	if !cs.RecordClientOffer {
-		if err := s.stopRecordingOffers(ctx, id); err != nil {
-			return "", fmt.Errorf("%s: %s.RecordClientOffer: server %s: %w", file, field, id, err)
-		}
+	if err := s.dropUnsetSettings(ctx, id, want.Tags); err != nil {
+		return "", fmt.Errorf("%s: %s: server %s: %w", file, field, id, err)
 	}
 	if err := s.ensureHostKey(ctx, id); err != nil {
 		return "", err
@@ -237,20 +236,25 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 	return id, s.applyUsers(ctx, file, field, cs, id)
 }
 
-// stopRecordingOffers removes the tag transferd:RecordClientOffer from a server that has it: the
-// file's RecordClientOffer, false when absent, decides as its other fields do.
-func (s *Service) stopRecordingOffers(ctx context.Context, serverID string) error {
+// dropUnsetSettings removes from a server the setting tags (transfer.SettingTag: RecordClientOffer,
+// the limits) that the file's server does not set, want being its tags: what the file leaves out
+// returns to its default, as its other fields do.
+func (s *Service) dropUnsetSettings(ctx context.Context, serverID string, want []transfer.Tag) error {
 	arn := s.account.ServerARN(serverID)
 	tags, err := s.store.ListTags(ctx, arn)
 	if err != nil {
 		return err
 	}
+	var drop []string
 	for _, t := range tags {
-		if t.Key == transfer.RecordClientOfferTag {
-			return s.UntagResource(ctx, arn, []string{transfer.RecordClientOfferTag})
+		if transfer.SettingTag(t.Key) && !slices.ContainsFunc(want, func(w transfer.Tag) bool { return w.Key == t.Key }) {
+			drop = append(drop, t.Key)
 		}
 	}
-	return nil
+	if len(drop) == 0 {
+		return nil
+	}
+	return s.UntagResource(ctx, arn, drop)
 }
 
 // ensureHostKey gives a server that has no host key a new one. (The API cannot delete a server's

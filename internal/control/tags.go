@@ -71,7 +71,8 @@ func (s *Service) requireResource(ctx context.Context, r resource) (*transfer.Se
 
 // TagResource sets tags on a server, user or host key, replacing the values of keys it has. A
 // resource has at most 50 tags. On a server, the tag transferd:RecordClientOffer must be true or
-// false, and setting it reconfigures the running server (for new connections).
+// false, a limit's tag (transferd:<Name>, transfer.Limits) must hold a valid value, and setting
+// either reconfigures the running server (for new connections).
 func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.Tag) error {
 	r, err := s.parseARN(arn)
 	if err != nil {
@@ -90,7 +91,7 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 	if err := s.tagResource(ctx, r, tags); err != nil {
 		return err
 	}
-	if r.kind == typeServer && slices.ContainsFunc(tags, func(t transfer.Tag) bool { return t.Key == transfer.RecordClientOfferTag }) {
+	if r.kind == typeServer && slices.ContainsFunc(tags, func(t transfer.Tag) bool { return transfer.SettingTag(t.Key) }) {
 		s.changed(ctx, r.serverID)
 	}
 	return nil
@@ -120,7 +121,8 @@ func (s *Service) tagResource(ctx context.Context, r resource, tags []transfer.T
 }
 
 // UntagResource removes tags by key from a server, user or host key; keys it does not have are
-// ignored. Removing transferd:RecordClientOffer from a server turns offer recording off.
+// ignored. Removing transferd:RecordClientOffer from a server turns offer recording off; removing
+// a limit's tag returns the limit to its default.
 func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
 	r, err := s.parseARN(arn)
 	if err != nil {
@@ -146,7 +148,7 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 	if err := s.store.UntagResource(ctx, arn, keys); err != nil {
 		return err
 	}
-	if r.kind == typeServer && slices.Contains(keys, transfer.RecordClientOfferTag) {
+	if r.kind == typeServer && slices.ContainsFunc(keys, transfer.SettingTag) {
 		s.changed(ctx, r.serverID)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/transferd/transferd/internal/mgmtapi"
 )
 
@@ -24,17 +26,40 @@ func (d *Daemon) bindAPI() (net.Listener, mgmtapi.Credentials, error) {
 	return ln, creds, err
 }
 
+// HTTP listeners' limits: a client has httpReadHeaderTimeout to send a request's headers and
+// httpReadTimeout for the whole request (the API's bodies are at most 1 MiB), httpWriteTimeout
+// for the response; an idle keep-alive connection is closed after httpIdleTimeout. At most
+// apiMaxConns connections are served at once; more wait to be accepted until one ends.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpWriteTimeout      = time.Minute
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 64 << 10
+	apiMaxConns           = 256
+	debugMaxConns         = 16
+)
+
+// httpServer is an HTTP server with the limits above, serving at most maxConns connections.
+func httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // serveAPI serves the management API on ln, bound by bindAPI.
 func (d *Daemon) serveAPI(ln net.Listener, creds mgmtapi.Credentials) {
-	d.api = &http.Server{
-		Handler:           mgmtapi.New(mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
+	d.api = httpServer(mgmtapi.New(mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}), d.log)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.api.Serve(netutil.LimitListener(ln, apiMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("management API stopped", "err", err)
 		}
 	}()

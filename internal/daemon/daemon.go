@@ -24,6 +24,7 @@ import (
 	"github.com/transferd/transferd/internal/config"
 	"github.com/transferd/transferd/internal/control"
 	"github.com/transferd/transferd/internal/identity"
+	"github.com/transferd/transferd/internal/limits"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/procs"
@@ -85,6 +86,10 @@ type Daemon struct {
 	closers    []io.Closer
 	// storageRoot is the local storage directory in use.
 	storageRoot string
+	// penalties is the table of penalised source addresses, shared by every server;
+	// handlePool is what every session's open files and directories take from.
+	penalties  *limits.Penalties
+	handlePool *limits.Pool
 
 	control *control.Service
 	api     *http.Server
@@ -167,6 +172,8 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.account = cfg.Account()
 	d.storageRoot = storageRoot(cfg, opts.DataDir)
+	d.penalties = limits.NewPenalties(penaltyConfig(cfg.Penalties.Settings()))
+	d.handlePool = fileHandlePool(d.log)
 
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
@@ -241,6 +248,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		d.serveAPI(apiLn, apiCreds)
 	}
 	d.checkS3(ctx)
+	d.sweepPenalties()
 	return d, nil
 }
 
@@ -418,6 +426,7 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.penalties.Configure(penaltyConfig(cfg.Penalties.Settings()))
 	d.checkS3(ctx)
 	return summary.String(), nil
 }
@@ -473,6 +482,11 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	if err != nil {
 		return sshd.Config{}, err
 	}
+	lim, err := transfer.LimitsFromTags(tags)
+	if err != nil {
+		// The API refuses such tags; a hand-edited store has them. The default stands in.
+		d.log.Warn("server limits tagged with invalid values keep their defaults", "server-id", s.ServerID, "err", err)
+	}
 	sup := p.Support()
 	sftpCfg := sftpd.Config{Backend: d.backendFor(s), Activity: d.activity, Logger: d.log, Procs: d.opts.Procs}
 	return sshd.Config{
@@ -487,6 +501,9 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		},
 		HostKeys:          signers,
 		RecordClientOffer: transfer.RecordsClientOffer(tags),
+		Limits:            lim,
+		Penalties:         d.penalties,
+		HandlePool:        d.handlePool,
 		Auth:              d.authenticator(s),
 		Methods:           loginMethods(s),
 		Activity:          d.activity,

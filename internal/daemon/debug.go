@@ -5,7 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // startDebug serves Go's profiles (/debug/pprof/) on addr, for measuring the server under load.
@@ -21,9 +22,10 @@ func startDebug(addr string, logger *slog.Logger) (func() error, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpServer(mux, logger)
+	srv.WriteTimeout = 0 // a CPU profile or trace takes as long as it is asked to
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(netutil.LimitListener(ln, debugMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("debug listener failed", "err", err)
 		}
 	}()

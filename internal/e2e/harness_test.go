@@ -328,6 +328,7 @@ type proc struct {
 	actLog    string
 	stderr    string
 	args      []string
+	wrap      []string // runs transferd (nil: none)
 	endpoints []string
 
 	mu      sync.Mutex
@@ -343,10 +344,19 @@ var (
 	rootRE     = regexp.MustCompile(`(?m)Root:\s*"?([^"\s,}]+)`)
 )
 
+// loopbackExempt exempts 127.0.0.1 from brute-force penalties.
+const loopbackExempt = "Penalties:\n  ExemptNetworks: [\"127.0.0.1\"]\n"
+
 // start writes cfg to a temporary directory, starts transferd on it (data directory DIR/data,
 // activity log DIR/activity.log, shutdown grace 10s unless flags say otherwise) and waits until
 // every Endpoint of cfg accepts TCP. The process is stopped when the test ends.
 func start(t *testing.T, cfg string, flags ...string) *proc {
+	t.Helper()
+	return startWrapped(t, nil, cfg, flags...)
+}
+
+// startWrapped is start with the command wrap (e.g. prlimit and its options) running transferd.
+func startWrapped(t *testing.T, wrap []string, cfg string, flags ...string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	p := &proc{
@@ -355,6 +365,7 @@ func start(t *testing.T, cfg string, flags ...string) *proc {
 		cfgPath: filepath.Join(dir, "transferd.yaml"),
 		actLog:  filepath.Join(dir, "activity.log"),
 		stderr:  filepath.Join(dir, "stderr.log"),
+		wrap:    wrap,
 	}
 	p.root = filepath.Join(p.dataDir, "storage")
 	if m := rootRE.FindStringSubmatch(cfg); m != nil {
@@ -362,6 +373,11 @@ func start(t *testing.T, cfg string, flags ...string) *proc {
 	}
 	for _, m := range endpointRE.FindAllStringSubmatch(cfg, -1) {
 		p.endpoints = append(p.endpoints, m[1])
+	}
+	if !strings.Contains(cfg, "Penalties:") {
+		// Tests connect from 127.0.0.1 and fail logins on purpose; penalties are tested from
+		// other loopback addresses.
+		cfg = loopbackExempt + cfg
 	}
 	if err := os.WriteFile(p.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -410,6 +426,9 @@ func (p *proc) launch(t *testing.T) {
 	const started = "msg=started"
 	before := strings.Count(p.stderrText(), started)
 	cmd := exec.Command(suite.bin, p.args...)
+	if len(p.wrap) > 0 {
+		cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], suite.bin), p.args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = outf, errf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -767,8 +786,14 @@ type sftpConn struct {
 // broken server cannot hang the test.
 func dialSSH(t testing.TB, port int, user string, key *sshKey) (*ssh.Client, net.Conn, error) {
 	t.Helper()
+	return dialSSHFrom(t, "", port, user, key)
+}
+
+// dialSSHFrom is dialSSH from the local address from ("" for any), such as 127.0.0.2.
+func dialSSHFrom(t testing.TB, from string, port int, user string, key *sshKey) (*ssh.Client, net.Conn, error) {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	nc, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	nc, err := dialFrom(from, addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -784,6 +809,15 @@ func dialSSH(t testing.TB, port int, user string, key *sshKey) (*ssh.Client, net
 		return nil, nil, err
 	}
 	return ssh.NewClient(c, chans, reqs), nc, nil
+}
+
+// dialFrom opens a TCP connection to addr from the local address from ("" for any).
+func dialFrom(from, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 30 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d.Dial("tcp", addr)
 }
 
 // dialSFTP opens a pkg/sftp session, closed when the test ends.

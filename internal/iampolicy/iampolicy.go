@@ -22,6 +22,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // Versions of the policy language.
@@ -358,7 +360,7 @@ func parseConditions(path string, raw json.RawMessage, version string, vars map[
 					return nil, errorf(kp, "%s compares IP addresses; use it with aws:SourceIp", opName)
 				}
 				for _, v := range vals {
-					pfx, err := parsePrefix(v)
+					pfx, err := transfer.ParseNetwork(v)
 					if err != nil {
 						return nil, errorf(kp, "%q is not an IP address or CIDR block", v)
 					}
@@ -381,19 +383,6 @@ func parseConditions(path string, raw json.RawMessage, version string, vars map[
 		}
 	}
 	return out, nil
-}
-
-// parsePrefix reads an IP address or a CIDR block.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // stringList reads a string or a list of strings; numbers and booleans are taken as their text,

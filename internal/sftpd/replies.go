@@ -7,13 +7,19 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // SFTP packet types and limits this layer needs (draft-ietf-secsh-filexfer-02, OpenSSH PROTOCOL).
 const (
-	fxpVersion       = 2
-	fxpOpen          = 3
-	fxpClose         = 4
+	fxpVersion = 2
+	fxpOpen    = 3
+	fxpClose   = 4
+	fxpOpendir = 11
+	fxpStatus  = 101
+
+	sshFxFailure     = 4
 	fxpHandle        = 102
 	fxpExtended      = 200
 	fxpExtendedReply = 201
@@ -90,11 +96,18 @@ type stream struct {
 	responses int64  // packets written by pkg/sftp
 	waiting   []afterReply
 	done      bool
-	handles   map[string]bool // open handles: from HANDLE replies until their CLOSE is read
-	noPark    bool            // a handle could not be tracked: never park
-	serving   bool            // a request server is running
-	alloc     bool            // the running request server has pkg/sftp's allocator
-	parks     int             // times the session parked (for tests)
+	handles   map[string]bool // open handles: from HANDLE replies until their CLOSE is read; true: holds a unit of budget
+	opening   map[uint32]bool // ids of OPEN and OPENDIR requests not answered yet, each holding a unit of budget
+	// maxHandles caps handles and opening together (0: no cap); budget is the user's and the
+	// process's (nil: none). Refusals are counted, and the first is reported through refused.
+	maxHandles int
+	budget     transfer.Budget
+	refusals   int
+	refused    func(msg string, count int)
+	noPark     bool // a handle could not be tracked: never park
+	serving    bool // a request server is running
+	alloc      bool // the running request server has pkg/sftp's allocator
+	parks      int  // times the session parked (for tests)
 
 	// From run to an idle request server without the allocator: step aside (park) if idle, and
 	// the answer.
@@ -116,7 +129,7 @@ type afterReply struct {
 
 func newStream(ch io.ReadWriteCloser) *stream {
 	return &stream{ch: ch, parkAfter: parkAfter, pkts: make(chan start, 1), readReq: make(chan struct{}, 1),
-		handles: map[string]bool{}, parkNow: make(chan struct{}, 1), parkReply: make(chan bool, 1)}
+		handles: map[string]bool{}, opening: map[uint32]bool{}, parkNow: make(chan struct{}, 1), parkReply: make(chan bool, 1)}
 }
 
 func (s *stream) Close() error { return s.ch.Close() }
@@ -332,6 +345,24 @@ func (s *stream) nextPacket() (start, error) {
 				s.noPark = true
 				s.mu.Unlock()
 			}
+		case (hdr[4] == fxpOpen || hdr[4] == fxpOpendir) && length >= 5:
+			s.buf = append(s.buf[:0], hdr[:]...)
+			s.buf = append(s.buf, 0, 0, 0, 0)
+			if _, err := io.ReadFull(s.ch, s.buf[5:9]); err != nil {
+				return start{}, io.ErrUnexpectedEOF
+			}
+			id := binary.BigEndian.Uint32(s.buf[5:9])
+			refusal := s.admitOpen(id)
+			if refusal == "" {
+				return start{first: s.buf, left: length - 5}, nil
+			}
+			if _, err := io.CopyN(io.Discard, s.ch, int64(length-5)); err != nil {
+				return start{}, io.ErrUnexpectedEOF
+			}
+			if err := s.writeOwn(statusPacket(id, sshFxFailure, refusal)); err != nil {
+				return start{}, err
+			}
+			continue
 		}
 		if !whole {
 			s.buf = append(s.buf[:0], hdr[:]...)
@@ -346,7 +377,7 @@ func (s *stream) nextPacket() (start, error) {
 			s.closing(body)
 			return start{first: s.buf}, nil
 		}
-		if reply := answer(body); reply != nil {
+		if reply := answer(body, s.maxHandles); reply != nil {
 			if err := s.writeOwn(reply); err != nil {
 				return start{}, err
 			}
@@ -356,13 +387,93 @@ func (s *stream) nextPacket() (start, error) {
 	}
 }
 
-// closing forgets the handle a CLOSE request (body: id, handle) names.
+// closing forgets the handle a CLOSE request (body: id, handle) names, giving back its budget.
 func (s *stream) closing(body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h, ok := handleAt(body, 4); ok {
+		if s.handles[h] {
+			s.give()
+		}
 		delete(s.handles, h)
 	}
+}
+
+// admitOpen decides whether an OPEN or OPENDIR request may take a handle: the session's cap
+// counts the handles open and the opens not answered yet; the budget is the user's and the
+// process's. It returns the refusal's message, or "" with a unit of budget held for id.
+func (s *stream) admitOpen(id uint32) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opening[id] {
+		return "" // a client reusing an unanswered id; pkg/sftp answers both, the first frees it
+	}
+	var msg string
+	if s.maxHandles > 0 && len(s.handles)+len(s.opening) >= s.maxHandles {
+		msg = fmt.Sprintf("too many open files and directories: a session may hold %d (the server's MaxHandlesPerSession); close some first", s.maxHandles)
+	} else if s.budget != nil {
+		if err := s.budget.Take(); err != nil {
+			msg = err.Error()
+		}
+	}
+	if msg == "" {
+		s.opening[id] = true
+		return ""
+	}
+	s.refusals++
+	if s.refusals == 1 && s.refused != nil {
+		s.refused(msg, 1)
+	}
+	return msg
+}
+
+// answered notes a reply that pkg/sftp writes whole (p is one packet at a boundary): the HANDLE
+// or STATUS answering an OPEN or OPENDIR. A HANDLE's handle keeps the open's unit of budget until
+// its CLOSE; a STATUS gives it back.
+func (s *stream) answered(p []byte) {
+	if len(p) < 9 || p[4] != fxpHandle && p[4] != fxpStatus {
+		return
+	}
+	id := binary.BigEndian.Uint32(p[5:9])
+	held := s.opening[id]
+	delete(s.opening, id)
+	if p[4] == fxpStatus {
+		if held {
+			s.give()
+		}
+		return
+	}
+	// A HANDLE reply (length, type, id, handle).
+	if h, ok := handleAt(p, 9); ok {
+		if s.handles[h] && held {
+			s.give() // the handle was already counted (cannot happen with pkg/sftp)
+		}
+		s.handles[h] = s.handles[h] || held
+	} else {
+		s.noPark = true
+		if held {
+			s.give()
+		}
+	}
+}
+
+// give gives back a unit of budget.
+func (s *stream) give() {
+	if s.budget != nil {
+		s.budget.Give()
+	}
+}
+
+// statusPacket is an SSH_FXP_STATUS reply.
+func statusPacket(id, code uint32, msg string) []byte {
+	p := make([]byte, 4, 4+1+4+4+4+len(msg)+4+2)
+	p = append(p, fxpStatus)
+	p = binary.BigEndian.AppendUint32(p, id)
+	p = binary.BigEndian.AppendUint32(p, code)
+	p = appendString(p, msg)
+	p = appendString(p, "en")
+	binary.BigEndian.PutUint32(p, uint32(len(p)-4))
+	return p
 }
 
 // handleAt returns the string at offset i of b.
@@ -385,7 +496,7 @@ func (s *stream) count() {
 
 // answer returns the reply to an SSH_FXP_EXTENDED request this layer serves (body is the packet
 // after its type byte: id, name, data), or nil to pass the request on.
-func answer(body []byte) []byte {
+func answer(body []byte, maxHandles int) []byte {
 	if len(body) < 8 {
 		return nil
 	}
@@ -399,7 +510,7 @@ func answer(body []byte) []byte {
 	reply = binary.BigEndian.AppendUint32(reply, 1+4+4*8)
 	reply = append(reply, fxpExtendedReply)
 	reply = binary.BigEndian.AppendUint32(reply, id)
-	for _, v := range []uint64{maxPacket, maxData, maxData, 0} {
+	for _, v := range []uint64{maxPacket, maxData, maxData, uint64(maxHandles)} {
 		reply = binary.BigEndian.AppendUint64(reply, v)
 	}
 	return reply
@@ -424,13 +535,9 @@ func (s *stream) Write(p []byte) (int, error) {
 		defer s.mu.Unlock()
 		return s.writeVersion(p)
 	}
-	if s.out.atBoundary() && len(p) >= 5 && p[4] == fxpHandle {
-		// pkg/sftp writes a HANDLE reply (length, type, id, handle) in one piece.
-		if h, ok := handleAt(p, 9); ok {
-			s.handles[h] = true
-		} else {
-			s.noPark = true
-		}
+	if s.out.atBoundary() {
+		// pkg/sftp writes HANDLE and STATUS replies in one piece.
+		s.answered(p)
 	}
 	_, err := s.ch.Write(p)
 	s.responses += s.out.feed(p)
@@ -526,12 +633,30 @@ func (s *stream) afterReply(fn func()) {
 	s.mu.Unlock()
 }
 
-// end runs what still waits: the session is over and nothing more will be written.
+// end runs what still waits: the session is over and nothing more will be written. The budget
+// its handles and opens hold is given back (pkg/sftp closes what the client left open), and
+// refusals after the first are reported with their count.
 func (s *stream) end() {
 	s.mu.Lock()
 	s.done = true
 	waiting := s.waiting
 	s.waiting = nil
+	for h, held := range s.handles {
+		if held {
+			s.give()
+			s.handles[h] = false
+		}
+	}
+	for id, held := range s.opening {
+		if held {
+			s.give()
+			s.opening[id] = false
+		}
+	}
+	if s.refusals > 1 && s.refused != nil {
+		s.refused("further opens refused by the same limits in this session", s.refusals-1)
+	}
+	s.refusals = 0
 	s.mu.Unlock()
 	for _, w := range waiting {
 		w.fn()

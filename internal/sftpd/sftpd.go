@@ -69,6 +69,13 @@ func Serve(ctx context.Context, cfg Config, sess *transfer.Session, ch io.ReadWr
 		return err
 	}
 	replies := newStream(ch)
+	replies.maxHandles, replies.budget = sess.MaxHandles, sess.Handles
+	replies.refused = func(msg string, count int) {
+		r := &activity.Record{ActivityType: activity.Error, SessionID: sess.ID, ResourceARN: sess.ResourceARN,
+			User: sess.User.UserName, Operation: activity.Open, Message: msg, Count: count}
+		cfg.Activity.Log(r)
+		log.Info("open refused by a limit", "message", msg, "count", count)
+	}
 	defer replies.end()
 	if cfg.parkAfter > 0 {
 		replies.parkAfter = cfg.parkAfter

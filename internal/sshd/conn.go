@@ -29,6 +29,11 @@ type conn struct {
 	sc      *ssh.ServerConn
 	session *transfer.Session
 	closed  bool
+	// What it holds of the server's limits: a connection from ip, not logged in yet while
+	// starting, then one of user's.
+	ip       string
+	starting bool
+	user     string
 }
 
 func (c *conn) busy() bool {
@@ -49,15 +54,16 @@ func (c *conn) close() {
 
 func (c *conn) serve() {
 	defer c.srv.untrack(c)
+	defer c.release()
 	cfg := c.b.cfg
 	log := cfg.Logger.With("server-id", cfg.Server.ServerID, "remote", c.nc.RemoteAddr().String())
 	defer recoverTo(log, "connection")
 	defer c.nc.Close()
 
-	c.nc.SetDeadline(time.Now().Add(cfg.LoginGraceTime))
+	c.nc.SetDeadline(time.Now().Add(cfg.Limits.LoginGraceTime))
 	// The login, identity provider calls included, ends with the grace time.
-	loginCtx, endLogin := context.WithTimeout(context.Background(), cfg.LoginGraceTime)
-	l := &login{b: c.b, ctx: loginCtx, sourceIP: remoteIP(c.nc.RemoteAddr())}
+	loginCtx, endLogin := context.WithTimeout(context.Background(), cfg.Limits.LoginGraceTime)
+	l := &login{b: c.b, conn: c, ctx: loginCtx, sourceIP: remoteIP(c.nc.RemoteAddr())}
 	release := cfg.Procs.Hold() // the handshake is most of a short session's CPU
 	defer release()             // if it panics; releasing twice does nothing
 	sc, chans, reqs, err := ssh.NewServerConn(c.nc, l.serverConfig())
@@ -65,8 +71,10 @@ func (c *conn) serve() {
 	endLogin()
 	if err != nil {
 		c.handshakeFailed(log, err)
+		c.penalise(l, err)
 		return
 	}
+	c.loggedIn()
 	c.nc.SetDeadline(time.Time{})
 	c.nc.setIdleTimeout(cfg.IdleTimeout)
 
@@ -82,6 +90,8 @@ func (c *conn) serve() {
 		ResourceARN:   cfg.ResourceARN,
 		RemoteIP:      remoteIP(sc.RemoteAddr()),
 		ClientVersion: string(sc.ClientVersion()),
+		MaxHandles:    cfg.Limits.MaxHandlesPerSession,
+		Handles:       &handleBudget{srv: c.srv, user: user.UserName, max: cfg.Limits.MaxHandlesPerUser, pool: cfg.HandlePool},
 	}
 	c.mu.Lock()
 	c.sc, c.session = sc, sess
@@ -121,8 +131,8 @@ func (c *conn) serveChannels(ctx context.Context, log *slog.Logger, sess *transf
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sessions := 0
-	ended := make(chan struct{}, cfg.MaxSessionsPerConn)                // a session goroutine ended
-	handoff := make(chan (<-chan *ssh.Request), cfg.MaxSessionsPerConn) // requests to drain from now on
+	ended := make(chan struct{}, cfg.Limits.MaxSessionsPerConnection)                // a session goroutine ended
+	handoff := make(chan (<-chan *ssh.Request), cfg.Limits.MaxSessionsPerConnection) // requests to drain from now on
 	const (
 		caseChans = iota
 		caseGlobal
@@ -148,8 +158,8 @@ func (c *conn) serveChannels(ctx context.Context, log *slog.Logger, sess *transf
 				log.Info("refused channel", "type", nch.ChannelType())
 				continue
 			}
-			if sessions >= cfg.MaxSessionsPerConn {
-				nch.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", cfg.MaxSessionsPerConn))
+			if sessions >= cfg.Limits.MaxSessionsPerConnection {
+				nch.Reject(ssh.ResourceShortage, fmt.Sprintf("at most %d sessions per connection", cfg.Limits.MaxSessionsPerConnection))
 				continue
 			}
 			ch, reqs, err := nch.Accept()

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/limits"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -26,6 +27,7 @@ type (
 // connection's handshake goroutine, one at a time.
 type login struct {
 	b        *built
+	conn     *conn
 	ctx      context.Context // ends with the login grace time
 	sourceIP string
 
@@ -38,6 +40,11 @@ type login struct {
 	// key passed the first step of PUBLIC_KEY_AND_PASSWORD, for keyUser, signing with keySigAlg.
 	key       ssh.PublicKey
 	keySigAlg string
+
+	// offence is the worst a failed attempt did, for the penalty; limited: an attempt was
+	// refused by MaxConnectionsPerUser.
+	offence limits.Offence
+	limited bool
 }
 
 // serverConfig returns the server's SSH configuration with this login's callbacks, as the
@@ -74,6 +81,7 @@ type answered struct {
 }
 
 func (a answered) IdPLatency() time.Duration { return a.latency }
+func (a answered) Unwrap() error             { return a.error }
 
 // lookup asks the authenticator. An identity provider's error is returned as it is (it says what
 // went wrong, and how long it took); the store's are summed up.
@@ -87,9 +95,9 @@ func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
 		return nil, err
 	}
 	if transfer.KindOf(err) == transfer.KindNotFound {
-		return nil, errors.New("unknown user")
+		return nil, errUnknownUser
 	}
-	l.b.cfg.Logger.Error("looking up a user failed", "server-id", l.b.cfg.Server.ServerID, "user", q.UserName, "err", err)
+	l.b.cfg.Logger.Error("looking up a user failed", "server-id", l.b.cfg.Server.ServerID, "user", cut(q.UserName, maxRecordUser), "err", err)
 	return nil, errors.New("user lookup failed")
 }
 
@@ -97,7 +105,7 @@ func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
 func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 	name := meta.User()
 	if !transfer.LoginAllowed(name) {
-		return nil, errors.New("user name not allowed to log in")
+		return nil, errUnknownUser
 	}
 	asked := false // the provider's latency goes with the attempt that asked it, not later ones
 	if l.keyAnswer == nil && l.keyErr == nil || l.keyUser != name {
@@ -106,14 +114,18 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 		asked = true
 	}
 	if l.keyErr != nil {
-		if !asked {
-			return nil, errors.New(l.keyErr.Error())
+		if !asked && !errors.Is(l.keyErr, errUnknownUser) {
+			return nil, errors.New(l.keyErr.Error()) // without the latency: this attempt asked nothing
 		}
 		return nil, l.keyErr
 	}
 	fp := ssh.FingerprintSHA256(key)
 	for _, k := range l.keyAnswer.User.SSHPublicKeys {
 		if k.Fingerprint == fp {
+			if transfer.HasKeyOptions(k.Body) {
+				// Stored before they were refused: options would be ignored, so the key is.
+				return nil, fmt.Errorf("public key %s was stored with authorized_keys options, which transferd does not enforce; import it again without them", fp)
+			}
 			return &ssh.Permissions{ExtraData: map[any]any{answerKey{}: l.keyAnswer, pubKeyKey{}: key, methodKey{}: "publickey"}}, nil
 		}
 	}
@@ -125,7 +137,10 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 }
 
 // verifiedKey completes a key login once the client has signed: it notes how it signed.
-func (l *login) verifiedKey(_ ssh.ConnMetadata, _ ssh.PublicKey, perms *ssh.Permissions, sigAlg string) (*ssh.Permissions, error) {
+func (l *login) verifiedKey(meta ssh.ConnMetadata, _ ssh.PublicKey, perms *ssh.Permissions, sigAlg string) (*ssh.Permissions, error) {
+	if err := l.admitUser(meta.User()); err != nil {
+		return nil, err
+	}
 	perms.ExtraData[sigAlgKey{}] = sigAlg
 	return perms, nil
 }
@@ -161,7 +176,7 @@ func (l *login) keyboardInteractive(meta ssh.ConnMetadata, challenge ssh.Keyboar
 func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*ssh.Permissions, error) {
 	name := meta.User()
 	if !transfer.LoginAllowed(name) {
-		return nil, errors.New("user name not allowed to log in")
+		return nil, errUnknownUser
 	}
 	if l.key != nil {
 		if name != l.keyUser {
@@ -178,6 +193,9 @@ func (l *login) checkPassword(meta ssh.ConnMetadata, method, password string) (*
 	ans, err := l.lookup(LoginQuery{UserName: name, Password: password, HasPassword: true})
 	if err != nil {
 		return nil, err
+	}
+	if err := l.admitUser(name); err != nil {
+		return nil, answered{err, ans.IdPLatency}
 	}
 	ext := map[any]any{answerKey{}: ans, methodKey{}: method}
 	if l.key != nil {
@@ -196,8 +214,11 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 	if _, ok := errors.AsType[*ssh.PartialSuccessError](err); ok {
 		return
 	}
+	l.noteOffence(err)
 	msg := "Invalid user name or password: " + err.Error()
-	if method == "publickey" {
+	if errors.As(err, new(errUserConnections)) {
+		msg = "Too many connections: " + err.Error()
+	} else if method == "publickey" {
 		msg = "Invalid user name or public key: " + err.Error()
 		if alg, ok := refusedAlgorithm(err); ok {
 			msg = fmt.Sprintf("Invalid user name or public key: the client signed with %s, which this server does not accept", alg)
@@ -209,8 +230,8 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 	r := &activity.Record{
 		ActivityType: activity.AuthFailure,
 		ResourceARN:  l.b.cfg.ResourceARN,
-		User:         meta.User(),
-		Client:       string(meta.ClientVersion()),
+		User:         cut(meta.User(), maxRecordUser),
+		Client:       cut(string(meta.ClientVersion()), maxRecordClient),
 		SourceIP:     remoteIP(meta.RemoteAddr()),
 		Method:       method,
 		Message:      msg,

@@ -119,7 +119,7 @@ func (c *conn) handshakeFailed(log *slog.Logger, err error) {
 		ActivityType:        activity.KexFailure,
 		ResourceARN:         cfg.ResourceARN,
 		SourceIP:            remoteIP(c.nc.RemoteAddr()),
-		Client:              c.nc.ClientVersion(),
+		Client:              cut(c.nc.ClientVersion(), maxRecordClient),
 		Message:             f.Message,
 		Kex:                 strings.Join(f.ClientOffered, ","),
 		NegotiationCategory: f.Category,

@@ -121,6 +121,12 @@ type testServer struct {
 
 func startServer(t *testing.T, policyName string, keyTypes []string, recordOffer bool) *testServer {
 	t.Helper()
+	return startServerWith(t, policyName, keyTypes, func(c *Config) { c.RecordClientOffer = recordOffer })
+}
+
+// startServerWith is startServer with the configuration changed by change.
+func startServerWith(t *testing.T, policyName string, keyTypes []string, change func(*Config)) *testServer {
+	t.Helper()
 	cat, err := policy.NewCatalog()
 	if err != nil {
 		t.Fatal(err)
@@ -136,17 +142,18 @@ func startServer(t *testing.T, policyName string, keyTypes []string, recordOffer
 	}
 	sup := p.Support()
 	ts := &testServer{recs: &recorder{}, logs: &levels{}}
-	srv, err := New(Config{
+	cfg := Config{
 		Server: transfer.Server{ServerID: "s-0123456789abcdef0", SecurityPolicyName: policyName},
 		Algorithms: Algorithms{KeyExchanges: sup.Kexs.Offered, Ciphers: sup.Ciphers.Offered, MACs: sup.Macs.Offered,
 			HostKeyAlgorithms: sup.HostKeyAlgorithms.Offered},
 		HostKeys: hostKeys,
 		Auth: oneUser{&transfer.User{UserName: "alice", HomeDirectoryType: transfer.HomeLogical,
 			SSHPublicKeys: []transfer.SSHPublicKey{{Fingerprint: ssh.FingerprintSHA256(k.client.PublicKey())}}}},
-		Activity:          ts.recs,
-		Logger:            slog.New(ts.logs),
-		RecordClientOffer: recordOffer,
-	})
+		Activity: ts.recs,
+		Logger:   slog.New(ts.logs),
+	}
+	change(&cfg)
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

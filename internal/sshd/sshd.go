@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/activity"
+	"github.com/transferd/transferd/internal/limits"
 	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/transfer"
@@ -90,10 +91,15 @@ type Config struct {
 	Subsystems map[string]SubsystemHandler
 	// ServerVersion is the SSH identification string; default "SSH-2.0-transferd".
 	ServerVersion string
-	// MaxSessionsPerConn caps session channels per connection; default 10, as Transfer Family.
-	MaxSessionsPerConn int
-	// LoginGraceTime bounds the handshake and authentication; default 2 minutes, as OpenSSH.
-	LoginGraceTime time.Duration
+	// Limits are the server's resource limits; a zero field has its default
+	// (transfer.DefaultLimits). Changed by Update, they apply to connections and handles already
+	// held: a lowered cap refuses new ones until enough have ended.
+	Limits transfer.Limits
+	// Penalties is the process's table of penalised source addresses (nil: none are).
+	Penalties *limits.Penalties
+	// HandlePool is what every session's handles in the process take from, beside their user's
+	// budget (nil: no cap): the file descriptors left when those connections need are reserved.
+	HandlePool *limits.Pool
 	// IdleTimeout closes a connection with no traffic; default 30 minutes, as Transfer Family.
 	IdleTimeout time.Duration
 	// RecordClientOffer puts each client's whole first KEXINIT (all ten name-lists) in its
@@ -128,11 +134,19 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+
+	// What the limits count, kept across Update.
+	perIP    limits.Counter  // connections by source address
+	starting limits.Counter  // connections not logged in yet, by source address
+	perUser  limits.Counter  // logged-in connections by user name
+	handles  limits.Counter  // open SFTP handles by user name
+	rejected limits.Reporter // refusals before the handshake, by reason and address
 }
 
 // New checks cfg and returns a Server ready to Serve.
 func New(cfg Config) (*Server, error) {
-	s := &Server{listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		rejected: limits.Reporter{Period: time.Minute, MaxKeys: 4096}}
 	if err := s.Update(cfg); err != nil {
 		return nil, err
 	}
@@ -169,12 +183,7 @@ func build(cfg Config) (*built, error) {
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-transferd"
 	}
-	if cfg.MaxSessionsPerConn <= 0 {
-		cfg.MaxSessionsPerConn = 10
-	}
-	if cfg.LoginGraceTime <= 0 {
-		cfg.LoginGraceTime = 2 * time.Minute
-	}
+	cfg.Limits = withDefaults(cfg.Limits)
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
@@ -267,8 +276,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &conn{srv: s, b: s.cur.Load(), nc: newSniffConn(nc)}
+		b := s.cur.Load()
+		ip, ok := s.admit(b, nc)
+		if !ok {
+			nc.Close()
+			continue
+		}
+		c := &conn{srv: s, b: b, nc: newSniffConn(nc), ip: ip, starting: true}
 		if !s.track(c) {
+			c.release()
 			nc.Close()
 			return ErrServerClosed
 		}

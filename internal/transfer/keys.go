@@ -19,7 +19,28 @@ var userKeyTypes = map[string]bool{
 // MinRSABits is the smallest RSA key accepted for users and host keys.
 const MinRSABits = 2048
 
-// ParseSSHPublicKey checks an authorized_keys line (type, base64 body, optional comment) and
+// optionNames lists authorized_keys options by name (from, command ...), without their values,
+// which may be long or secret.
+func optionNames(opts []string) string {
+	names := make([]string, len(opts))
+	for i, o := range opts {
+		name, _, _ := strings.Cut(o, "=")
+		names[i] = strings.TrimSpace(name)
+		if len(names[i]) > 40 {
+			names[i] = names[i][:40] + "..."
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// HasKeyOptions reports whether a stored key body carries authorized_keys options: keys stored
+// before ParseSSHPublicKey refused them may. Such a key cannot log in.
+func HasKeyOptions(body string) bool {
+	_, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(body))
+	return err == nil && len(opts) > 0
+}
+
+// ParseSSHPublicKey checks an authorized_keys line (type, base64 body, optional comment; no options) and
 // returns it as an SSHPublicKey with its fingerprint, plus the parsed key. Only ssh-ed25519,
 // ecdsa-sha2-nistp256/384/521 and ssh-rsa (at least 2048 bits; signing with rsa-sha2-256/512, or
 // with ssh-rsa under the legacy security policies) are accepted, as in Transfer Family.
@@ -34,9 +55,12 @@ func ParseSSHPublicKey(field, body string) (SSHPublicKey, ssh.PublicKey, error) 
 	if strings.ContainsAny(body, "\r\n") {
 		return SSHPublicKey{}, nil, Invalid(field, "must be a single line: type, base64 key and an optional comment")
 	}
-	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(body))
+	pub, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(body))
 	if err != nil {
 		return SSHPublicKey{}, nil, Invalid(field, "is not an SSH public key (%v); expected e.g. \"ssh-ed25519 AAAA... comment\"", err)
+	}
+	if len(opts) > 0 {
+		return SSHPublicKey{}, nil, Invalid(field, "has authorized_keys options (%s); a Transfer Family key is only a type, a base64 key and an optional comment, and transferd does not enforce options: remove them", optionNames(opts))
 	}
 	if !userKeyTypes[pub.Type()] {
 		return SSHPublicKey{}, nil, Invalid(field, "key type %s is not supported; use ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa", pub.Type())

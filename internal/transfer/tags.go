@@ -138,13 +138,28 @@ func RecordsClientOffer(tags []Tag) bool {
 }
 
 // ValidateServerTags is ValidateTags for a server's tags, which may also hold transferd's
-// settings: RecordClientOfferTag must be "true" or "false".
+// settings: RecordClientOfferTag must be "true" or "false", and a limit's tag (Limits) must hold a
+// valid value. Other keys beginning with transferd: are refused: transferd reserves the prefix for
+// its settings, so that a misspelt one is not taken for a plain tag.
 func ValidateServerTags(field string, tags []Tag, least int) error {
 	errs := []error{ValidateTags(field, tags, least)}
 	for i, t := range tags {
-		if t.Key == RecordClientOfferTag && t.Value != "true" && t.Value != "false" {
-			errs = append(errs, Invalid(fmt.Sprintf("%s[%d].Value", field, i), "%q: %s must be true or false", t.Value, RecordClientOfferTag))
+		tf := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case t.Key == RecordClientOfferTag:
+			if t.Value != "true" && t.Value != "false" {
+				errs = append(errs, Invalid(tf+".Value", "%q: %s must be true or false", t.Value, RecordClientOfferTag))
+			}
+		case IsLimitTag(t.Key):
+			errs = append(errs, validateLimitTag(tf+".Value", t))
+		case strings.HasPrefix(t.Key, LimitTagPrefix) && !DerivedTag(t.Key):
+			errs = append(errs, Invalid(tf+".Key", "%q is not one of transferd's server settings, which are %s, %s and the limits %s%s",
+				t.Key, EndpointTag, RecordClientOfferTag, LimitTagPrefix, strings.Join(LimitNames(), ", "+LimitTagPrefix)))
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// SettingTag reports whether a server tag key is one of transferd's settings that a config file
+// server sets with its own fields (RecordClientOffer, Limits) rather than with Tags.
+func SettingTag(key string) bool { return key == RecordClientOfferTag || IsLimitTag(key) }

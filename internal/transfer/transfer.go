@@ -194,9 +194,24 @@ type Session struct {
 	RemoteIP      string
 	ClientVersion string
 
+	// MaxHandles caps the files and directories the session holds open at once (0: no cap), and
+	// Handles is what the user's handles across its sessions, and the process's, may take (nil:
+	// no cap): each open takes one from it, each close gives it back.
+	MaxHandles int
+	Handles    Budget
+
 	// openFiles counts the file handles open in this session; a graceful shutdown waits while it
 	// is above zero.
 	openFiles atomic.Int64
+}
+
+// Budget is a count of something a session may take, shared with others.
+type Budget interface {
+	// Take takes one and reports whether there was one; when there was not, the error says
+	// whose limit refused it.
+	Take() error
+	// Give gives back one that Take took.
+	Give()
 }
 
 // FileOpened records that a file handle was opened.

@@ -151,6 +151,8 @@ func TestParseSSHPublicKey(t *testing.T) {
 		{"garbage", "ssh-ed25519 not-base64", "not an SSH public key"},
 		{"two lines", line(edPub) + "\n" + line(edPub), "single line"},
 		{"dss", "ssh-dss AAAAB3NzaC1kc3MAAACBAP", "not an SSH public key"},
+		{"from option", `from="10.0.0.0/8" ` + line(edPub), "authorized_keys options (from)"},
+		{"options", `restrict,command="/bin/false",no-pty ` + line(edPub), "authorized_keys options (restrict, command, no-pty)"},
 	} {
 		k, _, err := ParseSSHPublicKey("SshPublicKeyBody", tc.body)
 		switch {
@@ -161,6 +163,9 @@ func TestParseSSHPublicKey(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "SshPublicKeyBody: ")):
 			t.Errorf("%s: got %v, want an error naming SshPublicKeyBody containing %q", tc.name, err, tc.want)
 		}
+	}
+	if HasKeyOptions(line(edPub)) || !HasKeyOptions(`from="10.0.0.0/8" `+line(edPub)) {
+		t.Error("HasKeyOptions does not tell a key with options from one without")
 	}
 }
 

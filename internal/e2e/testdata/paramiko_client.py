@@ -7,13 +7,17 @@ environment variable VAR, with the "password" method or, with --interactive, wit
 "keyboard-interactive" (answering every prompt with it). Then runs each OP on one SFTP session:
 "ls PATH", "put LOCAL REMOTE", "get REMOTE LOCAL", "mkdir PATH", "rm PATH", and "upload-stat REMOTE N"
 (writes N bytes, then before closing asks the size by handle (FSTAT) and by path (STAT), as
-WinSCP and resume logic do, and prints both). Prints one line per
+WinSCP and resume logic do, and prints both), "hold-open N DIR" (opens files DIR/h0 ... for
+writing, keeping them open until the client ends, until N are open or one is refused; prints how
+many), "limits" (asks limits@openssh.com and prints its four numbers) and "wait FILE" (waits
+until the local FILE exists, holding what is open). Prints one line per
 step, "ok STEP ..." or "error STEP: MESSAGE", and exits 0 when every step worked, 1 otherwise,
 2 when authentication failed.
 """
 import argparse
 import os
 import sys
+import time
 
 import paramiko
 
@@ -57,6 +61,7 @@ def main():
             return 2
         sftp = paramiko.SFTPClient.from_transport(t)
         failed = False
+        held = []  # files hold-open keeps open
         for op in a.ops:
             words = op.split(" ")
             try:
@@ -83,6 +88,24 @@ def main():
                         by_handle = f.stat().st_size
                         by_path = sftp.stat(words[1]).st_size
                     print("ok upload-stat fstat=%d stat=%d" % (by_handle, by_path))
+                elif words[0] == "hold-open":
+                    n, d = int(words[1]), words[2]
+                    opened = 0
+                    try:
+                        while opened < n:
+                            held.append(sftp.open("%s/h%d" % (d, opened), "wb"))
+                            opened += 1
+                        print("ok hold-open opened %d" % opened)
+                    except (IOError, OSError) as e:
+                        print("error hold-open opened %d: %s" % (opened, e))
+                        failed = True
+                elif words[0] == "limits":
+                    t_, msg = sftp._request(paramiko.sftp.CMD_EXTENDED, "limits@openssh.com")
+                    print("ok limits %d %d %d %d" % tuple(msg.get_int64() for _ in range(4)))
+                elif words[0] == "wait":
+                    while not os.path.exists(words[1]):
+                        time.sleep(0.05)
+                    print("ok wait")
                 else:
                     print("error %s: unknown operation" % op)
                     failed = True
