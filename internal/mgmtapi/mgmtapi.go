@@ -61,6 +61,15 @@
 // InvalidRequestException, and a change applies to the running server's new connections. Unlike
 // the derived tags it is stored as a tag.
 //
+// # Limits
+//
+// The server tags transferd:MaxHandlesPerSession, MaxHandlesPerUser, MaxSessionsPerConnection,
+// MaxConnectionsPerUser, MaxConnectionsPerSourceIp, MaxConnections, MaxStartups,
+// MaxStartupsPerSourceIp and LoginGraceTimeSeconds (transferd extensions; transfer.Limits) set the
+// server's resource limits; UntagResource returns one to its default. Bad values, and other keys
+// beginning with transferd:, are refused with InvalidRequestException naming the tag; a change
+// applies to the running server at once.
+//
 // # Users' roles, session policies and POSIX profiles
 //
 // CreateUser, UpdateUser and DescribeUser keep and return Role as given, and activity records
