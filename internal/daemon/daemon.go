@@ -73,8 +73,10 @@ type Daemon struct {
 	log     *slog.Logger
 	catalog *policy.Catalog
 	store   *metastore.Store
-	// local serves Domain EFS servers, and Domain S3 ones when no S3 storage is configured.
+	// local serves Domain EFS servers (in place, as EFS), and localS3 (the same directory, uploads
+	// published at CLOSE, as S3) Domain S3 ones when no S3 storage is configured.
 	local    storage.Backend
+	localS3  storage.Backend
 	s3       storage.Backend
 	activity activity.Sink
 	account  transfer.Account
@@ -216,7 +218,10 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("opening local storage %s: %w", d.storageRoot, err)
 	}
 	d.closers = append(d.closers, ds)
-	d.local = ds
+	d.local, d.localS3 = ds, ds.AtomicUploads()
+	if n := ds.Recovered(); n > 0 {
+		d.log.Info("removed the temporary files of uploads left unfinished when transferd last stopped", "count", n)
+	}
 	d.s3Settings = cfg.Storage.S3
 	if c := cfg.Storage.S3; c != nil {
 		so := s3Options(c)
@@ -520,10 +525,13 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 // backendFor is the storage a server's files live in: S3 for Domain S3 when S3 is configured, the
 // local directory otherwise.
 func (d *Daemon) backendFor(s *transfer.Server) storage.Backend {
-	if s.Domain != transfer.DomainEFS && d.s3 != nil {
+	switch {
+	case s.Domain == transfer.DomainEFS:
+		return d.local
+	case d.s3 != nil:
 		return d.s3
 	}
-	return d.local
+	return d.localS3
 }
 
 // startServer opens a server's listener and serves it.

@@ -173,7 +173,15 @@ func (h *handlers) setstat(ctx context.Context, r *sftp.Request) error {
 	if err := h.allow(ctx, activity.Setstat, access{kind: accessSetstat, loc: res.Location, attrs: attrs}); err != nil {
 		return err
 	}
-	if err := as.SetAttrs(ctx, res.Location, attrs); err != nil {
+	set := func() error { return as.SetAttrs(ctx, res.Location, attrs) }
+	if w := h.latestWriting(res.Location); w != nil {
+		if ah, ok := w.wh.(storage.AttrHandle); ok {
+			// The file is being uploaded here and published at its CLOSE: FSETSTAT (which
+			// pkg/sftp passes by path) and SETSTAT of it change what is published.
+			set = func() error { return ah.SetAttrs(attrs) }
+		}
+	}
+	if err := set(); err != nil {
 		return h.fail(activity.Setstat, rec.Path, err)
 	}
 	h.cfg.Activity.Log(rec)

@@ -1,6 +1,7 @@
 package sftpd
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -199,19 +200,93 @@ type writeFile struct {
 	*file
 	wh storage.WriteHandle
 	rw storage.ReadWriteHandle
-	// failed is set by the first failed write: a client keeps sending the writes it has in
-	// flight, and they fail alike (S3 without the bucket, say), so the upload gets one ERROR.
-	failed atomic.Bool
+	// failures are the handle's failed writes. A client keeps sending the writes it has in
+	// flight, and they fail alike (a full disk, S3 without the bucket), so they are written as
+	// one ERROR record per message, with its count, when the handle ends.
+	failures failures
+}
+
+// failures counts a handle's failed writes by message, keeping the first error.
+type failures struct {
+	mu    sync.Mutex
+	first error
+	msgs  []failure
+	other int // failures past maxFailureMessages distinct messages
+}
+
+type failure struct {
+	msg   string
+	count int
+}
+
+// maxFailureMessages caps the distinct messages a handle remembers.
+const maxFailureMessages = 8
+
+func (fs *failures) add(err error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.first == nil {
+		fs.first = err
+	}
+	msg := recordMessage(err)
+	for i := range fs.msgs {
+		if fs.msgs[i].msg == msg {
+			fs.msgs[i].count++
+			return
+		}
+	}
+	if len(fs.msgs) == maxFailureMessages {
+		fs.other++
+		return
+	}
+	fs.msgs = append(fs.msgs, failure{msg, 1})
+}
+
+// firstErr is the handle's first failed write, nil when none failed.
+func (fs *failures) firstErr() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.first
+}
+
+// flush writes the ERROR records of the failed writes and forgets them; it returns how many
+// writes failed.
+func (f *writeFile) flushFailures() int {
+	f.failures.mu.Lock()
+	msgs, other := f.failures.msgs, f.failures.other
+	f.failures.msgs, f.failures.other = nil, 0
+	f.failures.mu.Unlock()
+	total := other
+	for _, m := range msgs {
+		total += m.count
+		f.logFailure(m.msg, m.count)
+	}
+	if other > 0 {
+		f.logFailure("further writes failed with other messages", other)
+	}
+	return total
+}
+
+func (f *writeFile) logFailure(msg string, count int) {
+	r := f.h.record(activity.Error)
+	r.Operation = activity.OperationWrite
+	r.Path = f.loc.String()
+	r.Message = msg
+	if count > 1 {
+		r.Count = count
+	}
+	f.h.cfg.Activity.Log(r)
 }
 
 func (f *writeFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.wh.WriteAt(p, off)
 	f.bytesIn.Add(int64(n))
 	if err != nil {
-		if f.failed.Swap(true) {
-			return n, statusError(err)
+		f.failures.add(err)
+		if storage.KindOf(err) == storage.KindInternal {
+			f.h.log.Warn("storage operation failed", "operation", activity.OperationWrite, "path", f.loc.String(), "err", err)
 		}
-		return n, f.h.fail(activity.OperationWrite, f.loc.String(), err)
+		return n, statusError(err)
 	}
 	return n, nil
 }
@@ -225,25 +300,39 @@ func (f *writeFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// Close commits the file, or aborts it when the session ended with the handle open; a failed
-// commit is reported to the client as CLOSE's status.
+// Close commits the file; it aborts it when the session ended with the handle open or a write
+// failed, which a client may not have noticed (the OpenSSH client reports a failed write but
+// still closes). A file not stored ends with PARTIAL_CLOSE, never CLOSE, so that nothing acting on
+// CLOSE records takes it for delivered; CLOSE's status tells the client.
 func (f *writeFile) Close() error {
 	defer f.done()
 	defer f.h.stopWriting(f)
+	failed := f.flushFailures()
 	if p := f.partial.Load(); p != nil {
-		if err := f.wh.Abort(p.cause); err != nil {
-			f.h.log.Warn("aborting an interrupted upload failed", "path", f.loc.String(), "err", err)
-		}
+		f.abort(p.cause)
 		return nil
 	}
-	if err := f.wh.Close(); err != nil {
-		// The file was not stored: PARTIAL_CLOSE, never CLOSE, so that nothing acting on CLOSE
-		// records takes it for delivered.
-		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + recordMessage(err)})
-		if f.failed.Load() {
-			return statusError(err) // its ERROR is the failed write's
+	if failed > 0 {
+		first := f.failures.firstErr()
+		msg := "a write failed, so the upload was abandoned: " + recordMessage(first)
+		if failed > 1 {
+			msg = fmt.Sprintf("%d writes failed, so the upload was abandoned; the first: %s", failed, recordMessage(first))
 		}
+		f.partial.Store(&partialEnd{cause: first, message: msg})
+		f.abort(first)
+		return statusError(first)
+	}
+	if err := f.wh.Close(); err != nil {
+		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + recordMessage(err)})
 		return f.h.fail(activity.Close, f.loc.String(), err)
 	}
 	return nil
+}
+
+// abort ends the handle without storing the file: S3 and uploads published at CLOSE leave the old
+// file (or none); in-place writes (EFS) keep what was written, as a POSIX file system does.
+func (f *writeFile) abort(cause error) {
+	if err := f.wh.Abort(cause); err != nil {
+		f.h.log.Warn("aborting an upload failed", "path", f.loc.String(), "err", err)
+	}
 }

@@ -156,15 +156,19 @@ func (h *handlers) stopWriting(f *writeFile) {
 	}
 }
 
+// latestWriting is the handle this session opened last to write at loc, nil when none is open.
+func (h *handlers) latestWriting(loc storage.Location) *writeFile {
+	h.writingMu.Lock()
+	defer h.writingMu.Unlock()
+	if open := h.writing[loc]; len(open) > 0 {
+		return open[len(open)-1]
+	}
+	return nil
+}
+
 // writtenSoFar describes a file this session is writing at loc, from its latest handle.
 func (h *handlers) writtenSoFar(loc storage.Location) (fs.FileInfo, bool) {
-	h.writingMu.Lock()
-	open := h.writing[loc]
-	var f *writeFile
-	if len(open) > 0 {
-		f = open[len(open)-1]
-	}
-	h.writingMu.Unlock()
+	f := h.latestWriting(loc)
 	if f == nil {
 		return nil, false
 	}

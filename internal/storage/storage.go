@@ -159,6 +159,12 @@ type AttrSetter interface {
 	SetAttrs(ctx context.Context, loc Location, attrs Attrs) error
 }
 
+// AttrHandle is a write handle whose file's attributes are changed through it until it is
+// closed: an upload published at CLOSE, whose name still holds the old file.
+type AttrHandle interface {
+	SetAttrs(attrs Attrs) error
+}
+
 // Chowner is a backend whose files and directories have POSIX owners that can be changed. Its
 // Stat results carry the owner in Sys() (*syscall.Stat_t).
 type Chowner interface {

@@ -1,5 +1,6 @@
 // Package disk is the local-directory storage backend, the embedded default: POSIX semantics like
-// EFS, confined to one root directory.
+// EFS, confined to one root directory; AtomicUploads gives the same directory with uploads
+// published at CLOSE, as S3 publishes objects.
 //
 // A Location {Bucket, Key} is the file ROOT/bucket/key; the zero Location is ROOT itself, and its
 // entries are the buckets. Every file-system access goes through an os.Root, so no path and no
@@ -10,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -39,6 +41,11 @@ type Store struct {
 	// base, when set, is the one name this store works on: a store acting as a user makes one
 	// from a directory the user reached and the last element of the location.
 	base string
+	// publish makes uploads atomic (AtomicUploads).
+	publish bool
+	// lock holds the root for this process; recovered is how many unfinished uploads New removed.
+	lock      io.Closer
+	recovered int
 }
 
 var (
@@ -50,7 +57,9 @@ var (
 	_ storage.Chowner       = (*Store)(nil)
 )
 
-// New returns a store over the directory root, creating it (mode 0750) if it is missing.
+// New returns a store over the directory root, creating it (mode 0750) if it is missing. The
+// root is this process's until Close: New fails if another process has it. New removes what
+// uploads left unfinished when a process ended before them (Recovered says how many).
 func New(root string) (*Store, error) {
 	if err := os.MkdirAll(root, rootPerm); err != nil {
 		return nil, fmt.Errorf("create storage root: %w", err)
@@ -68,17 +77,25 @@ func New(root string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open storage root: %w", err)
 	}
+	if s.recovered, err = s.recoverUploads(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("storage root %s: %w", root, err)
+	}
 	return s, nil
 }
 
 // Close releases the root directory. Handles and listers still open keep working.
 func (s *Store) Close() error {
 	closePathFD(s.pathFD)
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	return s.root.Close()
 }
 
 // name returns loc's path relative to the root. It refuses what a clean storage path never holds
-// (empty, "." or ".." elements), so a location cannot wander into another bucket either.
+// (empty, "." or ".." elements), so a location cannot wander into another bucket either, and the
+// names transferd keeps for itself (beginning with .transferd), whether or not they exist.
 func (s *Store) name(op string, loc storage.Location) (string, error) {
 	if loc.Bucket == "" {
 		if loc.Key != "" {
@@ -89,12 +106,18 @@ func (s *Store) name(op string, loc storage.Location) (string, error) {
 	if !validElem(loc.Bucket) {
 		return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid bucket name", nil)
 	}
+	if reserved(loc.Bucket) {
+		return "", errReserved(op, loc)
+	}
 	if loc.Key == "" {
 		return s.named(loc.Bucket), nil
 	}
 	for elem := range strings.SplitSeq(loc.Key, "/") {
 		if !validElem(elem) {
 			return "", storage.Errorf(op, loc, storage.KindInvalid, "invalid path", nil)
+		}
+		if reserved(elem) {
+			return "", errReserved(op, loc)
 		}
 	}
 	return s.named(loc.Bucket + "/" + loc.Key), nil
@@ -106,6 +129,10 @@ func (s *Store) named(name string) string {
 		return s.base
 	}
 	return name
+}
+
+func errReserved(op string, loc storage.Location) error {
+	return storage.Errorf(op, loc, storage.KindPermission, "names beginning with "+reservedPrefix+" are reserved for transferd's own files", nil)
 }
 
 func validElem(e string) bool {
@@ -174,6 +201,9 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 	}
 	if flags.Exclusive {
 		flag |= os.O_EXCL
+	}
+	if s.publish && s.base == "" {
+		return s.openPublished(loc, name, flags)
 	}
 	var f *os.File
 	if flags.Owner != nil && flags.Create {
@@ -357,11 +387,16 @@ func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace b
 // SetAttrs changes size, permission bits and times, in that order. Changing the owner is not
 // supported, and a request that asks for it changes nothing.
 func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
-	const op = "setstat"
-	name, err := s.name(op, loc)
+	name, err := s.name("setstat", loc)
 	if err != nil {
 		return err
 	}
+	return s.setAttrs(loc, name, attrs)
+}
+
+// setAttrs is SetAttrs on the file name, which stands for loc.
+func (s *Store) setAttrs(loc storage.Location, name string, attrs storage.Attrs) error {
+	const op = "setstat"
 	if attrs.UID != nil || attrs.GID != nil {
 		return storage.Errorf(op, loc, storage.KindNotSupported, "changing owner is not supported", nil)
 	}

@@ -28,6 +28,7 @@ func (s *Store) List(ctx context.Context, loc storage.Location) (storage.Lister,
 	if err != nil {
 		return nil, err
 	}
+	names = slices.DeleteFunc(names, reserved) // transferd's own files and uploads in progress
 	slices.Sort(names)
 	// Entries are looked up relative to the directory itself: one fstatat each, and the listing
 	// follows the directory should it be renamed meanwhile. The directory was checked above, so
