@@ -428,3 +428,86 @@ func TestTraversal(t *testing.T) {
 		}
 	})
 }
+
+// TestPlantedLinksAcrossUsers: symbolic and hard links planted in alice's directory by someone
+// with disk access, pointing into bob's, give alice nothing of bob's: she can neither read,
+// list, overwrite, rename nor remove his files through them, on an S3-domain server (uploads
+// published at CLOSE) or an EFS-domain one (writes in place).
+func TestPlantedLinksAcrossUsers(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	for _, domain := range []string{"S3", "EFS"} {
+		t.Run(domain, func(t *testing.T) {
+			t.Parallel()
+			port := freePort(t)
+			p := start(t, configYAML("", serverConf{Port: port, Domain: domain, Users: []userConf{chrootUser("alice", key), chrootUser("bob_user", key)}}))
+			mustSFTP(t, port, "alice", key, "ls\n")
+			mustSFTP(t, port, "bob_user", key, "mkdir private\n")
+			alice, bob := p.userDir("alice"), p.userDir("bob_user")
+			const secret = "bob's secret"
+			for _, f := range []string{"secret", "private/doc"} {
+				if err := os.WriteFile(filepath.Join(bob, f), []byte(secret), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			plant := map[string]string{ // name in alice's directory -> target
+				"bobdir":  "../bob_user",
+				"bobfile": "../bob_user/secret",
+				"absfile": filepath.Join(bob, "secret"),
+				"sub":     "../bob_user/private",
+			}
+			for name, target := range plant {
+				if err := os.Symlink(target, filepath.Join(alice, name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Link(filepath.Join(bob, "secret"), filepath.Join(alice, "hard")); err != nil {
+				t.Fatal(err)
+			}
+			local := t.TempDir()
+			src := filepath.Join(local, "pwned")
+			if err := os.WriteFile(src, []byte("pwned"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var batch strings.Builder
+			for i, target := range []string{"bobfile", "absfile", "hard", "bobdir/secret", "sub/doc"} {
+				fmt.Fprintf(&batch, "-get %s %s\n-put %s %s\n-chmod 600 %s\n", target, filepath.Join(local, fmt.Sprint("got-", i)), src, target, target)
+			}
+			batch.WriteString("-ls bobdir\n-ls sub\n-put " + src + " bobdir/new\n-put " + src + " sub/new\n-rename bobdir/secret stolen\n-rename sub/doc stolen2\n-rm bobdir/secret\n-rm sub/doc\n-mkdir bobdir/newdir\n")
+			out, _ := sftpBatch(t, port, "alice", key, batch.String())
+			for _, d := range []string{"bobdir", "sub"} {
+				if !strings.Contains(out, `Can't ls: "/`+d+`" not found`) {
+					t.Errorf("alice listed bob's directory through %s:\n%s", d, out)
+				}
+			}
+			for _, f := range []string{"secret", "private/doc"} {
+				b, err := os.ReadFile(filepath.Join(bob, f))
+				if err != nil || string(b) != secret {
+					t.Errorf("bob's %s is now %q, %v", f, b, err)
+				}
+				if fi, err := os.Stat(filepath.Join(bob, f)); err == nil && fi.Mode().Perm() != 0o644 {
+					t.Errorf("bob's %s has mode %v", f, fi.Mode())
+				}
+			}
+			for _, d := range []string{bob, filepath.Join(bob, "private")} {
+				es, _ := os.ReadDir(d)
+				for _, e := range es {
+					if n := e.Name(); n != "secret" && n != "private" && n != "doc" {
+						t.Errorf("alice made %s in bob's directory %s", n, d)
+					}
+				}
+			}
+			gots, _ := filepath.Glob(filepath.Join(local, "got-*"))
+			for _, g := range gots {
+				if b, _ := os.ReadFile(g); strings.Contains(string(b), secret) {
+					t.Errorf("alice downloaded bob's secret as %s", g)
+				}
+			}
+			// Removing her own names for the links is hers to do, and leaves bob's file.
+			mustSFTP(t, port, "alice", key, "rm hard\nrm bobfile\n")
+			if b, err := os.ReadFile(filepath.Join(bob, "secret")); err != nil || string(b) != secret {
+				t.Errorf("removing alice's links touched bob's file: %q, %v", b, err)
+			}
+		})
+	}
+}

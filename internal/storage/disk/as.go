@@ -3,6 +3,7 @@ package disk
 import (
 	"context"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/transferd/transferd/internal/storage"
@@ -32,10 +33,12 @@ func (s *Store) As(id storage.Identity) (storage.Backend, error) {
 	return u, nil
 }
 
-// asUser is a Store seen by one identity.
+// asUser is a Store seen by one identity, or (self) served by the process itself, confined as
+// Store.confined says.
 type asUser struct {
-	s  *Store
-	id storage.Identity
+	s    *Store
+	id   storage.Identity
+	self bool
 }
 
 var (
@@ -46,7 +49,12 @@ var (
 )
 
 // do runs fn as the identity.
-func (u *asUser) do(fn func() error) error { return runAs(u.id, fn) }
+func (u *asUser) do(fn func() error) error {
+	if u.self {
+		return fn()
+	}
+	return runAs(u.id, fn)
+}
 
 // at runs fn as the identity on a store made for loc alone: rooted at loc's directory, which the
 // user reached itself (so that every directory on the way was searched as the user, and none can
@@ -65,8 +73,19 @@ func (u *asUser) at(op string, loc storage.Location, fn func(c *Store) error) er
 		return err
 	}
 	defer r.Close()
-	c := &Store{root: r, escapes: u.s.escapes, pathFD: -1, base: base}
+	if op != "remove" && op != "rmdir" && op != "mkdir" {
+		// Only removing or renaming (Rename) acts on a link itself; nothing follows one.
+		if fi, err := r.Lstat(base); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return errSymlink(op, loc)
+		}
+	}
+	c := &Store{root: r, escapes: u.s.escapes, pathFD: -1, base: base, publish: u.s.publish, state: u.s.state, dir: parent}
 	return u.do(func() error { return fn(c) })
+}
+
+// errSymlink refuses to follow a symbolic link in the storage.
+func errSymlink(op string, loc storage.Location) error {
+	return storage.Errorf(op, loc, storage.KindPermission, "symbolic links in the storage are not followed", nil)
 }
 
 func (u *asUser) Stat(ctx context.Context, loc storage.Location) (fi fs.FileInfo, err error) {
@@ -76,8 +95,8 @@ func (u *asUser) Stat(ctx context.Context, loc storage.Location) (fi fs.FileInfo
 
 func (u *asUser) List(ctx context.Context, loc storage.Location) (l storage.Lister, err error) {
 	err = u.at("list", loc, func(c *Store) error { l, err = c.List(ctx, loc); return err })
-	if err != nil {
-		return nil, err
+	if err != nil || u.self {
+		return l, err
 	}
 	return &asUserLister{u: u, l: l.(*lister)}, nil
 }
@@ -109,14 +128,16 @@ func (u *asUser) OpenRead(ctx context.Context, loc storage.Location) (h storage.
 // (CAP_FSETID would keep them), and the owner's disk quota is enforced (CAP_SYS_RESOURCE would
 // let the write past it; quota is charged to the owner either way).
 func (u *asUser) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
-	if o := flags.Owner; o != nil && o.UID != u.id.UID {
-		return nil, storage.Errorf("open", loc, storage.KindNotSupported, "files are created as the user the store acts as", nil)
+	if !u.self {
+		if o := flags.Owner; o != nil && o.UID != u.id.UID {
+			return nil, storage.Errorf("open", loc, storage.KindNotSupported, "files are created as the user the store acts as", nil)
+		}
+		flags.Owner = nil
 	}
-	flags.Owner = nil
 	var h storage.WriteHandle
 	err := u.at("open", loc, func(c *Store) (err error) { h, err = c.OpenWrite(ctx, loc, flags); return err })
-	if err != nil {
-		return nil, err
+	if err != nil || u.self {
+		return h, err
 	}
 	w := &asUserWriter{u: u, h: h}
 	if rw, ok := h.(storage.ReadWriteHandle); ok {
@@ -153,6 +174,39 @@ func (w *asUserReadWriter) ReadAt(p []byte, off int64) (int, error) { return w.r
 
 func (u *asUser) Mkdir(ctx context.Context, loc storage.Location) error {
 	return u.at("mkdir", loc, func(c *Store) error { return c.Mkdir(ctx, loc) })
+}
+
+// MkdirAll creates loc and its missing parents one by one, each in the directory reached before.
+func (u *asUser) MkdirAll(ctx context.Context, loc storage.Location) error {
+	if loc.IsRoot() {
+		return nil
+	}
+	steps := []storage.Location{{Bucket: loc.Bucket}}
+	if loc.Key != "" {
+		key := ""
+		for elem := range strings.SplitSeq(loc.Key, "/") {
+			key = path.Join(key, elem)
+			steps = append(steps, storage.Location{Bucket: loc.Bucket, Key: key})
+		}
+	}
+	for _, l := range steps {
+		err := u.Mkdir(ctx, l)
+		if err == nil || storage.KindOf(err) == storage.KindExist {
+			continue
+		}
+		return err
+	}
+	fi, err := u.Stat(ctx, loc)
+	if err == nil && !fi.IsDir() {
+		return storage.Errorf("mkdir", loc, storage.KindNotDir, "", nil)
+	}
+	return err
+}
+
+// chown is Chown for a confined Store (a store acting as a user gives no files away: it is no
+// storage.Chowner).
+func (u *asUser) chown(ctx context.Context, loc storage.Location, o storage.Owner) error {
+	return u.at("chown", loc, func(c *Store) error { return c.Chown(ctx, loc, o) })
 }
 
 func (u *asUser) Remove(ctx context.Context, loc storage.Location) error {

@@ -152,21 +152,23 @@ func closePathFD(fd int) {
 }
 
 // resolve opens dir (a path relative to the root) as the identity: openat2 beneath the root,
-// never through a magic link, so the kernel checks search permission on every directory on the
-// way for the user, and no symbolic link leads out of the storage. It returns an O_PATH
+// through no symbolic link at all, so the kernel checks search permission on every directory on
+// the way for the user, and no link planted in the tree leads anywhere. It returns an O_PATH
 // descriptor of the directory.
 func (u *asUser) resolve(op string, loc storage.Location, dir string) (int, error) {
 	fd := -1
 	err := u.do(func() (err error) {
 		fd, err = unix.Openat2(u.s.pathFD, dir, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
 		})
 		return err
 	})
 	switch {
 	case errors.Is(err, unix.EXDEV):
 		return -1, storage.Errorf(op, loc, storage.KindPermission, "path leads outside the storage", err)
+	case errors.Is(err, unix.ELOOP):
+		return -1, errSymlink(op, loc)
 	case errors.Is(err, unix.ENOSYS):
 		return -1, storage.Errorf(op, loc, storage.KindNotSupported, "", fmt.Errorf("openat2 needs Linux 5.6 or later: %w", err))
 	case err != nil:

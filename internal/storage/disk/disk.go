@@ -4,7 +4,9 @@
 //
 // A Location {Bucket, Key} is the file ROOT/bucket/key; the zero Location is ROOT itself, and its
 // entries are the buckets. Every file-system access goes through an os.Root, so no path and no
-// symbolic link planted in the tree can reach a file outside ROOT.
+// symbolic link planted in the tree can reach a file outside ROOT; on Linux (amd64, arm64) no
+// symbolic link inside it is followed either, and files with hard links are not opened
+// (Store.confined), so that a link planted in one user's directory leads nowhere.
 package disk
 
 import (
@@ -41,8 +43,13 @@ type Store struct {
 	// base, when set, is the one name this store works on: a store acting as a user makes one
 	// from a directory the user reached and the last element of the location.
 	base string
-	// publish makes uploads atomic (AtomicUploads).
+	// publish makes uploads atomic (AtomicUploads); state is the storage root, where the
+	// markers of uploads in progress are kept (root is a directory within it for a store made
+	// for one location).
 	publish bool
+	state   *os.Root
+	// dir is the path of root within the storage root, for a store made for one location.
+	dir string
 	// lock holds the root for this process; recovered is how many unfinished uploads New removed.
 	lock      io.Closer
 	recovered int
@@ -68,7 +75,7 @@ func New(root string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage root: %w", err)
 	}
-	s := &Store{root: r, pathFD: -1}
+	s := &Store{root: r, pathFD: -1, state: r}
 	var pe *fs.PathError
 	if _, err := r.Lstat(".."); errors.As(err, &pe) {
 		s.escapes = pe.Err
@@ -131,6 +138,19 @@ func (s *Store) named(name string) string {
 	return name
 }
 
+// confined returns the store that serves a request of this one without following a symbolic
+// link: each request is served in its location's directory, reached from the root with no
+// symbolic link on the way (openat2 RESOLVE_NO_SYMLINKS), and does not follow one in the
+// location's own name either (a link there can be removed or renamed, not used). So a link planted
+// in the tree by someone with disk access cannot lead one user into another's files. nil where
+// that is not built (see as_other.go), or for a store already made for one location.
+func (s *Store) confined() *asUser {
+	if s.base != "" || s.pathFD < 0 {
+		return nil
+	}
+	return &asUser{s: s, self: true}
+}
+
 func errReserved(op string, loc storage.Location) error {
 	return storage.Errorf(op, loc, storage.KindPermission, "names beginning with "+reservedPrefix+" are reserved for transferd's own files", nil)
 }
@@ -142,6 +162,9 @@ func validElem(e string) bool {
 // Stat returns the attributes of loc, following symbolic links that stay inside the root.
 // Sys() is the platform's *syscall.Stat_t.
 func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, error) {
+	if u := s.confined(); u != nil {
+		return u.Stat(ctx, loc)
+	}
 	name, err := s.name("stat", loc)
 	if err != nil {
 		return nil, err
@@ -163,6 +186,9 @@ func (rootInfo) Name() string { return "/" }
 
 // OpenRead opens the regular file at loc for reading.
 func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (storage.ReadHandle, error) {
+	if u := s.confined(); u != nil {
+		return u.OpenRead(ctx, loc)
+	}
 	name, err := s.name("open", loc)
 	if err != nil {
 		return nil, err
@@ -178,6 +204,9 @@ func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (storage.Rea
 // the offset of every write, which O_APPEND would override. With flags.Read the handle is also a
 // storage.ReadWriteHandle.
 func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
+	if u := s.confined(); u != nil {
+		return u.OpenWrite(ctx, loc, flags)
+	}
 	name, err := s.name("open", loc)
 	if err != nil {
 		return nil, err
@@ -202,7 +231,7 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 	if flags.Exclusive {
 		flag |= os.O_EXCL
 	}
-	if s.publish && s.base == "" {
+	if s.publish {
 		return s.openPublished(loc, name, flags)
 	}
 	var f *os.File
@@ -254,6 +283,9 @@ func (s *Store) chownFailed(op string, loc storage.Location, o storage.Owner, er
 
 // Chown gives loc the owner o (without following a symbolic link).
 func (s *Store) Chown(ctx context.Context, loc storage.Location, o storage.Owner) error {
+	if u := s.confined(); u != nil {
+		return u.chown(ctx, loc, o)
+	}
 	name, err := s.name("chown", loc)
 	if err != nil {
 		return err
@@ -267,10 +299,13 @@ func (s *Store) Chown(ctx context.Context, loc storage.Location, o storage.Owner
 	return nil
 }
 
-// openRegular opens name and makes sure it is a regular file. O_NONBLOCK keeps a FIFO planted in
-// the tree from blocking the open; on a regular file it has no effect.
+// openRegular opens name and makes sure it is a regular file with no other name (hard link) in
+// the storage: a link planted by someone with disk access would otherwise let a user read or
+// overwrite another user's file through its own directory. O_NONBLOCK keeps a FIFO planted in the
+// tree from blocking the open; on a regular file it has no effect. O_TRUNC is applied only once
+// the file passed those checks.
 func (s *Store) openRegular(op string, loc storage.Location, name string, flag int, perm fs.FileMode) (*os.File, error) {
-	f, err := s.root.OpenFile(name, flag|syscall.O_NONBLOCK, perm)
+	f, err := s.root.OpenFile(name, flag&^os.O_TRUNC|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		return nil, s.fail(op, loc, err)
 	}
@@ -279,19 +314,38 @@ func (s *Store) openRegular(op string, loc storage.Location, name string, flag i
 		f.Close()
 		return nil, s.fail(op, loc, err)
 	}
-	switch {
-	case fi.IsDir():
+	if err := checkRegular(op, loc, fi); err != nil {
 		f.Close()
-		return nil, storage.Errorf(op, loc, storage.KindIsDir, "", nil)
-	case !fi.Mode().IsRegular():
-		f.Close()
-		return nil, storage.Errorf(op, loc, storage.KindInvalid, "not a regular file", nil)
+		return nil, err
+	}
+	if flag&os.O_TRUNC != 0 && fi.Size() > 0 {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, s.fail(op, loc, err)
+		}
 	}
 	return f, nil
 }
 
+// checkRegular refuses what openRegular does not open: directories, other non-regular files, and
+// files with hard links.
+func checkRegular(op string, loc storage.Location, fi fs.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
+	case !fi.Mode().IsRegular():
+		return storage.Errorf(op, loc, storage.KindInvalid, "not a regular file", nil)
+	case links(fi) > 1:
+		return storage.Errorf(op, loc, storage.KindPermission, "the file has other names (hard links) in the storage, which transferd does not serve", nil)
+	}
+	return nil
+}
+
 // Mkdir creates the directory loc; its parent must exist. Creating a bucket is allowed.
 func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
+	if u := s.confined(); u != nil {
+		return u.Mkdir(ctx, loc)
+	}
 	name, err := s.name("mkdir", loc)
 	if err != nil {
 		return err
@@ -307,6 +361,9 @@ func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
 
 // MkdirAll creates the directory loc and any missing parents.
 func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) error {
+	if u := s.confined(); u != nil {
+		return u.MkdirAll(ctx, loc)
+	}
 	name, err := s.name("mkdir", loc)
 	if err != nil {
 		return err
@@ -319,11 +376,17 @@ func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) error {
 
 // Remove removes the file (or symbolic link) at loc; a directory is refused with KindIsDir.
 func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
+	if u := s.confined(); u != nil {
+		return u.Remove(ctx, loc)
+	}
 	return s.remove("remove", loc, false)
 }
 
 // Rmdir removes the empty directory at loc.
 func (s *Store) Rmdir(ctx context.Context, loc storage.Location) error {
+	if u := s.confined(); u != nil {
+		return u.Rmdir(ctx, loc)
+	}
 	return s.remove("rmdir", loc, true)
 }
 
@@ -358,6 +421,9 @@ func (s *Store) remove(op string, loc storage.Location, dir bool) error {
 // Exist; with replace it is replaced as rename(2) does. The check for an existing destination and
 // the rename are two steps, so a destination created in between is replaced.
 func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace bool) error {
+	if u := s.confined(); u != nil {
+		return u.Rename(ctx, from, to, replace)
+	}
 	fromName, err := s.name("rename", from)
 	if err != nil {
 		return err
@@ -387,6 +453,9 @@ func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace b
 // SetAttrs changes size, permission bits and times, in that order. Changing the owner is not
 // supported, and a request that asks for it changes nothing.
 func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
+	if u := s.confined(); u != nil {
+		return u.SetAttrs(ctx, loc, attrs)
+	}
 	name, err := s.name("setstat", loc)
 	if err != nil {
 		return err
@@ -394,9 +463,13 @@ func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storag
 	return s.setAttrs(loc, name, attrs)
 }
 
-// setAttrs is SetAttrs on the file name, which stands for loc.
+// setAttrs is SetAttrs on the file name, which stands for loc. A file with hard links is refused,
+// as openRegular refuses it.
 func (s *Store) setAttrs(loc storage.Location, name string, attrs storage.Attrs) error {
 	const op = "setstat"
+	if fi, err := s.root.Lstat(name); err == nil && fi.Mode().IsRegular() && links(fi) > 1 {
+		return checkRegular(op, loc, fi)
+	}
 	if attrs.UID != nil || attrs.GID != nil {
 		return storage.Errorf(op, loc, storage.KindNotSupported, "changing owner is not supported", nil)
 	}

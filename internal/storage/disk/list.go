@@ -20,6 +20,9 @@ const readBatch = 1024
 // attributes of each entry are read (lstat) only when the page holding it is served. Entries that
 // vanish in between are skipped. The Lister holds the directory open until Close.
 func (s *Store) List(ctx context.Context, loc storage.Location) (storage.Lister, error) {
+	if u := s.confined(); u != nil {
+		return u.List(ctx, loc)
+	}
 	name, err := s.name("list", loc)
 	if err != nil {
 		return nil, err

@@ -108,19 +108,27 @@ func (s *Store) openPublished(loc storage.Location, name string, flags storage.O
 	var id [8]byte
 	rand.Read(id[:])
 	tag := hex.EncodeToString(id[:])
-	dir := path.Dir(name)
-	temp := path.Join(dir, tempPrefix+tag)
+	temp := tempPrefix + tag
 	marker := pendingDir + "/" + tag
-	// The marker first: a temporary file is never without one.
-	if err := s.root.WriteFile(marker, []byte(temp), 0o600); err != nil {
+	// The handle keeps the file's directory open, and works in it until it ends, wherever the
+	// directory goes meanwhile.
+	dirRoot, err := s.root.OpenRoot(path.Dir(name))
+	if err != nil {
 		return nil, s.fail(op, loc, err)
 	}
-	f, err := s.openRegular(op, loc, temp, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+	d := &Store{root: dirRoot, escapes: s.escapes, pathFD: -1, state: s.state}
+	// The marker first: a temporary file is never without one.
+	if err := s.state.WriteFile(marker, []byte(path.Join(s.dir, path.Dir(name), temp)), 0o600); err != nil {
+		dirRoot.Close()
+		return nil, s.fail(op, loc, err)
+	}
+	f, err := d.openRegular(op, loc, temp, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		s.root.Remove(marker)
+		s.state.Remove(marker)
+		dirRoot.Close()
 		return nil, err
 	}
-	h := &publishHandle{writeHandle: &writeHandle{s: s, loc: loc, f: f}, final: name, temp: temp, marker: marker, exclusive: flags.Exclusive}
+	h := &publishHandle{writeHandle: &writeHandle{s: d, loc: loc, f: f}, final: path.Base(name), temp: temp, marker: marker, exclusive: flags.Exclusive}
 	// The new file is the old one's replacement: its owner and mode carry over, as an in-place
 	// write would keep them. A file the upload creates gets flags.Owner, as createOwned gives it.
 	owner := flags.Owner
@@ -158,7 +166,9 @@ func ownOwner() storage.Owner {
 	return storage.Owner{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 }
 
-// publishHandle is an upload written to a temporary file and published at Close.
+// publishHandle is an upload written to a temporary file and published at Close. Its store
+// (writeHandle.s) is rooted at the file's directory; final and temp are names in it, marker is
+// in the storage root.
 type publishHandle struct {
 	*writeHandle
 	final, temp, marker string
@@ -180,8 +190,8 @@ func (h *publishHandle) copyFrom(op string) error {
 }
 
 // Close makes the data durable, then publishes it under the final name (rename; with exclusive,
-// a link that fails if the name was taken meanwhile) and makes the directory entry durable. On
-// failure nothing is published and the temporary file is gone.
+// a link that fails if the name was taken meanwhile). On failure nothing is published and the
+// temporary file is gone.
 func (h *publishHandle) Close() error {
 	const op = "close"
 	err := h.f.Sync()
@@ -205,11 +215,10 @@ func (h *publishHandle) Close() error {
 		return h.s.fail(op, h.loc, err)
 	}
 	h.once.Do(func() {})
-	if d, derr := h.s.root.Open(path.Dir(h.final)); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	h.s.root.Remove(h.marker)
+	// The directory is not synced: a file created in place is not either (its data is, as here),
+	// and syncing it made a 1 KiB upload take 2.1 ms instead of 0.85 ms (BenchmarkSmallUpload).
+	h.s.state.Remove(h.marker)
+	h.s.root.Close()
 	return nil
 }
 
@@ -224,7 +233,8 @@ func (h *publishHandle) discard() {
 	h.once.Do(func() {
 		h.f.Close()
 		h.s.root.Remove(h.temp)
-		h.s.root.Remove(h.marker)
+		h.s.state.Remove(h.marker)
+		h.s.root.Close()
 	})
 }
 

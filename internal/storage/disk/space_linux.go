@@ -13,6 +13,9 @@ const stRDONLY = 0x1
 
 // Space reports statvfs-style figures for the file system holding loc.
 func (s *Store) Space(ctx context.Context, loc storage.Location) (storage.SpaceInfo, error) {
+	if u := s.confined(); u != nil {
+		return u.Space(ctx, loc)
+	}
 	const op = "statvfs"
 	name, err := s.name(op, loc)
 	if err != nil {

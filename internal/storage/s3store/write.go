@@ -76,12 +76,15 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 		return nil, storage.Errorf(op, loc, storage.KindNotSupported, msgReadWrite, nil)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &writer{
 		s:         s,
 		loc:       loc,
 		exclusive: flags.Exclusive,
 		ctx:       hctx,
 		cancel:    cancel,
+		partCtx:   pctx,
+		partStop:  pcancel,
 		window:    s.opts.MaxBufferPerHandle,
 		sem:       make(chan struct{}, uploadsInFlight),
 		mtime:     time.Now(),
@@ -102,9 +105,14 @@ type writer struct {
 	s         *Store
 	loc       storage.Location
 	exclusive bool
-	ctx       context.Context // for every request; Abort cancels it
+	ctx       context.Context // for every request but part uploads; Abort cancels it
 	cancel    context.CancelFunc
-	window    int64
+	// partCtx is for part uploads. Abort lets those in flight finish (for up to partsWait)
+	// before it aborts the multipart upload: a part the server is still storing when the abort
+	// arrives can outlive it (S3's documentation says to abort again; versitygw shows it).
+	partCtx  context.Context
+	partStop context.CancelFunc
+	window   int64
 
 	mu       sync.Mutex
 	done     bool
@@ -281,7 +289,7 @@ func (w *writer) upload(part, buf []byte) error {
 	w.flushed += int64(len(part))
 	w.wg.Go(func() {
 		defer func() { <-w.sem }()
-		out, err := w.s.client.UploadPart(w.ctx, &s3.UploadPartInput{
+		out, err := w.s.client.UploadPart(w.partCtx, &s3.UploadPartInput{
 			Bucket:            &w.loc.Bucket,
 			Key:               &w.loc.Key,
 			UploadId:          &w.uploadID,
@@ -337,6 +345,7 @@ func (w *writer) Close() error {
 	}
 	w.done = true
 	defer w.cancel()
+	defer w.partStop()
 	err := w.failed
 	if err == nil && len(w.pending) > 0 {
 		err = storage.Errorf("close", w.loc, storage.KindNotSupported, msgRandomAccess,
@@ -424,7 +433,7 @@ func (w *writer) Abort(cause error) error {
 // abortUpload waits for the part uploads and aborts the multipart upload, if there is one.
 func (w *writer) abortUpload() error {
 	w.cancel()
-	w.wg.Wait()
+	w.waitParts()
 	if w.uploadID == "" {
 		return nil
 	}
@@ -438,6 +447,27 @@ func (w *writer) abortUpload() error {
 	}
 	w.uploadID = ""
 	return nil
+}
+
+// partsWait is how long Abort lets part uploads in flight finish before it cancels them.
+const partsWait = 30 * time.Second
+
+// waitParts waits for the part uploads in flight, cancelling them after partsWait.
+func (w *writer) waitParts() {
+	defer w.partStop()
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(partsWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.partStop()
+		<-done
+	}
 }
 
 // readWriter is a write handle opened with Read.
