@@ -63,3 +63,34 @@ func TestStreamGivesUp(t *testing.T) {
 		})
 	}
 }
+
+// FuzzStream feeds arbitrary bytes (the identification line and first packet a client or server
+// sends, before any encryption) to a Stream whole and in two pieces split anywhere: both must end
+// alike, and the version line must be as RFC 4253 bounds it.
+func FuzzStream(f *testing.F) {
+	kexinit := frame(sampleOffer().MarshalKexInit([16]byte{1}))
+	f.Add(append([]byte("SSH-2.0-OpenSSH_9.2p1\r\n"), kexinit...), 7)
+	f.Add(append([]byte("hello\r\nSSH-2.0-x\n"), kexinit...), 30)
+	f.Add([]byte("SSH-1.5-old\r\n"), 3)
+	f.Add(append([]byte("SSH-2.0-x\r\n"), 0xff, 0xff, 0xff, 0xff, 20), 12)
+	f.Fuzz(func(t *testing.T, wire []byte, split int) {
+		var whole, pieces Stream
+		whole.Feed(wire)
+		split = max(0, min(split, len(wire)))
+		pieces.Feed(wire[:split])
+		pieces.Feed(wire[split:])
+		o1, err1 := whole.Offer()
+		o2, err2 := pieces.Offer()
+		if !reflect.DeepEqual(o1, o2) || (err1 == nil) != (err2 == nil) || whole.Version() != pieces.Version() {
+			t.Fatalf("whole: %+v, %v, %q; split at %d: %+v, %v, %q", o1, err1, whole.Version(), split, o2, err2, pieces.Version())
+		}
+		if len(whole.Version()) > maxLine {
+			t.Fatalf("version line of %d bytes", len(whole.Version()))
+		}
+		if o1 != nil {
+			if again, err := ParseKexInit(o1.MarshalKexInit([16]byte{})); err != nil || !reflect.DeepEqual(again, o1) {
+				t.Fatalf("the offer read does not survive re-encoding: %+v, %v", again, err)
+			}
+		}
+	})
+}
