@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -176,14 +175,14 @@ type publishHandle struct {
 	once                sync.Once
 }
 
-// copyFrom copies the file being replaced into the temporary file (copy-on-open).
+// copyFrom copies the file being replaced into the temporary file (copy-on-open), holes kept.
 func (h *publishHandle) copyFrom(op string) error {
 	src, err := h.s.openRegular(op, h.loc, h.final, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if _, err := io.Copy(h.f, src); err != nil {
+	if err := copyFile(h.f, src); err != nil {
 		return h.s.fail(op, h.loc, err)
 	}
 	return nil

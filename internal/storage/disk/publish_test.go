@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/transferd/transferd/internal/storage"
@@ -166,5 +167,52 @@ func TestUnfinishedUploadsRemoved(t *testing.T) {
 	s2 := newStore(t, root)
 	if s2.Recovered() != 1 || len(entries(t, filepath.Join(root, "bkt"))) != 0 {
 		t.Errorf("New removed %d unfinished uploads; the bucket holds %q", s2.Recovered(), entries(t, filepath.Join(root, "bkt")))
+	}
+}
+
+// TestResumeSparseFile: resuming an upload of a sparse file (a byte written at 1 TiB) copies
+// what the file holds, not its apparent size: the copy stays sparse and quick.
+func TestResumeSparseFile(t *testing.T) {
+	t.Parallel()
+	plain, root := withBucket(t)
+	s := plain.AtomicUploads()
+	ctx := t.Context()
+	h, err := s.OpenWrite(ctx, loc("sparse"), storage.OpenFlags{Create: true, Truncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.WriteAt([]byte("head"), 0)
+	if _, err := h.WriteAt([]byte("tail"), 1<<40); err != nil {
+		t.Skipf("the file system takes no 1 TiB sparse file: %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.OpenWrite(ctx, loc("sparse"), storage.OpenFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.WriteAt([]byte("HEAD"), 0)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "bkt", "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != 1<<40+4 {
+		t.Errorf("size %d after resuming", fi.Size())
+	}
+	if blocks := fi.Sys().(*syscall.Stat_t).Blocks; blocks > 1024 {
+		t.Errorf("the resumed file takes %d blocks: the holes were copied", blocks)
+	}
+	f, _ := os.Open(filepath.Join(root, "bkt", "sparse"))
+	defer f.Close()
+	buf := make([]byte, 4)
+	f.ReadAt(buf, 0)
+	tail := make([]byte, 4)
+	f.ReadAt(tail, 1<<40)
+	if string(buf) != "HEAD" || string(tail) != "tail" {
+		t.Errorf("the resumed file reads %q ... %q", buf, tail)
 	}
 }
