@@ -165,7 +165,17 @@ func (p *Pool) Acquire() bool {
 	return true
 }
 
-// Release gives back a unit Acquire took.
+// Claim takes a unit whether or not one is free.
+func (p *Pool) Claim() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.used++
+}
+
+// Release gives back a unit Acquire or Claim took.
 func (p *Pool) Release() {
 	if p == nil {
 		return

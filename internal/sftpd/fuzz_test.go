@@ -156,6 +156,8 @@ func (b *countingBudget) Give() {
 	b.n--
 }
 
+func (b *countingBudget) Claim() { b.Take() }
+
 func (b *countingBudget) held() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

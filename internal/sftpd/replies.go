@@ -445,10 +445,15 @@ func (s *stream) answered(p []byte) {
 	}
 	// A HANDLE reply (length, type, id, handle).
 	if h, ok := handleAt(p, 9); ok {
-		if s.handles[h] && held {
+		switch {
+		case s.handles[h] && held:
 			s.give() // the handle was already counted (cannot happen with pkg/sftp)
+		case !s.handles[h] && !held && s.budget != nil:
+			// The open's unit went with a STATUS of the same id (a client reusing the id of
+			// an unanswered OPEN for another request): the handle is open, and counts.
+			s.budget.Claim()
 		}
-		s.handles[h] = s.handles[h] || held
+		s.handles[h] = true
 	} else {
 		s.noPark = true
 		if held {

@@ -152,3 +152,48 @@ func TestAfterReply(t *testing.T) {
 		t.Fatalf("did not run at once with nothing outstanding")
 	}
 }
+
+// TestStreamHandleBudget: an OPEN takes a unit of the budget until its handle's CLOSE; an OPEN
+// past the session's cap is answered FAILURE here and never reaches pkg/sftp; and a client that
+// reuses an unanswered OPEN's id for another request, whose STATUS comes first, still has its
+// handle counted.
+func TestStreamHandleBudget(t *testing.T) {
+	in := bytes.Join([][]byte{
+		packet(1, u32(3)),
+		packet(fxpOpen, u32(7), str("/a"), u32(2), u32(0)),
+		packet(17, u32(7), str("/a")), // STAT with the OPEN's id
+		packet(fxpOpen, u32(8), str("/b"), u32(2), u32(0)),
+		packet(fxpClose, u32(9), str("1")),
+	}, nil)
+	ch := &fakeChannel{in: bytes.NewReader(in)}
+	s := newStream(ch)
+	budget := &countingBudget{}
+	s.maxHandles, s.budget = 1, budget
+	s.noPark = true // the test is the one request server throughout
+	defer runStream(s)()
+	readPacket(t, s)
+	s.Write(packet(fxpVersion, u32(3)))
+	ch.written()
+	if got := readPacket(t, s); got[4] != fxpOpen {
+		t.Fatalf("packet %x, want the OPEN", got)
+	}
+	if budget.held() != 1 {
+		t.Fatalf("an OPEN holds %d units, want 1", budget.held())
+	}
+	readPacket(t, s)                                             // the STAT
+	s.Write(packet(fxpStatus, u32(7), u32(2), str(""), str(""))) // its STATUS, before the HANDLE
+	s.Write(packet(fxpHandle, u32(7), str("1")))
+	if budget.held() != 1 {
+		t.Fatalf("with the handle open %d units are held, want 1", budget.held())
+	}
+	if got := readPacket(t, s); got[4] != fxpClose {
+		t.Fatalf("packet %x, want the CLOSE: the second OPEN reached pkg/sftp", got)
+	}
+	if budget.held() != 0 {
+		t.Errorf("after the CLOSE %d units are held", budget.held())
+	}
+	refused := statusPacket(8, sshFxFailure, "too many open files and directories: a session may hold 1 (the server's MaxHandlesPerSession); close some first")
+	if got := ch.written(); !bytes.Contains(got, refused) {
+		t.Errorf("written %q, want the refusal of OPEN 8", got)
+	}
+}

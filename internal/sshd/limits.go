@@ -253,6 +253,11 @@ const (
 	shareName = "quarter"
 )
 
+func (h *handleBudget) Claim() {
+	h.pool.Claim()
+	h.srv.handles.Acquire(h.user, 0)
+}
+
 func (h *handleBudget) Give() {
 	h.srv.handles.Release(h.user)
 	h.pool.Release()

@@ -210,8 +210,10 @@ type Budget interface {
 	// Take takes one and reports whether there was one; when there was not, the error says
 	// whose limit refused it.
 	Take() error
-	// Give gives back one that Take took.
+	// Give gives back one that Take or Claim took.
 	Give()
+	// Claim takes one past any cap, for what is already taken and must be counted.
+	Claim()
 }
 
 // FileOpened records that a file handle was opened.
