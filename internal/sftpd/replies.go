@@ -431,8 +431,8 @@ func (s *stream) admitOpen(id uint32) string {
 // or STATUS answering an OPEN or OPENDIR. A HANDLE's handle keeps the open's unit of budget until
 // its CLOSE; a STATUS gives it back.
 func (s *stream) answered(p []byte) {
-	if len(p) < 9 || p[4] != fxpHandle && p[4] != fxpStatus {
-		return
+	if s.done || len(p) < 9 || p[4] != fxpHandle && p[4] != fxpStatus {
+		return // after end, which gave everything back, a late reply counts for nothing
 	}
 	id := binary.BigEndian.Uint32(p[5:9])
 	held := s.opening[id]
@@ -646,18 +646,18 @@ func (s *stream) end() {
 	s.done = true
 	waiting := s.waiting
 	s.waiting = nil
-	for h, held := range s.handles {
+	for _, held := range s.handles {
 		if held {
 			s.give()
-			s.handles[h] = false
 		}
 	}
-	for id, held := range s.opening {
+	for _, held := range s.opening {
 		if held {
 			s.give()
-			s.opening[id] = false
 		}
 	}
+	clear(s.handles)
+	clear(s.opening)
 	if s.refusals > 1 && s.refused != nil {
 		s.refused("further opens refused by the same limits in this session", s.refusals-1)
 	}
