@@ -9,7 +9,7 @@
 #      stats idle sessions: failures, server RSS (before, open, peak), memory per session, p99
 #      stat latency;
 #   2. mixed: MIXED sessions each running put, ls, rename, get, rm for DURATION, then closed: zero
-#      errors, and the server's RSS and goroutines before, at the end and 10 s after.
+#      errors, and the server's RSS, heap and goroutines before, at the end and 70 s after.
 #
 #   usage: bench/load.sh [--sessions N] [--mixed N] [--duration D] [--only hold|mixed]
 #   e.g.   bench/load.sh                                   # 10,000 and 500 sessions, 5 minutes each

@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.size, "size", 256<<10, "bytes per transfer")
 	flag.Float64Var(&o.active, "active", 0.01, "hold: fraction of the sessions transferring at any time")
 	flag.DurationVar(&o.duration, "duration", 5*time.Minute, "how long the sessions work")
-	flag.DurationVar(&o.settle, "settle", 10*time.Second, "mixed: how long to wait after closing before measuring")
+	flag.DurationVar(&o.settle, "settle", 70*time.Second, "mixed: how long to wait after closing before measuring (transferd returns free memory when quiet for 30 s)")
 	flag.DurationVar(&o.interval, "probe", 20*time.Millisecond, "hold: time between two stats of idle sessions")
 	flag.DurationVar(&o.stick, "stick", 10*time.Second, "hold: how long a transferring session keeps transferring before another takes its turn")
 	flag.Parse()

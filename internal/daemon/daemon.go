@@ -254,6 +254,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.checkS3(ctx)
 	d.sweepPenalties()
+	d.releaseMemory()
 	return d, nil
 }
 
