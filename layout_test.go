@@ -42,6 +42,7 @@ var allowedImports = map[string][]string{
 	"internal/storage/s3store/s3test": {},
 	"internal/e2e":                    {"internal/activity", "internal/mgmtapi", "internal/storage/s3store/s3test"},
 	".":                               {},
+	"bench/load":                      {},
 	"bench/s3direct":                  {},
 	"bench/sessions":                  {},
 	"examples/idp":                    {},
