@@ -166,18 +166,27 @@ func openAll(o *options, signer ssh.Signer) ([]*session, int, error) {
 	return sessions, int(failed.Load()), first
 }
 
-func hold(o *options) error {
+// begin measures the server, then opens the sessions; it reports both.
+func begin(o *options) (sessions []*session, failed int, before state, err error) {
 	signer, err := readKey(o.key)
 	if err != nil {
-		return err
+		return nil, 0, state{}, err
 	}
-	before := measure(o)
+	before = measure(o)
 	fmt.Printf("server before: %s\n", before)
 	sessions, failed, ferr := openAll(o, signer)
-	defer closeAll(sessions)
 	if ferr != nil {
 		fmt.Printf("first failure: %v\n", ferr)
 	}
+	return sessions, failed, before, nil
+}
+
+func hold(o *options) error {
+	sessions, failed, before, err := begin(o)
+	if err != nil {
+		return err
+	}
+	defer closeAll(sessions)
 	open := measure(o)
 	fmt.Printf("server with the sessions open: %s\n", open)
 	if open.rss > 0 && before.rss > 0 {
@@ -325,15 +334,9 @@ func transfer(c *sftp.Client, name string, data []byte) error {
 }
 
 func mixed(o *options) error {
-	signer, err := readKey(o.key)
+	sessions, failed, before, err := begin(o)
 	if err != nil {
 		return err
-	}
-	before := measure(o)
-	fmt.Printf("server before: %s\n", before)
-	sessions, failed, ferr := openAll(o, signer)
-	if ferr != nil {
-		fmt.Printf("first failure: %v\n", ferr)
 	}
 	var ops, errs atomic.Int64
 	var firstErr atomic.Pointer[error]
