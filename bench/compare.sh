@@ -78,6 +78,11 @@ Servers:
   - Endpoint: 127.0.0.1:$TPORT
     Domain: EFS
     SecurityPolicyName: TransferSecurityPolicy-2018-11
+    Limits: # one user from one address holds all the idle sessions
+      MaxConnectionsPerUser: $((SESSIONS + 100))
+      MaxConnectionsPerSourceIp: $((SESSIONS + 100))
+      MaxConnections: $((SESSIONS + 100))
+      MaxStartupsPerSourceIp: 64
     Users:
       - UserName: bench
         HomeDirectoryType: LOGICAL
