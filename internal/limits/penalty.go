@@ -167,10 +167,3 @@ func (p *Penalties) Sweep(now time.Time) {
 	defer p.mu.Unlock()
 	p.expire(now)
 }
-
-// Len is how many addresses the table holds.
-func (p *Penalties) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.sources)
-}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/limits"
-	"github.com/transferd/transferd/internal/transfer"
 )
 
 // Client-chosen strings in records and logs are cut to these lengths (runes), ending in "...":
@@ -20,37 +19,17 @@ const (
 	maxRecordClient = 255
 )
 
-// cut shortens a client-chosen string for a record.
+// cut shortens a client-chosen string for a record. It is on the path of every failed login, so
+// a string short enough in bytes is returned as it is.
 func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
 	return string(r[:n-3]) + "..."
-}
-
-// withDefaults fills the limits not set with transfer.DefaultLimits.
-func withDefaults(l transfer.Limits) transfer.Limits {
-	d := transfer.DefaultLimits
-	fill := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	fill(&l.MaxHandlesPerSession, d.MaxHandlesPerSession)
-	fill(&l.MaxHandlesPerUser, d.MaxHandlesPerUser)
-	fill(&l.MaxSessionsPerConnection, d.MaxSessionsPerConnection)
-	fill(&l.MaxConnectionsPerUser, d.MaxConnectionsPerUser)
-	fill(&l.MaxConnectionsPerSourceIP, d.MaxConnectionsPerSourceIP)
-	fill(&l.MaxConnections, d.MaxConnections)
-	fill(&l.MaxStartupsPerSourceIP, d.MaxStartupsPerSourceIP)
-	if l.MaxStartups.Full <= 0 {
-		l.MaxStartups = d.MaxStartups
-	}
-	if l.LoginGraceTime <= 0 {
-		l.LoginGraceTime = d.LoginGraceTime
-	}
-	return l
 }
 
 // addrOf is the IP address of a connection's remote end.

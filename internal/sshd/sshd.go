@@ -183,7 +183,7 @@ func build(cfg Config) (*built, error) {
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-transferd"
 	}
-	cfg.Limits = withDefaults(cfg.Limits)
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}

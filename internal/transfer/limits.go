@@ -57,6 +57,23 @@ var DefaultLimits = Limits{
 	LoginGraceTime:            2 * time.Minute,
 }
 
+// WithDefaults returns l with DefaultLimits' value for every limit l leaves unset (zero).
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits
+	for _, s := range limitSettings {
+		if v := s.field(&l); *v <= 0 {
+			*v = *s.field(&d)
+		}
+	}
+	if l.MaxStartups.Full <= 0 {
+		l.MaxStartups = d.MaxStartups
+	}
+	if l.LoginGraceTime <= 0 {
+		l.LoginGraceTime = d.LoginGraceTime
+	}
+	return l
+}
+
 // LimitTagPrefix begins the tag keys of limits.
 const LimitTagPrefix = "transferd:"
 

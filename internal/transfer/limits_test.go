@@ -73,3 +73,15 @@ func TestValidateServerTagsLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsWithDefaults(t *testing.T) {
+	if got := (Limits{}).WithDefaults(); got != DefaultLimits {
+		t.Errorf("zero limits with defaults = %+v, want %+v", got, DefaultLimits)
+	}
+	l := Limits{MaxHandlesPerSession: 3, MaxStartups: Startups{1, 50, 2}}.WithDefaults()
+	want := DefaultLimits
+	want.MaxHandlesPerSession, want.MaxStartups = 3, Startups{1, 50, 2}
+	if l != want {
+		t.Errorf("WithDefaults kept %+v, want %+v", l, want)
+	}
+}
