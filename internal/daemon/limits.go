@@ -41,25 +41,18 @@ func handleReserve(limit int) int {
 	return max(limit/4, min(1024, limit/2))
 }
 
-// fileHandlePool raises the process's file descriptor soft limit to its hard limit and returns
-// the pool that every session's open files and directories take from: the limit minus a reserve,
-// so that users who exhaust their handles never stop another user's login or upload.
+// fileHandlePool returns the pool that every session's open files and directories take from:
+// the file descriptor soft limit (which the Go runtime raised to the hard limit when the process
+// started) minus a reserve, so that users who exhaust their handles never stop another user's
+// login or upload.
 func fileHandlePool(log *slog.Logger) *limits.Pool {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		log.Warn("reading the file descriptor limit failed; open handles are capped by the servers' limits only", "err", err)
 		return nil
 	}
-	was := rl.Cur
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			log.Warn("raising the file descriptor soft limit to the hard limit failed", "soft", was, "hard", rl.Max, "err", err)
-			rl.Cur = was
-		}
-	}
 	limit := int(min(rl.Cur, 1<<30))
 	size := limit - handleReserve(limit)
-	log.Info("file descriptors", "limit", limit, "raised-from", was, "handles", size, "reserved", limit-size)
+	log.Info("file descriptors", "limit", limit, "hard-limit", rl.Max, "handles", size, "reserved", limit-size)
 	return limits.NewPool(size)
 }

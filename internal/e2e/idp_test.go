@@ -176,8 +176,18 @@ func asyncsshLogin(t *testing.T, port int, user string, key *sshKey, password st
 // pythonClient runs one of the Python client scripts with Debian's python3 and its packages.
 func pythonClient(t *testing.T, module, script string, port int, user string, key *sshKey, password string, interactive bool, ops ...string) (string, int) {
 	t.Helper()
+	out, code, err := runPython(module, script, port, user, key, password, interactive, ops...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, code
+}
+
+// runPython is pythonClient for goroutines other than the test's: what keeps the client from
+// running or finishing is returned as an error.
+func runPython(module, script string, port int, user string, key *sshKey, password string, interactive bool, ops ...string) (string, int, error) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import "+module).Run(); err != nil {
-		t.Fatalf("python3-%s is not installed: run scripts/test, which installs it (%v)", module, err)
+		return "", 0, fmt.Errorf("python3-%s is not installed: run scripts/test, which installs it (%v)", module, err)
 	}
 	args := []string{script, "127.0.0.1", strconv.Itoa(port), user}
 	if key != nil {
@@ -200,15 +210,15 @@ func pythonClient(t *testing.T, module, script string, port int, user string, ke
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		t.Fatalf("%s as %s did not finish within %v:\n%s", module, user, clientLimit, out)
+		return string(out), 0, fmt.Errorf("%s as %s did not finish within %v:\n%s", module, user, clientLimit, out)
 	}
 	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
+		return string(out), ee.ExitCode(), nil
 	}
 	if err != nil {
-		t.Fatalf("%s: %v", module, err)
+		return string(out), 0, fmt.Errorf("%s: %v", module, err)
 	}
-	return string(out), 0
+	return string(out), 0, nil
 }
 
 // dialPassword logs in with x/crypto's client and a password.
