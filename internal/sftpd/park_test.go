@@ -11,11 +11,18 @@ import (
 // TestSessionParks checks that an idle session with nothing open parks (its request server and
 // that server's goroutines end) and serves the next request as before; that a session with an open
 // file does not park however long it waits; and that pkg/sftp's allocator is given to the request
-// servers that open files, and only to them.
+// servers that open files for a client that asked for limits@openssh.com, and only to them.
 func TestSessionParks(t *testing.T) {
+	// pkg/sftp's client does not ask for limits@openssh.com; the hook stands for a client that
+	// did (TestStreamLimits checks that asking sets bigPackets).
+	t.Run("limits asked", func(t *testing.T) { testSessionParks(t, true) })
+	t.Run("32 KiB packets", func(t *testing.T) { testSessionParks(t, false) })
+}
+
+func testSessionParks(t *testing.T, bigPackets bool) {
 	const after = 50 * time.Millisecond
 	var st *stream
-	c := pipeSession(t, Config{parkAfter: after, streamHook: func(s *stream) { st = s }})
+	c := pipeSession(t, Config{parkAfter: after, streamHook: func(s *stream) { st = s; s.bigPackets = bigPackets }})
 	state := func() (parks int, alloc bool) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -53,13 +60,20 @@ func TestSessionParks(t *testing.T) {
 	}
 	wantAlloc("after REALPATH", false)
 	// An OPEN straight after: the request server without the allocator steps aside (or, if the
-	// machine was slow, parked by itself first); either way once.
+	// machine was slow, parked by itself first); either way once. Without limits, it serves the
+	// OPEN and moves the data: it parks when the file is closed.
+	parked := 0
+	if bigPackets {
+		parked = 1
+	}
 	f, err := c.Create("/a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantAlloc("after OPEN", true)
-	wantParks("after OPEN", 1)
+	wantAlloc("after OPEN", bigPackets)
+	if bigPackets {
+		wantParks("after OPEN", parked)
+	}
 	if _, err := f.Write([]byte("hello ")); err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +82,12 @@ func TestSessionParks(t *testing.T) {
 	if _, err := f.Write([]byte("world")); err != nil {
 		t.Fatalf("write after waiting with the file open: %v", err)
 	}
-	wantParks("after waiting with the file open", 1)
+	wantParks("after waiting with the file open", parked)
 	if err := f.Close(); err != nil {
 		t.Fatalf("close after waiting with the file open: %v", err)
 	}
 
-	waitParks("idle after CLOSE", 2)
+	waitParks("idle after CLOSE", parked+1)
 	// pkg/sftp's request server runs 8 read/write workers, a command worker, a dispatcher and a
 	// controller; the goroutine that ran it ends too.
 	if idle := runtime.NumGoroutine(); idle > busy-12 {
@@ -84,12 +98,12 @@ func TestSessionParks(t *testing.T) {
 		t.Fatalf("ReadDir after parking = %v, %v; want the 11-byte file a", entries, err)
 	}
 	wantAlloc("after READDIR", false)
-	waitParks("idle after READDIR", 3)
+	waitParks("idle after READDIR", parked+2)
 	r, err := c.Open("/a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantAlloc("after OPEN once parked", true)
+	wantAlloc("after OPEN once parked", bigPackets)
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, []byte("hello world")) {
 		t.Fatalf("read after parking = %q, %v", got, err)

@@ -62,10 +62,12 @@ var errParked = errors.New("sftp: session parked while idle")
 //     SSH connection and one goroutine instead of a dozen; transfers never wait for the hand-over;
 //   - gives pkg/sftp's packet allocator (pages of 256 KiB kept for the life of a request server;
 //     READ replies are built in them: downloads about 15% faster here) only to request servers that move
-//     data: one is started with it when its first packet is an OPEN, and one without it steps
-//     aside for an OPEN that comes when it is idle (nothing open, everything answered). Sessions
-//     that only list, stat or sit idle never allocate those pages; recycling them through parked
-//     request servers would make the heap hold far more than idle sessions need.
+//     data in packets that fill its pages: the client asked for limits@openssh.com (as OpenSSH's
+//     does, then reading and writing 255 KiB at a time), and the first packet is an OPEN, or one
+//     without it steps aside for an OPEN that comes when it is idle (nothing open, everything
+//     answered). Sessions that only list, stat or sit idle never allocate those pages, and nor do
+//     clients that move 32 KiB at a time (pkg/sftp's, WinSCP's...), which would hold eight times
+//     the memory their requests need: a page per request in flight.
 //
 // Packet bodies pass through without a copy: only headers and the packets it answers or reads
 // (CLOSE, extensions) are read into its own buffers.
@@ -107,6 +109,7 @@ type stream struct {
 	noPark     bool // a handle could not be tracked: never park
 	serving    bool // a request server is running
 	alloc      bool // the running request server has pkg/sftp's allocator
+	bigPackets bool // the client asked for limits@openssh.com: its reads and writes fill the allocator's pages
 	parks      int  // times the session parked (for tests)
 
 	// From run to an idle request server without the allocator: step aside (park) if idle, and
@@ -167,9 +170,9 @@ func (s *stream) run(serve func(alloc bool) <-chan error) error {
 			}
 			return ended(<-result)
 		}
-		open := st.first[4] == fxpOpen
 		s.mu.Lock()
-		if open && s.serving && !s.alloc {
+		alloc := st.first[4] == fxpOpen && s.bigPackets
+		if alloc && s.serving && !s.alloc {
 			s.mu.Unlock()
 			s.parkNow <- struct{}{}
 			select {
@@ -205,7 +208,7 @@ func (s *stream) run(serve func(alloc bool) <-chan error) error {
 			s.mu.Unlock()
 			continue
 		}
-		s.serving, s.alloc = true, open
+		s.serving, s.alloc = true, alloc
 		s.mu.Unlock()
 		if result != nil {
 			// It parked after asking for this packet: let it finish before the next starts.
@@ -213,7 +216,7 @@ func (s *stream) run(serve func(alloc bool) <-chan error) error {
 				return ended(err)
 			}
 		}
-		result = serve(open)
+		result = serve(alloc)
 	}
 }
 
@@ -378,6 +381,9 @@ func (s *stream) nextPacket() (start, error) {
 			return start{first: s.buf}, nil
 		}
 		if reply := answer(body, s.maxHandles); reply != nil {
+			s.mu.Lock()
+			s.bigPackets = true
+			s.mu.Unlock()
 			if err := s.writeOwn(reply); err != nil {
 				return start{}, err
 			}

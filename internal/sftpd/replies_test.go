@@ -101,6 +101,9 @@ func TestStreamLimits(t *testing.T) {
 	if got := readPacket(t, s); !bytes.Equal(got, write) {
 		t.Fatalf("WRITE passed on: %d bytes, want %d", len(got), len(write))
 	}
+	if !s.bigPackets {
+		t.Error("bigPackets not set after the limits request: OPENs will not get the allocator")
+	}
 	if _, err := s.Read(make([]byte, 10)); err != io.EOF {
 		t.Fatalf("read at the end: %v, want io.EOF", err)
 	}
