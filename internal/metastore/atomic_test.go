@@ -20,7 +20,11 @@ func testServer(id, endpoint string) *transfer.Server {
 // changes while others do not, and that a failed write inside leaves nothing (a savepoint).
 func TestAtomically(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
+	backends(t, testAtomically)
+}
+
+func testAtomically(t *testing.T, open func(t *testing.T) *Store) {
+	s := open(t)
 	ctx := t.Context()
 	const a, b = "s-0000000000000000a", "s-0000000000000000b"
 	boom := errors.New("boom")
@@ -65,7 +69,11 @@ func TestAtomically(t *testing.T) {
 // connection free for the next write.
 func TestAtomicallyPanic(t *testing.T) {
 	t.Parallel()
-	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
+	backends(t, testAtomicallyPanic)
+}
+
+func testAtomicallyPanic(t *testing.T, open func(t *testing.T) *Store) {
+	s := open(t)
 	ctx := t.Context()
 	func() {
 		defer func() { _ = recover() }()

@@ -36,7 +36,7 @@ func (s *Store) AddHostKey(ctx context.Context, hk *transfer.HostKey) error {
 			return err
 		}
 		_, err = r.exec(ctx, `INSERT INTO host_keys (`+hostKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			hk.ServerID, hk.HostKeyID, hk.Description, hk.Type, hk.Fingerprint, string(hk.PrivateKey), formatTime(imported))
+			hk.ServerID, hk.HostKeyID, hk.Description, hk.Type, hk.Fingerprint, s.seal.seal(hk.ServerID, hk.HostKeyID, hk.PrivateKey), formatTime(imported))
 		if s.d.isUniqueViolation(err) {
 			return transfer.Exists(typeHostKey, hk.HostKeyID, msgHostKeyExists)
 		}
@@ -63,7 +63,7 @@ func (s *Store) ListHostKeys(ctx context.Context, serverID string) ([]transfer.H
 		}
 		defer rows.Close()
 		for rows.Next() {
-			hk, err := scanHostKey(rows)
+			hk, err := s.scanHostKey(rows)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func (s *Store) GetHostKey(ctx context.Context, serverID, hostKeyID string) (*tr
 	var hk *transfer.HostKey
 	err := s.read(ctx, func(r runner) error {
 		var err error
-		hk, err = scanHostKey(r.queryRow(ctx, `SELECT `+hostKeyColumns+` FROM host_keys
+		hk, err = s.scanHostKey(r.queryRow(ctx, `SELECT `+hostKeyColumns+` FROM host_keys
 			WHERE server_id = ? AND host_key_id = ?`, serverID, hostKeyID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return hostKeyNotFound(ctx, r, serverID, hostKeyID)
@@ -136,14 +136,16 @@ func hostKeyNotFound(ctx context.Context, r runner, serverID, hostKeyID string) 
 	return transfer.NotFound(typeHostKey, hostKeyID, msgUnknownHostKey)
 }
 
-func scanHostKey(sc scanner) (*transfer.HostKey, error) {
+func (s *Store) scanHostKey(sc scanner) (*transfer.HostKey, error) {
 	var hk transfer.HostKey
 	var private, imported string
 	if err := sc.Scan(&hk.ServerID, &hk.HostKeyID, &hk.Description, &hk.Type, &hk.Fingerprint, &private, &imported); err != nil {
 		return nil, err
 	}
-	hk.PrivateKey = []byte(private)
 	var err error
+	if hk.PrivateKey, err = s.seal.open(hk.ServerID, hk.HostKeyID, private); err != nil {
+		return nil, err
+	}
 	if hk.DateImported, err = parseTime(imported); err != nil {
 		return nil, fmt.Errorf("host key %s: %w", hk.HostKeyID, err)
 	}

@@ -1,10 +1,11 @@
 // Package metastore keeps transferd's state — servers, host keys, users, their SSH keys and tags —
-// in SQLite (the embedded default) or, later, PostgreSQL, with versioned migrations.
+// in SQLite (the embedded default) or PostgreSQL (shared by several transferd processes), with
+// versioned migrations.
 //
 // The SQL is written once, in a subset both databases speak: TEXT, INTEGER and BIGINT columns,
 // timestamps as fixed-width RFC 3339 text in UTC, ? placeholders that a dialect rebinds, and
 // INSERT … ON CONFLICT for upserts. What differs between the databases (driver, DSN, placeholder
-// syntax, how a unique violation looks) lives in a dialect value; see sqlite.go.
+// syntax, how a unique violation looks) lives in a dialect value; see sqlite.go and postgres.go.
 //
 // Errors the caller acts on are *transfer.Error values: KindNotFound and KindExists with
 // ResourceType (Server, User, HostKey, SshPublicKey), Resource (the ID or name) and an AWS-like
@@ -30,6 +31,10 @@ type Options struct {
 	// Now returns the current time. It stamps CreatedAt and DateImported when a record arrives
 	// without them, and applied_at of migrations. Nil means time.Now.
 	Now func() time.Time
+	// StateKey, when set (StateKeySize bytes, see ParseStateKey), encrypts the host private keys
+	// the store keeps (AES-256-GCM); those stored in the clear before are encrypted when the store
+	// opens. Without it, keys are stored as they are, and encrypted ones cannot be read.
+	StateKey []byte
 }
 
 // Store is transferd's persistent state. It is safe for concurrent use.
@@ -41,18 +46,39 @@ type Store struct {
 	d    dialect
 	acct transfer.Account
 	now  func() time.Time
+	seal *sealer // nil: host private keys stored in the clear
+	// sealedAtOpen counts the host keys found in the clear and encrypted when the store opened.
+	sealedAtOpen int
 	// tx, when set, is the transaction of Atomically that every read and write of this Store
 	// joins.
 	tx *sql.Tx
 }
 
-func newStore(w, r *sql.DB, d dialect, opts Options) *Store {
-	s := &Store{w: w, r: r, d: d, acct: opts.Account.WithDefaults(), now: opts.Now}
+func newStore(w, r *sql.DB, d dialect, opts Options, seal *sealer) *Store {
+	s := &Store{w: w, r: r, d: d, acct: opts.Account.WithDefaults(), now: opts.Now, seal: seal}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	return s
 }
+
+// ready brings a newly opened store's schema up to date and encrypts the host keys stored in
+// the clear when it has a state key.
+func (s *Store) ready(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	n, err := s.sealStored(ctx)
+	if err != nil {
+		return fmt.Errorf("encrypting the host keys stored in the clear: %w", err)
+	}
+	s.sealedAtOpen = n
+	return nil
+}
+
+// SealedAtOpen returns how many host keys stored in the clear the store encrypted with its state
+// key when it opened.
+func (s *Store) SealedAtOpen() int { return s.sealedAtOpen }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -71,6 +97,12 @@ type dialect struct {
 	rebind func(query string) string
 	// isUniqueViolation reports whether err says a unique or primary key constraint was violated.
 	isUniqueViolation func(err error) bool
+	// schema adapts a statement of a migration to the database (nil: as written).
+	schema func(stmt string) string
+	// exclusive, run first in a transaction, makes it wait for and then keep out every other
+	// transaction that runs it, in any process ("": the database's write transactions already
+	// exclude each other, as SQLite's BEGIN IMMEDIATE does).
+	exclusive string
 }
 
 // rebindDollar turns ? placeholders into $1, $2, …, as PostgreSQL wants them. The store's queries
@@ -152,6 +184,19 @@ func (s *Store) Atomically(ctx context.Context, fn func(tx *Store) error) error 
 		return err
 	}
 	return tx.Commit()
+}
+
+// Exclusive is Atomically in a transaction that also excludes every other Exclusive one, in this
+// process or in another sharing the database: a check of the state and the change it allows
+// happen with no other such change between them. (SQLite's write transactions exclude each other
+// already; PostgreSQL's take an advisory lock.)
+func (s *Store) Exclusive(ctx context.Context, fn func(tx *Store) error) error {
+	return s.Atomically(ctx, func(tx *Store) error {
+		if err := tx.lockExclusive(ctx, runner{tx.tx, &tx.d}); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // write runs fn in a read-write transaction and commits it when fn returns nil. Within

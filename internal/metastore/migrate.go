@@ -105,24 +105,37 @@ func migrations() []migration {
 // migrate creates schema_migrations if needed and applies, in order, each migration it does not
 // list, each in its own transaction together with its row in schema_migrations.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER NOT NULL PRIMARY KEY,
-		applied_at TEXT NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
 	ms := migrations()
 	known := ms[len(ms)-1].version
-	var latest sql.NullInt64
-	if err := s.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if latest.Valid && latest.Int64 > int64(known) {
-		return fmt.Errorf("schema version %d is newer than this transferd knows (%d): upgrade transferd", latest.Int64, known)
+	err := s.write(ctx, func(r runner) error {
+		if err := s.lockExclusive(ctx, r); err != nil {
+			return err
+		}
+		if _, err := r.exec(ctx, s.schemaStmt(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER NOT NULL PRIMARY KEY,
+			applied_at TEXT NOT NULL
+		)`)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var latest sql.NullInt64
+		if err := r.queryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if latest.Valid && latest.Int64 > int64(known) {
+			return fmt.Errorf("schema version %d is newer than this transferd knows (%d): upgrade transferd", latest.Int64, known)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, m := range ms {
 		err := s.write(ctx, func(r runner) error {
-			// Checked inside the transaction: another process may have applied it meanwhile.
+			// Checked inside the transaction, under its lock: another process may have applied it
+			// meanwhile.
+			if err := s.lockExclusive(ctx, r); err != nil {
+				return err
+			}
 			var n int
 			if err := r.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err
@@ -131,7 +144,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return nil
 			}
 			for _, stmt := range m.stmts {
-				if _, err := r.exec(ctx, stmt); err != nil {
+				if _, err := r.exec(ctx, s.schemaStmt(stmt)); err != nil {
 					return err
 				}
 			}
@@ -144,4 +157,21 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// schemaStmt adapts a schema statement to the store's database.
+func (s *Store) schemaStmt(stmt string) string {
+	if s.d.schema == nil {
+		return stmt
+	}
+	return s.d.schema(stmt)
+}
+
+// lockExclusive makes the transaction r runs in exclusive (see dialect.exclusive).
+func (s *Store) lockExclusive(ctx context.Context, r runner) error {
+	if s.d.exclusive == "" {
+		return nil
+	}
+	_, err := r.exec(ctx, s.d.exclusive)
+	return err
 }

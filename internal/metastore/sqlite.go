@@ -86,6 +86,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		return nil, err
 	}
 
+	seal, err := newSealer(opts.StateKey)
+	if err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", sqliteDSN(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
@@ -103,14 +107,14 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 
-	s := newStore(w, r, sqliteDialect(), opts)
+	s := newStore(w, r, sqliteDialect(), opts, seal)
 	if err := w.PingContext(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.ready(ctx); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("migrate state database %s: %w", path, err)
+		return nil, fmt.Errorf("state database %s: %w", path, err)
 	}
 	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
 		if err := chmodPrivate(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

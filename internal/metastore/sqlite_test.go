@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transferd/transferd/internal/metastore/pgtest"
 	"github.com/transferd/transferd/internal/metastore/storetest"
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -197,13 +198,24 @@ func TestSQLiteCanceledContext(t *testing.T) {
 	}
 }
 
-// TestSQLiteTwoStores has two stores, as two processes would, write to one file at once: the
-// busy timeout and BEGIN IMMEDIATE make them take turns.
-func TestSQLiteTwoStores(t *testing.T) {
+// TestTwoStores has two stores, as two processes would, write to one database at once: in
+// SQLite, the busy timeout and BEGIN IMMEDIATE make them take turns.
+func TestTwoStores(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "state.db")
+		testTwoStores(t, openTest(t, path), openTest(t, path))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.Shared(t).NewDatabase(t)
+		testTwoStores(t, openPostgresTest(t, url), openPostgresTest(t, url))
+	})
+}
+
+func testTwoStores(t *testing.T, a, b *Store) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "state.db")
-	a, b := openTest(t, path), openTest(t, path)
 	srv := &transfer.Server{ServerID: transfer.NewServerID()}
 	if err := a.CreateServer(ctx, srv); err != nil {
 		t.Fatal(err)

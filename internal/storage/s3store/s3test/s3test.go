@@ -5,16 +5,14 @@
 package s3test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/transferd/transferd/internal/testsrv"
 )
 
 // The environment variables that name an S3 server for the tests.
@@ -48,56 +46,14 @@ func (s Server) Client() *s3.Client {
 // Start starts versitygw with scripts/s3server.sh in a state directory of its own; stop stops it
 // and removes its data.
 func Start() (srv Server, stop func(), err error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return Server{}, nil, fmt.Errorf("finding the module root with go env GOMOD: %q, %v", out, err)
-	}
-	script := filepath.Join(filepath.Dir(gomod), "scripts", "s3server.sh")
-	state, err := os.MkdirTemp("", "transferd-s3state-")
+	vars, stop, err := testsrv.Start("s3server.sh", "TRANSFERD_S3_STATE")
 	if err != nil {
 		return Server{}, nil, err
-	}
-	run := func(arg string) ([]byte, error) {
-		cmd := exec.Command("bash", script, arg)
-		cmd.Env = append(os.Environ(), "TRANSFERD_S3_STATE="+state)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w\n%s", script, arg, err, stderr.Bytes())
-		}
-		return out, nil
-	}
-	stop = func() {
-		if _, err := run("stop"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		os.RemoveAll(state)
-	}
-	if _, err := run("start"); err != nil {
-		os.RemoveAll(state)
-		return Server{}, nil, err
-	}
-	out, err = run("env")
-	if err != nil {
-		stop()
-		return Server{}, nil, err
-	}
-	line, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "export ")
-	if !ok {
-		stop()
-		return Server{}, nil, fmt.Errorf("%s env printed %q", script, out)
-	}
-	vars := map[string]string{}
-	for kv := range strings.FieldsSeq(line) {
-		k, v, _ := strings.Cut(kv, "=")
-		vars[k] = v
 	}
 	srv = Server{vars[EnvEndpoint], vars[EnvAccessKey], vars[EnvSecretKey]}
 	if srv.Endpoint == "" {
 		stop()
-		return Server{}, nil, fmt.Errorf("%s env printed no %s: %q", script, EnvEndpoint, out)
+		return Server{}, nil, fmt.Errorf("scripts/s3server.sh env exported no %s", EnvEndpoint)
 	}
 	return srv, stop, nil
 }

@@ -1,0 +1,66 @@
+// Package testsrv starts the servers the tests need (an S3 server, PostgreSQL) with the scripts
+// under scripts/ that install and run them outside the repository: each script takes start, env
+// and stop, keeps its state in the directory an environment variable names, and its env prints
+// one "export NAME=VALUE ..." line.
+package testsrv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Start runs scripts/SCRIPT start with stateVar naming a new state directory and returns what
+// its env exports; stop runs its stop and removes the state directory.
+func Start(script, stateVar string) (vars map[string]string, stop func(), err error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return nil, nil, fmt.Errorf("finding the module root with go env GOMOD: %q, %v", out, err)
+	}
+	path := filepath.Join(filepath.Dir(gomod), "scripts", script)
+	state, err := os.MkdirTemp("", "transferd-"+strings.TrimSuffix(script, ".sh")+"-state-")
+	if err != nil {
+		return nil, nil, err
+	}
+	run := func(arg string) ([]byte, error) {
+		cmd := exec.Command("bash", path, arg)
+		cmd.Env = append(os.Environ(), stateVar+"="+state)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w\n%s", path, arg, err, stderr.Bytes())
+		}
+		return out, nil
+	}
+	stop = func() {
+		if _, err := run("stop"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.RemoveAll(state)
+	}
+	if _, err := run("start"); err != nil {
+		os.RemoveAll(state)
+		return nil, nil, err
+	}
+	out, err = run("env")
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	line, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "export ")
+	if !ok {
+		stop()
+		return nil, nil, fmt.Errorf("%s env printed %q", path, out)
+	}
+	vars = map[string]string{}
+	for kv := range strings.FieldsSeq(line) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	return vars, stop, nil
+}
