@@ -41,8 +41,7 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 	// The work runs on a Service over the transaction, which manages nothing: the file's own
 	// changes are never refused as managed by it.
 	err := s.applyLocked(ctx, func(tx *metastore.Store) (configManaged, error) {
-		ts := &Service{store: tx, catalog: s.catalog, account: s.account, notify: &notes, alloc: s.alloc,
-			log: logs.logger(s.log.Handler()), now: s.now, tester: s.tester}
+		ts := s.over(tx, &notes, logs.logger(s.log.Handler()))
 		before, err := ts.snapshot(ctx)
 		if err != nil {
 			return configManaged{}, err
@@ -65,14 +64,15 @@ func (s *Service) ApplyConfig(ctx context.Context, cfg *config.Config, file stri
 	return summary, nil
 }
 
-// applyLocked runs apply in a transaction of the store and, when it commits, makes what it
-// returns what the file manages. mu, held throughout, keeps the API's checks (free endpoints, what
-// the file manages) from deciding by a state the apply is changing.
+// applyLocked runs apply in an exclusive transaction of the store (see exclusive) and, when it
+// commits, makes what it returns what the file manages. mu, held throughout, keeps the API's
+// checks (free endpoints, what the file manages) from deciding by a state the apply is changing;
+// the transaction keeps out other processes' changes and applies of the same file.
 func (s *Service) applyLocked(ctx context.Context, apply func(tx *metastore.Store) (configManaged, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var managed configManaged
-	err := s.store.Atomically(ctx, func(tx *metastore.Store) error {
+	err := s.store.Exclusive(ctx, func(tx *metastore.Store) error {
 		var err error
 		managed, err = apply(tx)
 		return err
@@ -260,22 +260,22 @@ func (s *Service) dropUnsetSettings(ctx context.Context, serverID string, want [
 // ensureHostKey gives a server that has no host key a new one. (The API cannot delete a server's
 // last host key; this repairs a state written otherwise.)
 func (s *Service) ensureHostKey(ctx context.Context, serverID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys, err := s.store.ListHostKeys(ctx, serverID)
-	if err != nil || len(keys) > 0 {
-		return err
-	}
-	hk, err := newHostKey(serverID)
-	if err != nil {
-		return err
-	}
-	hk.DateImported = s.stamp()
-	if err := s.store.AddHostKey(ctx, hk); err != nil {
-		return fmt.Errorf("storing the host key of server %s: %w", serverID, err)
-	}
-	s.log.Warn("server had no host key; generated one", "server-id", serverID, "host-key-fingerprint", hk.Fingerprint)
-	return nil
+	return s.exclusive(ctx, func(ts *Service) error {
+		keys, err := ts.store.ListHostKeys(ctx, serverID)
+		if err != nil || len(keys) > 0 {
+			return err
+		}
+		hk, err := newHostKey(serverID)
+		if err != nil {
+			return err
+		}
+		hk.DateImported = ts.stamp()
+		if err := ts.store.AddHostKey(ctx, hk); err != nil {
+			return fmt.Errorf("storing the host key of server %s: %w", serverID, err)
+		}
+		ts.log.Warn("server had no host key; generated one", "server-id", serverID, "host-key-fingerprint", hk.Fingerprint)
+		return nil
+	})
 }
 
 // applyUsers makes the server's config-created users exactly those of the file.

@@ -80,8 +80,9 @@ type Service struct {
 
 	// mu serializes the operations that check the state and then change it (free endpoints,
 	// a server's last host key, a user's key count, a resource's tag count, server states), so
-	// that two requests cannot both pass a check that only one of them should. The Notifier is
-	// called after mu is released, so it may call back into the Service.
+	// that two requests cannot both pass a check that only one of them should; exclusive also
+	// runs them in a transaction that keeps out those of other transferd processes sharing the
+	// store. The Notifier is called after mu is released, so it may call back into the Service.
 	mu sync.Mutex
 
 	managedMu sync.RWMutex
@@ -99,6 +100,34 @@ func New(opts Options) *Service {
 		s.now = time.Now
 	}
 	return s
+}
+
+// exclusive runs fn, a check of the state and the change it allows, on a Service over one
+// transaction of the store that no other such transaction overlaps: mu keeps out this process's,
+// and the store (metastore.Store.Exclusive) those of other transferd processes sharing the
+// database. fn's changes are kept only when it returns nil; the Notifier hears of the servers it
+// changed after the commit.
+func (s *Service) exclusive(ctx context.Context, fn func(ts *Service) error) error {
+	var notes noteList
+	s.mu.Lock()
+	err := s.store.Exclusive(ctx, func(tx *metastore.Store) error {
+		notes = notes[:0]
+		return fn(s.over(tx, &notes, s.log))
+	})
+	s.mu.Unlock()
+	if err == nil {
+		for _, id := range notes {
+			s.changed(ctx, id)
+		}
+	}
+	return err
+}
+
+// over returns a Service like s on the store transaction tx, telling notify and logging to log.
+// It manages nothing (see managed.go): checks of what the config file manages are made before.
+func (s *Service) over(tx *metastore.Store, notify Notifier, log *slog.Logger) *Service {
+	return &Service{store: tx, catalog: s.catalog, account: s.account, notify: notify, alloc: s.alloc,
+		log: log, now: s.now, tester: s.tester}
 }
 
 // Account is where ARNs say resources live.

@@ -89,9 +89,17 @@ type fixture struct {
 // endpoint allocator.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, func(opts metastore.Options) (*metastore.Store, error) {
+		return metastore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), opts)
+	})
+}
+
+// newFixtureOn is newFixture over the store open opens.
+func newFixtureOn(t *testing.T, open func(opts metastore.Options) (*metastore.Store, error)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	c := &clock{t: time.Date(2025, 3, 31, 12, 27, 52, 614000000, time.UTC)}
-	store, err := metastore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), metastore.Options{Account: testAccount(), Now: c.now})
+	store, err := open(metastore.Options{Account: testAccount(), Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}

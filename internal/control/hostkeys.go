@@ -136,9 +136,7 @@ func (s *Service) ImportHostKey(ctx context.Context, serverID, body, description
 		return "", err
 	}
 	hk.Description = description
-	s.mu.Lock()
-	err = s.importHostKey(ctx, hk, tags)
-	s.mu.Unlock()
+	err = s.exclusive(ctx, func(ts *Service) error { return ts.importHostKey(ctx, hk, tags) })
 	if err != nil {
 		return "", err
 	}
@@ -207,9 +205,7 @@ func (s *Service) DeleteHostKey(ctx context.Context, serverID, hostKeyID string)
 	if err := checkHostKeyIDs(serverID, hostKeyID); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	err := s.deleteHostKey(ctx, serverID, hostKeyID)
-	s.mu.Unlock()
+	err := s.exclusive(ctx, func(ts *Service) error { return ts.deleteHostKey(ctx, serverID, hostKeyID) })
 	if err != nil {
 		return err
 	}

@@ -41,9 +41,7 @@ func (s *Service) CreateServer(ctx context.Context, in CreateServerInput) (strin
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	err = s.createServer(ctx, srv, hk)
-	s.mu.Unlock()
+	err = s.exclusive(ctx, func(ts *Service) error { return ts.createServer(ctx, srv, hk) })
 	if err != nil {
 		return "", err
 	}
@@ -182,9 +180,7 @@ func (s *Service) UpdateServer(ctx context.Context, serverID string, in UpdateSe
 	if err := s.managedServer(serverID, "UpdateServer"); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	err := s.updateServer(ctx, serverID, in)
-	s.mu.Unlock()
+	err := s.exclusive(ctx, func(ts *Service) error { return ts.updateServer(ctx, serverID, in) })
 	if err != nil {
 		return err
 	}
@@ -361,18 +357,18 @@ func (s *Service) moveServer(ctx context.Context, serverID, via, target string) 
 	if err := checkServerID(serverID); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	moved, err := func() (bool, error) {
-		srv, err := s.store.GetServer(ctx, serverID)
+	moved := false
+	err := s.exclusive(ctx, func(ts *Service) error {
+		srv, err := ts.store.GetServer(ctx, serverID)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if srv.State == via || srv.State == target {
-			return false, nil
+			return nil
 		}
-		return true, s.store.SetServerState(ctx, serverID, via)
-	}()
-	s.mu.Unlock()
+		moved = true
+		return ts.store.SetServerState(ctx, serverID, via)
+	})
 	if err != nil || !moved {
 		return err
 	}
@@ -394,9 +390,7 @@ func (s *Service) SetServerState(ctx context.Context, serverID, state string) er
 	default:
 		return transfer.Invalid("State", "%q is not a server state", state)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.store.SetServerState(ctx, serverID, state)
+	return s.exclusive(ctx, func(ts *Service) error { return ts.store.SetServerState(ctx, serverID, state) })
 }
 
 // checkServer checks the settings CreateServer and UpdateServer share.

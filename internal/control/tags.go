@@ -98,8 +98,10 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []transfer.T
 }
 
 func (s *Service) tagResource(ctx context.Context, r resource, tags []transfer.Tag) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return s.exclusive(ctx, func(ts *Service) error { return ts.tagResourceLocked(ctx, r, tags) })
+}
+
+func (s *Service) tagResourceLocked(ctx context.Context, r resource, tags []transfer.Tag) error {
 	if _, err := s.requireResource(ctx, r); err != nil {
 		return err
 	}

@@ -222,24 +222,25 @@ func (s *Service) ImportSSHPublicKey(ctx context.Context, serverID, userName, bo
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, err := s.store.GetUser(ctx, serverID, userName)
-	if err != nil {
-		return "", err
-	}
-	for _, have := range u.SSHPublicKeys {
-		if have.Fingerprint == k.Fingerprint {
-			return "", transfer.Exists(typeKey, have.SSHPublicKeyID, fmt.Sprintf("SSH public key already exists (%s)", k.Fingerprint))
+	err = s.exclusive(ctx, func(ts *Service) error {
+		u, err := ts.store.GetUser(ctx, serverID, userName)
+		if err != nil {
+			return err
 		}
-	}
-	if len(u.SSHPublicKeys) >= transfer.MaxKeysPerUser {
-		return "", transfer.Invalid("SshPublicKeyBody", "user %s has %d SSH public keys already, the most allowed; delete one first",
-			userName, len(u.SSHPublicKeys))
-	}
-	k.SSHPublicKeyID = transfer.NewSSHPublicKeyID()
-	k.DateImported = s.stamp()
-	if err := s.store.AddSSHPublicKey(ctx, serverID, userName, k); err != nil {
+		for _, have := range u.SSHPublicKeys {
+			if have.Fingerprint == k.Fingerprint {
+				return transfer.Exists(typeKey, have.SSHPublicKeyID, fmt.Sprintf("SSH public key already exists (%s)", k.Fingerprint))
+			}
+		}
+		if len(u.SSHPublicKeys) >= transfer.MaxKeysPerUser {
+			return transfer.Invalid("SshPublicKeyBody", "user %s has %d SSH public keys already, the most allowed; delete one first",
+				userName, len(u.SSHPublicKeys))
+		}
+		k.SSHPublicKeyID = transfer.NewSSHPublicKeyID()
+		k.DateImported = ts.stamp()
+		return ts.store.AddSSHPublicKey(ctx, serverID, userName, k)
+	})
+	if err != nil {
 		return "", err
 	}
 	return k.SSHPublicKeyID, nil
