@@ -100,7 +100,7 @@ var errUsage = errors.New("usage")
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "directory for the state store (state.db), host keys, transferd.pid (locked while serving: one process per directory) and, by default, local storage (DIR/storage); created with mode 0700 (required)")
+	dataDir := fs.String("data-dir", "", "directory for the state store (state.db, unless --state names a database), transferd.pid (locked while serving: one process per directory) and, by default, local storage (DIR/storage); created with mode 0700 (required)")
 	configPath := fs.String("config", "", "YAML config file applied to the state store at start (required); see examples/transferd.yaml")
 	activityLog := fs.String("activity-log", "-", `where activity records (one JSON object per line) go: "-" for stdout, or a file appended to`)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long transfers in flight may take to finish")
@@ -111,6 +111,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
 	pidFilePath := fs.String("pid-file", "", "also write the process ID to this file (removed at exit); DIR/transferd.pid always has it")
+	readState := stateFlags(fs, "serve")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
@@ -119,6 +120,10 @@ bound before the state store is touched, and any failure exits non-zero naming t
 SIGHUP applies the file again (kill -HUP "$(cat DIR/transferd.pid)"; servers and users created,
 updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
 stop accepting connections and let transfers in flight finish.
+
+State is kept in DIR/state.db (SQLite) unless --state or $TRANSFERD_STATE names a PostgreSQL
+database; a state key (--state-key-file, or $TRANSFERD_STATE_KEY) encrypts the host private keys
+kept there.
 
 The Go scheduler runs with as many Ps as connections are busy (logging in or running SFTP
 requests), at least half the cores and at most all of them: one connection's work costs less
@@ -139,6 +144,10 @@ Flags:
 	}
 	if *dataDir == "" || *configPath == "" {
 		return errors.New("serve: --data-dir and --config are required (try: transferd serve --data-dir ./transferd-data --config examples/transferd.yaml)")
+	}
+	state, err := readState()
+	if err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -163,6 +172,7 @@ Flags:
 	defer signal.Stop(hup)
 	d, err := daemon.Start(ctx, daemon.Options{
 		DataDir:       *dataDir,
+		State:         state,
 		ConfigPath:    *configPath,
 		PidFile:       *pidFilePath,
 		ActivityLog:   *activityLog,

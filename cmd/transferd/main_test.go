@@ -119,3 +119,43 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("credentials without --data-dir: exit %d, %q", code, errOut.String())
 	}
 }
+
+// TestStateFlags checks that a state store that is not PostgreSQL's, a state key file others can
+// read and a bad state key in the environment are refused, each named, before anything starts.
+func TestStateFlags(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.key")
+	if err := os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("abcd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := []string{"serve", "--data-dir", filepath.Join(dir, "data"), "--config", "../../examples/transferd.yaml"}
+	with := func(args ...string) []string { return append(append([]string(nil), serve...), args...) }
+	runCases(t, []cliCase{
+		{"not postgres", with("--state", "mysql://u:hunter2@db/x"), 1, nil, "--state \"mysql://u:xxxxx@db/x\": give a postgres:// or postgresql:// URL", false},
+		{"key file others read", with("--state-key-file", loose), 1, nil, "can be read by others (mode 0644): chmod 600", false},
+		{"short key", with("--state-key-file", short), 1, nil, "a state key is 32 bytes", false},
+		{"missing key file", with("--state-key-file", filepath.Join(dir, "none")), 1, nil, "--state-key-file: state key file:", false},
+	})
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("TRANSFERD_STATE_KEY", "not a key")
+		var out, errOut bytes.Buffer
+		if code := run(serve, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "$TRANSFERD_STATE_KEY: a state key is") {
+			t.Errorf("with a bad TRANSFERD_STATE_KEY: exit %d, stderr %q", code, errOut.String())
+		}
+		t.Setenv("TRANSFERD_STATE_KEY", "")
+		t.Setenv("TRANSFERD_STATE", "sqlite:///tmp/x")
+		errOut.Reset()
+		if code := run(serve, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "give a postgres://") {
+			t.Errorf("with TRANSFERD_STATE=sqlite:///tmp/x: exit %d, stderr %q", code, errOut.String())
+		}
+	})
+	t.Cleanup(func() { // after the parallel cases
+		if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+			t.Errorf("the data directory was created before the state flags were checked: %v", err)
+		}
+	})
+}

@@ -33,9 +33,11 @@ func testIdP(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	protocol := fs.String("protocol", "SFTP", "the protocol the provider is told")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	readState := stateFlags(fs, "test-idp")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd test-idp --data-dir DIR --config FILE --server-id ID --user-name NAME
                           [--password-stdin | --public-key FILE] [--source-ip IP] [--json]
+                          [--state URL] [--state-key-file FILE]
 
 Asks the custom identity provider (API_GATEWAY or AWS_LAMBDA) of a server one question, with the
 settings transferd serve would use, and prints what it answered and what transferd makes of it:
@@ -63,7 +65,11 @@ Flags:
 	if *dataDir == "" || *configPath == "" || *serverID == "" || *userName == "" {
 		return errors.New("test-idp: --data-dir, --config, --server-id and --user-name are required")
 	}
-	q := daemon.IdPTest{DataDir: *dataDir, ConfigPath: *configPath, ServerID: *serverID, UserName: *userName,
+	state, err := readState()
+	if err != nil {
+		return err
+	}
+	q := daemon.IdPTest{DataDir: *dataDir, State: state, ConfigPath: *configPath, ServerID: *serverID, UserName: *userName,
 		SourceIP: *sourceIP, Protocol: *protocol}
 	if *passwordStdin {
 		line, err := bufio.NewReader(stdin).ReadString('\n')

@@ -38,8 +38,11 @@ import (
 
 // Options configure a daemon run. Zero values mean defaults.
 type Options struct {
-	// DataDir holds the state store and, by default, the local storage root.
+	// DataDir holds the state store (unless State names another) and, by default, the local
+	// storage root.
 	DataDir string
+	// State is the state store: DataDir/state.db unless it names a PostgreSQL database.
+	State State
 	// ConfigPath is the bootstrap config file.
 	ConfigPath string
 	// PidFile, when set, is written with the process ID at start and removed at the end, besides
@@ -208,10 +211,13 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if err := d.bindConfigServers(cfg); err != nil { // before the state store is touched
 		return nil, err
 	}
-	if d.store, err = metastore.OpenSQLite(ctx, filepath.Join(opts.DataDir, "state.db"), metastore.Options{Account: d.account}); err != nil {
-		return nil, fmt.Errorf("opening the state store in %s: %w", opts.DataDir, err)
+	if d.store, err = opts.State.open(ctx, opts.DataDir, d.account, true); err != nil {
+		return nil, err
 	}
 	d.closers = append(d.closers, d.store)
+	if n := d.store.SealedAtOpen(); n > 0 {
+		d.log.Info("host keys stored in the clear are now encrypted with the state key", "host-keys", n)
+	}
 
 	ds, err := disk.New(d.storageRoot)
 	if err != nil {

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/config"
 	"github.com/transferd/transferd/internal/identity"
-	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -22,6 +19,7 @@ type IdPTest struct {
 	// DataDir and ConfigPath are those of `transferd serve`: the server comes from the state
 	// store, the way to call its provider from the config file's IdentityProviders.
 	DataDir, ConfigPath string
+	State               State
 	ServerID, UserName  string
 	// Password is asked about when HasPassword is set; otherwise this is a key login.
 	Password    string
@@ -77,13 +75,9 @@ func TestIdP(ctx context.Context, q IdPTest, log *slog.Logger) (*IdPTestResult, 
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(q.DataDir, "state.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no state store in %s (run transferd serve with this --data-dir first): %w", q.DataDir, err)
-	}
-	store, err := metastore.OpenSQLite(ctx, path, metastore.Options{Account: cfg.Account()})
+	store, err := q.State.open(ctx, q.DataDir, cfg.Account(), false)
 	if err != nil {
-		return nil, fmt.Errorf("opening the state store in %s: %w", q.DataDir, err)
+		return nil, err
 	}
 	defer store.Close()
 	srv, err := store.GetServer(ctx, q.ServerID)

@@ -37,12 +37,12 @@ func apiClient(t *testing.T) (*proc, *transfer.Client) {
 	return p, client
 }
 
-// apiClientFor is apiClient for a transferd started on the config file cfg; it also returns the
-// management API's port.
-func apiClientFor(t *testing.T, cfg string) (*proc, *transfer.Client, int) {
+// apiClientFor is apiClient for a transferd started on the config file cfg (and flags); it also
+// returns the management API's port.
+func apiClientFor(t *testing.T, cfg string, flags ...string) (*proc, *transfer.Client, int) {
 	t.Helper()
 	apiPort := freePort(t)
-	p := start(t, cfg, "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+	p := start(t, cfg, append([]string{"--api-listen", "127.0.0.1:" + strconv.Itoa(apiPort)}, flags...)...)
 	deadline := time.Now().Add(startLimit)
 	for {
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)))

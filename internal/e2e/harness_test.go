@@ -75,7 +75,8 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer stopS3() // the S3 server the first S3 test started, if any (s3_test.go)
+	defer stopS3()       // the S3 server the first S3 test started, if any (s3_test.go)
+	defer stopPostgres() // likewise PostgreSQL (postgres_test.go)
 	return m.Run()
 }
 
