@@ -47,6 +47,8 @@ type Store struct {
 	acct transfer.Account
 	now  func() time.Time
 	seal *sealer // nil: host private keys stored in the clear
+	// dsn is the PostgreSQL database's, for connections of its own (Watch); "" for SQLite.
+	dsn string
 	// sealedAtOpen counts the host keys found in the clear and encrypted when the store opened.
 	sealedAtOpen int
 	// tx, when set, is the transaction of Atomically that every read and write of this Store

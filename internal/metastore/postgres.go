@@ -3,11 +3,16 @@ package metastore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
@@ -38,6 +43,84 @@ func pgUniqueViolationErr(err error) bool {
 // expects, whatever locale the database was created with.
 func pgSchema(stmt string) string {
 	return strings.ReplaceAll(stmt, " TEXT NOT NULL", ` TEXT COLLATE "C" NOT NULL`)
+}
+
+// unreachable reports whether err says the database could not be reached or the connection to
+// it was lost (rather than that a statement failed).
+func unreachable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.Timeout(err) {
+		return true
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	if e, ok := errors.AsType[*pgconn.PgError](err); ok {
+		// Class 08: connection exception; 57P01-57P03: the server is shutting down or starting.
+		return strings.HasPrefix(e.Code, "08") || e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03"
+	}
+	return false
+}
+
+// changesChannel is the PostgreSQL notification channel that Publish and Watch use.
+const changesChannel = "transferd_changes"
+
+// Shared reports whether other processes may use the store at the same time (PostgreSQL), and
+// so whether Publish and Watch mean anything.
+func (s *Store) Shared() bool { return s.dsn != "" }
+
+// Publish tells every process that Watches the store that payload (at most 7,999 bytes) changed.
+// A store that is not shared does nothing.
+func (s *Store) Publish(ctx context.Context, payload string) error {
+	if s.dsn == "" {
+		return nil
+	}
+	_, err := s.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changesChannel, payload)
+	return wrapInternal(err, "publish a change")
+}
+
+// Watch calls changed with each payload published (by any process, this one included) until ctx
+// ends, on a connection of its own to the database. When it cannot connect or loses the
+// connection, it calls lost with the error and tries again every retry; connected is called at
+// each connection, after which changes published while it was not connected are not told: the
+// caller should read the state again then. A store that is not shared returns at once.
+func (s *Store) Watch(ctx context.Context, retry time.Duration, connected func(), lost func(error), changed func(payload string)) {
+	if s.dsn == "" {
+		return
+	}
+	for {
+		err := s.watch(ctx, connected, changed)
+		if ctx.Err() != nil {
+			return
+		}
+		lost(redactErr(err, s.dsn))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+	}
+}
+
+func (s *Store) watch(ctx context.Context, connected func(), changed func(payload string)) error {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+		return err
+	}
+	connected()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		changed(n.Payload)
+	}
 }
 
 // IsPostgresURL reports whether state names a PostgreSQL database (a postgres:// or postgresql://
@@ -76,6 +159,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(4)
 	s := newStore(db, db, postgresDialect(), opts, seal)
+	s.dsn = dsn
 	if err := db.PingContext(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open state database %s: %w", name, redactErr(err, dsn))

@@ -326,5 +326,9 @@ func wrapInternal(err error, format string, args ...any) error {
 	if errors.As(err, &te) {
 		return err
 	}
-	return fmt.Errorf(format+": %w", append(args, err)...)
+	err = fmt.Errorf(format+": %w", append(args, err)...)
+	if unreachable(err) {
+		return &transfer.Error{Kind: transfer.KindUnavailable, Message: "the state store is unreachable", Err: err}
+	}
+	return err
 }

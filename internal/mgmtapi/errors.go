@@ -15,6 +15,7 @@ const (
 	codeExists            = "ResourceExistsException"
 	codeConflict          = "ConflictException"
 	codeInvalidNextToken  = "InvalidNextTokenException"
+	codeUnavailable       = "ServiceUnavailableException"
 	codeSerialization     = "SerializationException"
 	codeUnknownOperation  = "UnknownOperationException"
 	codeMissingAuth       = "MissingAuthenticationTokenException"
@@ -84,6 +85,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: codeConflict, message: te.Error()}
 	case transfer.KindInvalidToken:
 		return &apiError{status: http.StatusBadRequest, code: codeInvalidNextToken, message: te.Error()}
+	case transfer.KindUnavailable:
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: te.Message, cause: err}
 	default: // KindInternal and any kind added later
 		return &apiError{status: http.StatusInternalServerError, code: codeInternal, message: msgInternal, cause: err}
 	}

@@ -224,7 +224,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if aerr != nil {
 		attrs = append(attrs, slog.String("error_code", aerr.code))
-		if aerr.cause != nil {
+		switch {
+		case aerr.code == codeUnavailable:
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "management API request failed: the state store is unreachable",
+				append(attrs, slog.String("error", aerr.cause.Error()))...)
+		case aerr.cause != nil:
 			h.log.LogAttrs(r.Context(), slog.LevelError, "management API internal error",
 				append(attrs, slog.String("error", aerr.cause.Error()))...)
 		}

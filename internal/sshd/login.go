@@ -94,8 +94,12 @@ func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
 	if _, ok := errors.AsType[latencyReporter](err); ok {
 		return nil, err
 	}
-	if transfer.KindOf(err) == transfer.KindNotFound {
+	switch transfer.KindOf(err) {
+	case transfer.KindNotFound:
 		return nil, errUnknownUser
+	case transfer.KindUnavailable:
+		l.b.cfg.Logger.Warn("login refused: the state store is unreachable", "server-id", l.b.cfg.Server.ServerID, "user", cut(q.UserName, maxRecordUser), "err", err)
+		return nil, errors.New("user lookup failed: the state store is unreachable; logins are refused until it is back")
 	}
 	l.b.cfg.Logger.Error("looking up a user failed", "server-id", l.b.cfg.Server.ServerID, "user", cut(q.UserName, maxRecordUser), "err", err)
 	return nil, errors.New("user lookup failed")

@@ -19,9 +19,10 @@ const (
 	KindPermission
 	KindNotSupported
 	KindInvalidToken // a pagination token that this service did not hand out
+	KindUnavailable  // a service transferd depends on (its state store) cannot be reached now
 )
 
-var kindNames = [...]string{"internal", "not found", "exists", "invalid", "conflict", "permission denied", "not supported", "invalid token"}
+var kindNames = [...]string{"internal", "not found", "exists", "invalid", "conflict", "permission denied", "not supported", "invalid token", "unavailable"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
