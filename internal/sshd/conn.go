@@ -70,6 +70,10 @@ func (c *conn) serve() {
 	release()
 	endLogin()
 	if err != nil {
+		if c.nc.proxyHeader.Load() {
+			c.srv.reject(&cfg, "ProxyProtocol", c.ip, time.Now(), "the connection began with a PROXY protocol header, which is believed only from the networks of serve --proxy-protocol-from; closed")
+			return
+		}
 		c.handshakeFailed(log, err)
 		c.penalise(l, err)
 		return

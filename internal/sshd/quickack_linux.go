@@ -14,11 +14,11 @@ import (
 type quickAcker struct{ rc syscall.RawConn }
 
 func newQuickAcker(nc net.Conn) *quickAcker {
-	tc, ok := nc.(*net.TCPConn)
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil
 	}

@@ -25,7 +25,12 @@ type sniffConn struct {
 	// deadline is the read deadline last set, in Unix nanoseconds.
 	deadline atomic.Int64
 
+	// proxyHeader is set when the connection began with a PROXY header it may not send.
+	proxyHeader atomic.Bool
+
 	// Only the connection's one reading goroutine uses these.
+	first    []byte      // the connection's first bytes until they tell whether it starts a PROXY header
+	checked  bool        // they have told
 	quickAck *quickAcker // nil where the connection cannot skip delayed ACKs
 	read     int64       // bytes read so far
 	lastAck  time.Time   // when quickAck was last used
@@ -67,6 +72,17 @@ func (s *sniffConn) touch() {
 
 func (s *sniffConn) Read(p []byte) (int, error) {
 	n, err := s.Conn.Read(p)
+	if n > 0 && !s.checked {
+		s.first = append(s.first, p[:min(n, 12-len(s.first))]...)
+		match, decided := proxyHeaderStart(s.first)
+		if match {
+			s.proxyHeader.Store(true)
+			return 0, errProxyHeader
+		}
+		if decided {
+			s.checked, s.first = true, nil
+		}
+	}
 	if n > 0 {
 		s.touch()
 		if !s.sniffed.Load() {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -97,6 +98,9 @@ type Config struct {
 	Limits transfer.Limits
 	// Penalties is the process's table of penalised source addresses (nil: none are).
 	Penalties *limits.Penalties
+	// ProxyProtocolFrom are the networks of load balancers whose PROXY protocol headers name the
+	// clients of the connections they relay (see proxy.go); none by default.
+	ProxyProtocolFrom []netip.Prefix
 	// HandlePool is what every session's handles in the process take from, beside their user's
 	// budget (nil: no cap): the file descriptors left when those connections need are reserved.
 	HandlePool *limits.Pool
@@ -277,19 +281,32 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		b := s.cur.Load()
-		ip, ok := s.admit(b, nc)
-		if !ok {
-			nc.Close()
+		if trustsProxy(b.cfg.ProxyProtocolFrom, nc.RemoteAddr()) {
+			go s.acceptProxied(b, nc)
 			continue
 		}
-		c := &conn{srv: s, b: b, nc: newSniffConn(nc), ip: ip, starting: true}
-		if !s.track(c) {
-			c.release()
-			nc.Close()
+		if c := s.start(b, nc); c != nil {
+			go c.serve()
+		} else if s.isClosed() {
 			return ErrServerClosed
 		}
-		go c.serve()
 	}
+}
+
+// start admits a new connection and tracks it, or closes it and returns nil.
+func (s *Server) start(b *built, nc net.Conn) *conn {
+	ip, ok := s.admit(b, nc)
+	if !ok {
+		nc.Close()
+		return nil
+	}
+	c := &conn{srv: s, b: b, nc: newSniffConn(nc), ip: ip, starting: true}
+	if !s.track(c) {
+		c.release()
+		nc.Close()
+		return nil
+	}
+	return c
 }
 
 func (s *Server) isClosed() bool {
