@@ -112,6 +112,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
 	pidFilePath := fs.String("pid-file", "", "also write the process ID to this file (removed at exit); DIR/transferd.pid always has it")
 	readState := stateFlags(fs, "serve")
+	listenHost := fs.String("listen-host", "", "if set, every server listens on this address at its Endpoint's port, whatever host the Endpoint names: for each node of several behind a load balancer, its own address")
+	proxyFrom := fs.String("proxy-protocol-from", "", "networks (CIDR[,CIDR...]) of the TCP load balancers that send a PROXY protocol header (v1 or v2) with each connection: their headers name the client (in records and for per-address limits), and are required from them; from any other peer a header closes the connection. Off by default")
+	nodeName := fs.String("node-name", "", "this process's name in activity records and logs (default: the host name)")
+	resync := fs.Duration("resync-interval", 30*time.Second, "with a shared (PostgreSQL) state store, how often to read every server again in case a change notice from another node was lost")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
 
@@ -123,7 +127,10 @@ stop accepting connections and let transfers in flight finish.
 
 State is kept in DIR/state.db (SQLite) unless --state or $TRANSFERD_STATE names a PostgreSQL
 database; a state key (--state-key-file, or $TRANSFERD_STATE_KEY) encrypts the host private keys
-kept there.
+kept there. Several processes (nodes) may share one PostgreSQL database and one S3 behind a TCP
+load balancer: each runs every online server (at --listen-host, with the same host keys), and a
+change made through any node's API reaches the others within a second or two (PostgreSQL
+NOTIFY; every --resync-interval they also read every server again).
 
 The Go scheduler runs with as many Ps as connections are busy (logging in or running SFTP
 requests), at least half the cores and at most all of them: one connection's work costs less
@@ -149,6 +156,13 @@ Flags:
 	if err != nil {
 		return err
 	}
+	proxyNets, err := daemon.ParseNetworks(*proxyFrom)
+	if err != nil {
+		return fmt.Errorf("serve: --proxy-protocol-from: %w", err)
+	}
+	if *resync <= 0 {
+		return fmt.Errorf("serve: --resync-interval %v: give a positive duration, such as 30s", *resync)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("serve: --log-level %q: use debug, info, warn or error", *logLevel)
@@ -171,19 +185,23 @@ Flags:
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	d, err := daemon.Start(ctx, daemon.Options{
-		DataDir:       *dataDir,
-		State:         state,
-		ConfigPath:    *configPath,
-		PidFile:       *pidFilePath,
-		ActivityLog:   *activityLog,
-		ShutdownGrace: *grace,
-		APIListen:     *apiListen,
-		DebugListen:   *debugListen,
-		EndpointHost:  *endpointHost,
-		EndpointPorts: *endpointPorts,
-		Procs:         procs.FromEnv(logger),
-		Logger:        logger,
-		Stdout:        stdout,
+		DataDir:           *dataDir,
+		State:             state,
+		ConfigPath:        *configPath,
+		PidFile:           *pidFilePath,
+		ActivityLog:       *activityLog,
+		ShutdownGrace:     *grace,
+		APIListen:         *apiListen,
+		DebugListen:       *debugListen,
+		EndpointHost:      *endpointHost,
+		EndpointPorts:     *endpointPorts,
+		ListenHost:        *listenHost,
+		NodeName:          *nodeName,
+		ProxyProtocolFrom: proxyNets,
+		ResyncInterval:    *resync,
+		Procs:             procs.FromEnv(logger),
+		Logger:            logger,
+		Stdout:            stdout,
 	})
 	if err != nil {
 		return err

@@ -50,15 +50,18 @@ type Record struct {
 	// Timestamp is when the record was written (transferd: CloudWatch adds its own @timestamp).
 	Timestamp    time.Time `json:"timestamp"`
 	ActivityType string    `json:"activity-type"`
-	SessionID    string    `json:"session-id,omitempty"`
-	ResourceARN  string    `json:"resource-arn,omitempty"`
-	User         string    `json:"user,omitempty"`
-	Client       string    `json:"client,omitempty"`
-	SourceIP     string    `json:"source-ip,omitempty"`
-	Role         string    `json:"role,omitempty"`
-	HomeDir      string    `json:"home-dir,omitempty"`
-	UserPolicy   string    `json:"user-policy,omitempty"`
-	Method       string    `json:"method,omitempty"`
+	// Node is the transferd process that wrote the record (transferd: its --node-name, by default
+	// the host name), so that a session can be followed across nodes behind a load balancer.
+	Node        string `json:"node,omitempty"`
+	SessionID   string `json:"session-id,omitempty"`
+	ResourceARN string `json:"resource-arn,omitempty"`
+	User        string `json:"user,omitempty"`
+	Client      string `json:"client,omitempty"`
+	SourceIP    string `json:"source-ip,omitempty"`
+	Role        string `json:"role,omitempty"`
+	HomeDir     string `json:"home-dir,omitempty"`
+	UserPolicy  string `json:"user-policy,omitempty"`
+	Method      string `json:"method,omitempty"`
 	// IdPLatencyMs is how long the custom identity provider took to answer, in milliseconds
 	// (transferd), in CONNECTED and AUTH_FAILURE records of servers that have one.
 	IdPLatencyMs *float64 `json:"idp-latency-ms,omitempty"`
@@ -108,6 +111,8 @@ type JSONLines struct {
 	w   *bufio.Writer
 	now func() time.Time
 	err error
+	// Node, when set before the first Log, is written in records that name no node.
+	Node string
 }
 
 // NewJSONLines returns a sink writing to w. now stamps records (time.Now when nil).
@@ -122,6 +127,9 @@ func NewJSONLines(w io.Writer, now func() time.Time) *JSONLines {
 func (j *JSONLines) Log(r *Record) {
 	if r.Timestamp.IsZero() {
 		r.Timestamp = j.now().UTC()
+	}
+	if r.Node == "" {
+		r.Node = j.Node
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,6 +62,17 @@ type Options struct {
 	// defaults 127.0.0.1 and 2300-2399.
 	EndpointHost  string
 	EndpointPorts string
+	// ListenHost, when set, is the address every server listens on, at its Endpoint's port,
+	// whatever host the Endpoint names: for one node of several behind a load balancer.
+	ListenHost string
+	// NodeName names this process in records and logs (default: the host name).
+	NodeName string
+	// ProxyProtocolFrom are the load balancers' networks whose PROXY protocol headers (v1 or v2)
+	// every server believes and requires (see ParseNetworks); none by default.
+	ProxyProtocolFrom []netip.Prefix
+	// ResyncInterval is how often a node on a shared state store reads every server again, in case
+	// a change notice was lost (default 30s).
+	ResyncInterval time.Duration
 	// Getenv reads the environment (API credentials); nil means os.Getenv.
 	Getenv func(string) string
 	// Procs sizes the Go scheduler to the busy connections (nil: not at all). It acts on the
@@ -115,6 +127,8 @@ type Daemon struct {
 	background     context.Context
 	stopBackground context.CancelFunc
 	wg             sync.WaitGroup
+	// instance tells this process's change notices from other nodes' (fleet.go).
+	instance string
 }
 
 // running is a server whose listener is open.
@@ -155,12 +169,18 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
+	if opts.NodeName == "" {
+		opts.NodeName, _ = os.Hostname()
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 30 * time.Second
+	}
 	ports, err := parsePortRange(opts.EndpointHost, opts.EndpointPorts)
 	if err != nil {
 		return nil, fmt.Errorf("--endpoint-ports: %w", err)
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, servers: map[string]*running{}, prebound: map[string]net.Listener{},
-		policyWarned: map[string]string{}}
+		policyWarned: map[string]string{}, instance: newInstance(opts.NodeName)}
 	d.background, d.stopBackground = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -259,6 +279,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		d.serveAPI(apiLn, apiCreds)
 	}
 	d.checkS3(ctx)
+	d.watchChanges()
 	d.sweepPenalties()
 	d.releaseMemory()
 	return d, nil
@@ -347,6 +368,11 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) (control.ApplySu
 // of the config file's servers are returned together, those of servers created through the API
 // are logged (they are left START_FAILED, for StartServer to retry).
 func (d *Daemon) syncAll(ctx context.Context) error {
+	return d.syncAllServers(ctx, true)
+}
+
+// syncAllServers is syncAll; retryFailed says whether START_FAILED servers are tried again.
+func (d *Daemon) syncAllServers(ctx context.Context, retryFailed bool) error {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
 	servers, err := d.control.AllServers(ctx)
@@ -375,7 +401,7 @@ func (d *Daemon) syncAll(ctx context.Context) error {
 	var errs []error
 	for i := range servers {
 		s := &servers[i]
-		if s.State == transfer.StateStartFailed {
+		if s.State == transfer.StateStartFailed && retryFailed {
 			s.State = transfer.StateStarting
 		}
 		if err := d.syncServer(ctx, s); err != nil {
@@ -456,15 +482,18 @@ func (d *Daemon) checkServerPolicy(name string) error {
 }
 
 func (d *Daemon) openActivityLog() (activity.Sink, error) {
-	if d.opts.ActivityLog == "-" {
-		return activity.NewJSONLines(d.opts.Stdout, nil), nil
+	w := d.opts.Stdout
+	if d.opts.ActivityLog != "-" {
+		f, err := os.OpenFile(d.opts.ActivityLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("opening the activity log: %w", err)
+		}
+		d.closers = append(d.closers, f)
+		w = f
 	}
-	f, err := os.OpenFile(d.opts.ActivityLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("opening the activity log: %w", err)
-	}
-	d.closers = append(d.closers, f)
-	return activity.NewJSONLines(f, nil), nil
+	j := activity.NewJSONLines(w, nil)
+	j.Node = d.opts.NodeName
+	return j, nil
 }
 
 // sshConfig builds what sshd needs for one server.
@@ -515,6 +544,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		RecordClientOffer: transfer.RecordsClientOffer(tags),
 		Limits:            lim,
 		Penalties:         d.penalties,
+		ProxyProtocolFrom: d.opts.ProxyProtocolFrom,
 		HandlePool:        d.handlePool,
 		Auth:              d.authenticator(s),
 		Methods:           loginMethods(s),

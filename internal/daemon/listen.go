@@ -52,7 +52,7 @@ func (d *Daemon) bindConfigServers(cfg *config.Config) error {
 		if held[s.Endpoint] || bound[s.Endpoint] != nil {
 			continue
 		}
-		ln, err := Listen(fmt.Sprintf("%s: Servers[%d].Endpoint", d.opts.ConfigPath, i), s.Endpoint)
+		ln, err := Listen(fmt.Sprintf("%s: Servers[%d].Endpoint", d.opts.ConfigPath, i), d.listenAddr(s.Endpoint))
 		if err != nil {
 			for _, l := range bound {
 				l.Close()
@@ -76,7 +76,7 @@ func (d *Daemon) listenFor(endpoint string) (net.Listener, error) {
 	if ln != nil {
 		return ln, nil
 	}
-	return Listen("listening on", endpoint)
+	return Listen("listening on", d.listenAddr(endpoint))
 }
 
 // closePrebound closes the listeners bound in advance that no server took.

@@ -10,11 +10,18 @@ import (
 	"github.com/transferd/transferd/internal/transfer"
 )
 
-// ServerChanged makes the running server match the state store after a change: a server that
+// ServerChanged makes the running server match the state store after a change made through
+// this process, and tells the other nodes sharing the store (see syncChanged).
+func (d *Daemon) ServerChanged(ctx context.Context, serverID string) {
+	d.publish(ctx, serverID)
+	d.syncChanged(ctx, serverID)
+}
+
+// syncChanged makes the running server match the state store after a change: a server that
 // should be online is started or takes its new settings for new connections (a new Endpoint
 // moves its listener); one that should be offline, or is gone, stops and lets its transfers
 // finish. STARTING and STOPPING become ONLINE (or START_FAILED) and OFFLINE.
-func (d *Daemon) ServerChanged(ctx context.Context, serverID string) {
+func (d *Daemon) syncChanged(ctx context.Context, serverID string) {
 	if !d.started.Load() || d.applying.Load() {
 		return // Start and Reload sync every server once the config is applied
 	}
@@ -63,6 +70,21 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 			if serr := d.store.SetServerStateReason(ctx, s.ServerID, state, reason); serr != nil {
 				d.log.Error("recording a server's state failed", "server-id", s.ServerID, "state", state, "err", serr)
 			}
+		}
+		return err
+	case transfer.StateStartFailed:
+		// It could not start here, or on another node: one running here keeps running and takes
+		// the new settings; StartServer, or SIGHUP, tries again where it is not running.
+		d.mu.Lock()
+		r := d.servers[s.ServerID]
+		d.mu.Unlock()
+		if r == nil || r.endpoint != s.Endpoint {
+			d.stopServer(s.ServerID)
+			return nil
+		}
+		cfg, err := d.sshConfig(ctx, s)
+		if err == nil {
+			err = r.srv.Update(cfg)
 		}
 		return err
 	default:

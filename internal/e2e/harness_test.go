@@ -331,6 +331,8 @@ type proc struct {
 	args      []string
 	wrap      []string // runs transferd (nil: none)
 	endpoints []string
+	// startedBefore counts the "started" lines in stderr before the last spawn.
+	startedBefore int
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -344,6 +346,9 @@ var (
 	endpointRE = regexp.MustCompile(`(?m)^\s*- Endpoint:\s*"?([^"\s,}]+)`)
 	rootRE     = regexp.MustCompile(`(?m)Root:\s*"?([^"\s,}]+)`)
 )
+
+// startedLine is what transferd logs once it serves.
+const startedLine = "msg=started"
 
 // loopbackExempt exempts 127.0.0.1 from brute-force penalties.
 const loopbackExempt = "Penalties:\n  ExemptNetworks: [\"127.0.0.1\"]\n"
@@ -359,6 +364,15 @@ func start(t *testing.T, cfg string, flags ...string) *proc {
 // startWrapped is start with the command wrap (e.g. prlimit and its options) running transferd.
 func startWrapped(t *testing.T, wrap []string, cfg string, flags ...string) *proc {
 	t.Helper()
+	p := prepare(t, wrap, cfg, flags...)
+	p.launch(t)
+	return p
+}
+
+// prepare is startWrapped without the start: launch, or spawn and await, start the process.
+// With --listen-host H among flags, the servers are awaited at H.
+func prepare(t *testing.T, wrap []string, cfg string, flags ...string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &proc{
 		dir:     dir,
@@ -372,8 +386,18 @@ func startWrapped(t *testing.T, wrap []string, cfg string, flags ...string) *pro
 	if m := rootRE.FindStringSubmatch(cfg); m != nil {
 		p.root = m[1]
 	}
+	listenHost := ""
+	for i, f := range flags {
+		if f == "--listen-host" && i+1 < len(flags) {
+			listenHost = flags[i+1]
+		}
+	}
 	for _, m := range endpointRE.FindAllStringSubmatch(cfg, -1) {
-		p.endpoints = append(p.endpoints, m[1])
+		ep := m[1]
+		if _, port, err := net.SplitHostPort(ep); err == nil && listenHost != "" {
+			ep = net.JoinHostPort(listenHost, port)
+		}
+		p.endpoints = append(p.endpoints, ep)
 	}
 	if !strings.Contains(cfg, "Penalties:") {
 		// Tests connect from 127.0.0.1 and fail logins on purpose; penalties are tested from
@@ -407,12 +431,19 @@ func startWrapped(t *testing.T, wrap []string, cfg string, flags ...string) *pro
 			t.Logf("transferd stderr (%s):\n%s", p.stderr, p.stderrText())
 		}
 	})
-	p.launch(t)
 	return p
 }
 
 // launch starts the process and waits until it serves.
 func (p *proc) launch(t *testing.T) {
+	t.Helper()
+	p.spawn(t)
+	p.await(t)
+}
+
+// spawn starts the process; await waits until it serves. Several processes spawned before any is
+// awaited start at the same time.
+func (p *proc) spawn(t *testing.T) {
 	t.Helper()
 	errf, err := os.OpenFile(p.stderr, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -424,8 +455,7 @@ func (p *proc) launch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outf.Close()
-	const started = "msg=started"
-	before := strings.Count(p.stderrText(), started)
+	p.startedBefore = strings.Count(p.stderrText(), startedLine)
 	cmd := exec.Command(suite.bin, p.args...)
 	if len(p.wrap) > 0 {
 		cmd = exec.Command(p.wrap[0], append(append(p.wrap[1:len(p.wrap):len(p.wrap)], suite.bin), p.args...)...)
@@ -445,9 +475,16 @@ func (p *proc) launch(t *testing.T) {
 		p.mu.Unlock()
 		close(done)
 	}()
+}
+
+func (p *proc) await(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
 	deadline := time.Now().Add(startLimit)
 	// The ports are bound before the config is applied: "started" says the servers are up.
-	for strings.Count(p.stderrText(), started) == before {
+	for strings.Count(p.stderrText(), startedLine) == p.startedBefore {
 		select {
 		case <-done:
 			t.Fatalf("transferd exited with code %d before serving; stderr:\n%s", p.exitCode(), p.stderrText())
@@ -793,7 +830,11 @@ func dialSSH(t testing.TB, port int, user string, key *sshKey) (*ssh.Client, net
 // dialSSHFrom is dialSSH from the local address from ("" for any), such as 127.0.0.2.
 func dialSSHFrom(t testing.TB, from string, port int, user string, key *sshKey) (*ssh.Client, net.Conn, error) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return dialSSHAt(from, fmt.Sprintf("127.0.0.1:%d", port), user, key)
+}
+
+// dialSSHAt is dialSSHFrom to the address addr. It may be called from any goroutine.
+func dialSSHAt(from, addr string, user string, key *sshKey) (*ssh.Client, net.Conn, error) {
 	nc, err := dialFrom(from, addr)
 	if err != nil {
 		return nil, nil, err

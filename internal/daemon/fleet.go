@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// Several transferd processes (nodes) may share one PostgreSQL state store behind a TCP load
+// balancer. Each runs every server that should be online, on the same port (at --listen-host when
+// set) with the same host keys, and reads users from the store at each login. A change made
+// through one node's API is applied there and published (PostgreSQL NOTIFY); the others, which
+// Watch, sync the server it names. Each node also reads every server again every ResyncInterval
+// and whenever its notice connection comes back, so that a lost notice costs at most that long.
+
+// newInstance returns an identifier of this process for its change notices: the node name and a
+// random part (two nodes may be given one name).
+func newInstance(node string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return strings.ReplaceAll(node, " ", "_") + "/" + hex.EncodeToString(b[:])
+}
+
+// publish tells the other nodes that a server changed.
+func (d *Daemon) publish(ctx context.Context, serverID string) {
+	if !d.store.Shared() {
+		return
+	}
+	if err := d.store.Publish(ctx, d.instance+" "+serverID); err != nil {
+		d.log.Warn("other nodes were not told of a change; they will see it at their next resync", "server-id", serverID, "err", err)
+	}
+}
+
+// watchChanges syncs the servers other nodes change, and every server every ResyncInterval and
+// when the notices come back after a loss, until Shutdown.
+func (d *Daemon) watchChanges() {
+	if !d.store.Shared() {
+		return
+	}
+	ctx := d.background
+	d.wg.Go(func() {
+		down := false
+		d.store.Watch(ctx, time.Second, func() {
+			if down {
+				d.log.Info("the state store's change notices are back; reading every server again")
+			}
+			down = false
+			d.resync(ctx) // what changed before (or while) the notices were not heard
+		}, func(err error) {
+			if !down {
+				d.log.Warn("lost the state store's change notices; other nodes' changes reach this one at the next resync, until they are back", "err", err)
+			}
+			down = true
+		}, func(payload string) {
+			from, serverID, ok := strings.Cut(payload, " ")
+			if ok && from != d.instance {
+				d.syncChanged(ctx, serverID)
+			}
+		})
+	})
+	d.wg.Go(func() {
+		t := time.NewTicker(d.opts.ResyncInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.resync(ctx)
+			}
+		}
+	})
+}
+
+// resync makes the running servers match the state store. Unlike syncAll at start and SIGHUP, it
+// does not try START_FAILED servers again (StartServer does), and it logs what fails.
+func (d *Daemon) resync(ctx context.Context) {
+	if !d.started.Load() || d.applying.Load() {
+		return
+	}
+	if err := d.syncAllServers(ctx, false); err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("reading every server again failed; the running servers are kept as they are", "err", err)
+		}
+	}
+}
+
+// ParseNetworks reads a comma-separated list of networks (CIDR) and addresses, as
+// --proxy-protocol-from takes them.
+func ParseNetworks(list string) ([]netip.Prefix, error) {
+	var nets []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		n, err := transfer.ParseNetwork(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a network (10.0.0.0/8) or an address (192.0.2.7)", item)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
+}
+
+// listenAddr is the address a server with endpoint listens on: the endpoint itself, or its port
+// at ListenHost.
+func (d *Daemon) listenAddr(endpoint string) string {
+	if d.opts.ListenHost == "" {
+		return endpoint
+	}
+	_, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return endpoint // Listen says what is wrong with it
+	}
+	return net.JoinHostPort(d.opts.ListenHost, port)
+}

@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/transfer"
+	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/transferd/transferd/internal/activity"
+)
+
+// fleetCredentials is the management API's key pair that every node of a fleet test shares, as
+// nodes behind one load balancer must.
+var fleetCredentials = []string{"env", "TRANSFERD_ACCESS_KEY_ID=AKIAFLEETTESTKEY0001", "TRANSFERD_SECRET_ACCESS_KEY=fleet-test-secret"}
+
+// fleetNode is one transferd process of a fleet on a shared PostgreSQL state store.
+type fleetNode struct {
+	*proc
+	name string
+	host string // its --listen-host
+	api  *transfer.Client
+}
+
+// addr is where the node serves the fleet's server.
+func (n *fleetNode) addr(port int) string { return net.JoinHostPort(n.host, strconv.Itoa(port)) }
+
+// startFleet starts one node per host on the state store db with the config cfg, all at once,
+// each with its management API and the shared key pair, believing PROXY headers from 127.0.0.1
+// (HAProxy's source address).
+func startFleet(t *testing.T, db, cfg string, hosts ...string) []*fleetNode {
+	t.Helper()
+	nodes := make([]*fleetNode, len(hosts))
+	for i, h := range hosts {
+		apiPort := freePort(t)
+		name := "node-" + string(rune('a'+i))
+		p := prepare(t, fleetCredentials, cfg, "--state", db, "--listen-host", h, "--proxy-protocol-from", "127.0.0.1",
+			"--node-name", name, "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+		nodes[i] = &fleetNode{proc: p, name: name, host: h, api: transfer.New(transfer.Options{
+			Region:       "us-east-1",
+			BaseEndpoint: aws.String("http://127.0.0.1:" + strconv.Itoa(apiPort)),
+			Credentials:  credentials.NewStaticCredentialsProvider(strings.TrimPrefix(fleetCredentials[1], "TRANSFERD_ACCESS_KEY_ID="), strings.TrimPrefix(fleetCredentials[2], "TRANSFERD_SECRET_ACCESS_KEY="), ""),
+		})}
+	}
+	// All at once: each applies the config file, one after the other, and all but the first find
+	// it applied.
+	for _, n := range nodes {
+		n.spawn(t)
+	}
+	for _, n := range nodes {
+		n.await(t)
+	}
+	return nodes
+}
+
+// haproxyConfig is the HAProxy configuration of docs/DEPLOY.md, on loopback: TCP mode, the
+// client's address passed on in a PROXY protocol v2 header, health checks that send one too.
+func haproxyConfig(front string, port int, nodes []*fleetNode) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    maxconn 4096
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+
+frontend sftp
+    bind %s
+    default_backend transferd
+
+backend transferd
+    balance roundrobin
+    source 127.0.0.1
+    default-server send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 2
+`, front)
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "    server %s %s\n", n.name, n.addr(port))
+	}
+	return b.String()
+}
+
+// startHAProxy runs Debian's haproxy in the foreground with cfg until the test ends, and waits
+// until it accepts connections at front.
+func startHAProxy(t *testing.T, cfg, front string) {
+	t.Helper()
+	needTool(t, "haproxy")
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("haproxy", "-c", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	var out syncBuffer
+	cmd := exec.Command("haproxy", "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy output:\n%s", out.String())
+		}
+	})
+	waitListening(t, "", front, true)
+}
+
+// waitListening waits until a TCP connection to addr from the local address from succeeds (want)
+// or is refused (!want), for at most limit; it returns how long that took.
+func waitListeningWithin(t *testing.T, from, addr string, want bool, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		c, err := dialFrom(from, addr)
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s: listening %v after %v, want %v", addr, err == nil, limit, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitListening(t *testing.T, from, addr string, want bool) {
+	t.Helper()
+	waitListeningWithin(t, from, addr, want, startLimit)
+}
+
+// sftpAt opens an SFTP session to addr from the local address from. It may be called from any
+// goroutine; close closes the session and its connection.
+func sftpAt(from, addr, user string, key *sshKey) (c *sftp.Client, close func(), err error) {
+	sc, _, err := dialSSHAt(from, addr, user, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err = sftp.NewClient(sc)
+	if err != nil {
+		sc.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); sc.Close() }, nil
+}
+
+// hostKeyAt returns the SHA256 fingerprint of the host key the server at addr shows to a client
+// connecting from from.
+func hostKeyAt(t *testing.T, from, addr string) string {
+	t.Helper()
+	var fp string
+	nc, err := dialFrom(from, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(connLimit))
+	_, _, _, err = ssh.NewClientConn(nc, addr, &ssh.ClientConfig{User: "nobody",
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			fp = ssh.FingerprintSHA256(key)
+			return fmt.Errorf("seen")
+		}})
+	if fp == "" {
+		t.Fatalf("no host key from %s: %v", addr, err)
+	}
+	return fp
+}
+
+// TestFleet runs three transferd nodes on one PostgreSQL and one S3 behind HAProxy (TCP mode,
+// PROXY protocol v2), as docs/DEPLOY.md describes: they start together on one config file and
+// apply it once; they show the same host key; a user created through node A's API logs in at
+// once through the load balancer and on B and C directly; 100 sessions spread over the nodes,
+// with the client's address, not HAProxy's, in every record; a server stopped through C stops on
+// all three, and started through A starts on all three.
+func TestFleet(t *testing.T) {
+	t.Parallel()
+	needTool(t, "sftp")
+	db := needPostgres(t).NewDatabase(t)
+	s3e := newS3Env(t)
+	alice, bob := keyFor(t, "ed25519"), keyFor(t, "ecdsa-256")
+	port := freePort(t)
+	cfg := s3ConfigYAML(s3e.srv, serverConf{Port: port, ID: "s-000000000000f1ee7", Users: []userConf{s3User("alice", s3e.bucket, alice)}})
+	nodes := startFleet(t, db, cfg, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	front := fmt.Sprintf("127.0.0.1:%d", port)
+	startHAProxy(t, haproxyConfig(front, port, nodes), front)
+	ctx := t.Context()
+
+	servers, err := nodes[1].api.ListServers(ctx, &transfer.ListServersInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers.Servers) != 1 {
+		t.Fatalf("after three nodes applied one config file: %d servers, want 1", len(servers.Servers))
+	}
+	want := hostKeyAt(t, "127.0.0.3", nodes[0].addr(port))
+	for _, n := range nodes[1:] {
+		if got := hostKeyAt(t, "127.0.0.3", n.addr(port)); got != want {
+			t.Errorf("%s shows host key %s, %s shows %s", n.name, got, nodes[0].name, want)
+		}
+	}
+
+	// A user created through A logs in at once through the load balancer, and on B and C.
+	_, err = nodes[0].api.CreateUser(ctx, &transfer.CreateUserInput{ServerId: aws.String("s-000000000000f1ee7"), UserName: aws.String("bob"),
+		Role: aws.String(testRole), HomeDirectoryType: types.HomeDirectoryTypeLogical,
+		HomeDirectoryMappings: []types.HomeDirectoryMapEntry{{Entry: aws.String("/"), Target: aws.String("/" + s3e.bucket + "/bob")}},
+		SshPublicKeyBody:      aws.String(bob.Authorized)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSFTP(t, port, "bob", bob, "put /etc/hostname bob.txt\n", "-o", "BindAddress=127.0.0.2")
+	for _, n := range nodes[1:] {
+		c, closeC, err := sftpAt("127.0.0.3", n.addr(port), "bob", bob)
+		if err != nil {
+			t.Fatalf("bob on %s directly: %v", n.name, err)
+		}
+		if _, err := c.Stat("bob.txt"); err != nil {
+			t.Errorf("bob on %s: stat bob.txt: %v", n.name, err)
+		}
+		closeC()
+	}
+
+	// 100 sessions at once through the load balancer from 127.0.0.2, spread over the three
+	// nodes; they log in 8 at a time (each node admits 10 unauthenticated ones per address).
+	const sessions = 100
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		closers []func()
+		logins  = make(chan struct{}, 8)
+	)
+	errs := make(chan error, sessions)
+	for i := range sessions {
+		wg.Go(func() {
+			logins <- struct{}{}
+			c, closeC, err := sftpAt("127.0.0.2", front, "alice", alice)
+			<-logins
+			if err != nil {
+				errs <- fmt.Errorf("session %d: %w", i, err)
+				return
+			}
+			mu.Lock()
+			closers = append(closers, closeC)
+			mu.Unlock()
+			f, err := c.Create(fmt.Sprintf("s%03d.txt", i))
+			if err == nil {
+				_, err = f.Write([]byte(strconv.Itoa(i)))
+				err = errors.Join(err, f.Close())
+			}
+			if err != nil {
+				errs <- fmt.Errorf("session %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range closers {
+		c()
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total := 0
+	for _, n := range nodes {
+		var connected int
+		for _, r := range n.records(t) {
+			if r.ActivityType != activity.Connected || r.User != "alice" {
+				continue
+			}
+			connected++
+			if r.SourceIP != "127.0.0.2" {
+				t.Errorf("%s: CONNECTED from source-ip %q, want the client's 127.0.0.2", n.name, r.SourceIP)
+			}
+			if r.Node != n.name {
+				t.Errorf("%s: record names node %q", n.name, r.Node)
+			}
+		}
+		if connected == 0 {
+			t.Errorf("%s served none of the %d sessions", n.name, sessions)
+		}
+		t.Logf("%s served %d sessions", n.name, connected)
+		total += connected
+	}
+	if total != sessions {
+		t.Errorf("the nodes logged %d CONNECTED records for alice, want %d", total, sessions)
+	}
+
+	// A server created through B starts on every node; stopped through C, no node listens within
+	// 2 s; started through A, every node listens again.
+	port2 := freePort(t)
+	created, err := nodes[1].api.CreateServer(ctx, &transfer.CreateServerInput{
+		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", port2))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		took := waitListeningWithin(t, "127.0.0.3", n.addr(port2), true, 2*time.Second)
+		t.Logf("%s listened %v after CreateServer through %s returned", n.name, took.Round(time.Millisecond), nodes[1].name)
+	}
+	if _, err := nodes[2].api.StopServer(ctx, &transfer.StopServerInput{ServerId: created.ServerId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		took := waitListeningWithin(t, "127.0.0.3", n.addr(port2), false, 2*time.Second)
+		t.Logf("%s stopped listening %v after StopServer through %s returned", n.name, took.Round(time.Millisecond), nodes[2].name)
+	}
+	if _, err := nodes[0].api.StartServer(ctx, &transfer.StartServerInput{ServerId: created.ServerId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitListeningWithin(t, "127.0.0.3", n.addr(port2), true, 2*time.Second)
+	}
+	desc, err := nodes[2].api.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: created.ServerId})
+	if err != nil || desc.Server.State != types.StateOnline {
+		t.Errorf("DescribeServer through %s after StartServer: %v, %v; want ONLINE", nodes[2].name, desc, err)
+	}
+}
