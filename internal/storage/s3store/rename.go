@@ -252,10 +252,13 @@ func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *
 		return s.fail(op, dst, err)
 	}
 	uploadID := out.UploadId
+	s.uploadStarted(ctx, dst, aws.ToString(uploadID))
 	abort := func(err error) error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
-		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key, UploadId: uploadID})
+		if _, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key, UploadId: uploadID}); aerr == nil {
+			s.uploadEnded(ctx, aws.ToString(uploadID))
+		}
 		return s.fail(op, src, fmt.Errorf("multipart copy to %s: %w", dst, err))
 	}
 	partSize := max(s.copyPartSize, (obj.size+maxParts-1)/maxParts)
@@ -309,5 +312,6 @@ func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *
 	if err != nil {
 		return abort(err)
 	}
+	s.uploadEnded(ctx, aws.ToString(uploadID))
 	return nil
 }

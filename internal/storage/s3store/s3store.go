@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -89,6 +90,16 @@ type Options struct {
 	// Logger gets the warnings of the store: a bucket that requests name but S3 does not have
 	// (once per bucket every MissingBucketLogEvery). Nil logs nothing.
 	Logger *slog.Logger
+	// Uploads, when set, is told of every multipart upload the store starts and ends, so that
+	// the uploads of a process that died can be found and aborted (AbortUpload) by another.
+	Uploads UploadRegistry
+}
+
+// UploadRegistry keeps the multipart uploads in progress. Started's error is logged and the
+// upload goes on untracked.
+type UploadRegistry interface {
+	Started(ctx context.Context, bucket, key, uploadID string) error
+	Ended(ctx context.Context, uploadID string)
 }
 
 // MissingBucketLogEvery is how often the store logs again that a bucket does not exist.
@@ -526,4 +537,33 @@ func (s *Store) missingOrDir(ctx context.Context, op string, loc storage.Locatio
 		return storage.Errorf(op, loc, storage.KindIsDir, "", nil)
 	}
 	return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+}
+
+// uploadStarted tells the registry of a multipart upload the store started.
+func (s *Store) uploadStarted(ctx context.Context, loc storage.Location, uploadID string) {
+	if s.opts.Uploads == nil {
+		return
+	}
+	if err := s.opts.Uploads.Started(ctx, loc.Bucket, loc.Key, uploadID); err != nil {
+		s.log.Warn("a multipart upload could not be recorded: if this process dies before it ends, it is left for the bucket's lifecycle rules",
+			"bucket", loc.Bucket, "key", loc.Key, "upload-id", uploadID, "err", err)
+	}
+}
+
+// uploadEnded tells the registry that a multipart upload was completed or aborted.
+func (s *Store) uploadEnded(ctx context.Context, uploadID string) {
+	if s.opts.Uploads != nil {
+		s.opts.Uploads.Ended(context.WithoutCancel(ctx), uploadID)
+	}
+}
+
+// AbortUpload aborts a multipart upload, such as one a process that died left: its parts are
+// deleted and no object is made. An upload that is gone already is not an error.
+func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: &uploadID})
+	if err != nil && !hasCode(err, "NoSuchUpload") && !hasStatus(err, http.StatusNotFound) {
+		return s.fail("abort", storage.Location{Bucket: bucket, Key: key}, fmt.Errorf("abort multipart upload %s: %w", uploadID, err))
+	}
+	s.uploadEnded(ctx, uploadID)
+	return nil
 }

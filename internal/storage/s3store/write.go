@@ -275,6 +275,7 @@ func (w *writer) upload(part, buf []byte) error {
 			return w.s.fail("write", w.loc, err)
 		}
 		w.uploadID = aws.ToString(out.UploadId)
+		w.s.uploadStarted(w.ctx, w.loc, w.uploadID)
 	}
 	if w.nextPart >= maxParts {
 		return storage.Errorf("write", w.loc, storage.KindInvalid, msgTooLarge, nil)
@@ -400,6 +401,7 @@ func (w *writer) commit() error {
 		IfNoneMatch:     ifNoneMatch,
 	})
 	if err == nil {
+		w.s.uploadEnded(w.ctx, w.uploadID)
 		w.uploadID = "" // nothing left to abort
 	}
 	return w.commitErr(err)
@@ -445,6 +447,7 @@ func (w *writer) abortUpload() error {
 	if err != nil && !hasCode(err, "NoSuchUpload") {
 		return w.s.fail("abort", w.loc, fmt.Errorf("abort multipart upload %s: %w", w.uploadID, err))
 	}
+	w.s.uploadEnded(ctx, w.uploadID)
 	w.uploadID = ""
 	return nil
 }
