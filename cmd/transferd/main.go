@@ -115,6 +115,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	listenHost := fs.String("listen-host", "", "if set, every server listens on this address at its Endpoint's port, whatever host the Endpoint names: for each node of several behind a load balancer, its own address")
 	proxyFrom := fs.String("proxy-protocol-from", "", "networks (CIDR[,CIDR...]) of the TCP load balancers that send a PROXY protocol header (v1 or v2) with each connection: their headers name the client (in records and for per-address limits), and are required from them; from any other peer a header closes the connection. Off by default")
 	nodeName := fs.String("node-name", "", "this process's name in activity records and logs (default: the host name)")
+	nodeTimeout := fs.Duration("node-timeout", time.Minute, "with S3 storage, how long a node may go unheard of in the state store (each records itself every 5s or more often) before the others count it dead and abort the multipart uploads it left")
 	resync := fs.Duration("resync-interval", 30*time.Second, "with a shared (PostgreSQL) state store, how often to read every server again in case a change notice from another node was lost")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: transferd serve --data-dir DIR --config FILE [flags]
@@ -160,6 +161,9 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("serve: --proxy-protocol-from: %w", err)
 	}
+	if *nodeTimeout < 4*time.Second {
+		return fmt.Errorf("serve: --node-timeout %v: give at least 4s", *nodeTimeout)
+	}
 	if *resync <= 0 {
 		return fmt.Errorf("serve: --resync-interval %v: give a positive duration, such as 30s", *resync)
 	}
@@ -199,6 +203,7 @@ Flags:
 		NodeName:          *nodeName,
 		ProxyProtocolFrom: proxyNets,
 		ResyncInterval:    *resync,
+		NodeTimeout:       *nodeTimeout,
 		Procs:             procs.FromEnv(logger),
 		Logger:            logger,
 		Stdout:            stdout,

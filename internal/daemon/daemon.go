@@ -73,6 +73,9 @@ type Options struct {
 	// ResyncInterval is how often a node on a shared state store reads every server again, in case
 	// a change notice was lost (default 30s).
 	ResyncInterval time.Duration
+	// NodeTimeout is how long a process may go unheard of in the state store before the others
+	// count it dead and abort the S3 multipart uploads it left (default 1m).
+	NodeTimeout time.Duration
 	// Getenv reads the environment (API credentials); nil means os.Getenv.
 	Getenv func(string) string
 	// Procs sizes the Go scheduler to the busy connections (nil: not at all). It acts on the
@@ -93,6 +96,7 @@ type Daemon struct {
 	local    storage.Backend
 	localS3  storage.Backend
 	s3       storage.Backend
+	s3store  *s3store.Store // the same as s3, for what only S3 does (aborting dead nodes' uploads)
 	activity activity.Sink
 	account  transfer.Account
 	// idp calls custom identity providers, with the settings read at start.
@@ -175,6 +179,9 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 30 * time.Second
 	}
+	if opts.NodeTimeout <= 0 {
+		opts.NodeTimeout = time.Minute
+	}
 	ports, err := parsePortRange(opts.EndpointHost, opts.EndpointPorts)
 	if err != nil {
 		return nil, fmt.Errorf("--endpoint-ports: %w", err)
@@ -252,10 +259,12 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if c := cfg.Storage.S3; c != nil {
 		so := s3Options(c)
 		so.Logger = d.log
-		d.s3, err = s3store.New(ctx, so)
+		so.Uploads = uploadRegistry{d}
+		st, err := s3store.New(ctx, so)
 		if err != nil {
 			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
 		}
+		d.s3, d.s3store = st, st
 	}
 
 	if d.activity, err = d.openActivityLog(); err != nil {
@@ -280,6 +289,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	}
 	d.checkS3(ctx)
 	d.watchChanges()
+	d.heartbeat()
 	d.sweepPenalties()
 	d.releaseMemory()
 	return d, nil
@@ -630,6 +640,14 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	d.wg.Wait()
+	if d.s3store != nil {
+		// Its uploads ended with its sessions: nothing for the other nodes to abort.
+		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := d.store.NodeGone(gctx, d.instance); err != nil {
+			d.log.Warn("could not remove this node from the state store", "err", err)
+		}
+		cancel()
+	}
 	d.closeAll()
 	return errors.Join(append(errs, apiErr)...)
 }

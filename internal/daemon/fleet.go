@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -121,4 +122,61 @@ func (d *Daemon) listenAddr(endpoint string) string {
 		return endpoint // Listen says what is wrong with it
 	}
 	return net.JoinHostPort(d.opts.ListenHost, port)
+}
+
+// uploadRegistry records this process's multipart uploads in the state store.
+type uploadRegistry struct{ d *Daemon }
+
+func (u uploadRegistry) Started(ctx context.Context, bucket, key, uploadID string) error {
+	return u.d.store.AddUpload(ctx, metastore.Upload{UploadID: uploadID, Bucket: bucket, Key: key, Instance: u.d.instance})
+}
+
+func (u uploadRegistry) Ended(ctx context.Context, uploadID string) {
+	if err := u.d.store.RemoveUpload(ctx, uploadID); err != nil {
+		u.d.log.Warn("an ended multipart upload could not be forgotten in the state store", "upload-id", uploadID, "err", err)
+	}
+}
+
+// heartbeat records this process as alive every NodeTimeout/4 (at most every 5 s) and aborts
+// the multipart uploads of processes unheard of for NodeTimeout: a node that died (or a previous
+// run of this one that was killed) leaves no upload behind for longer than about that.
+func (d *Daemon) heartbeat() {
+	if d.s3store == nil {
+		return
+	}
+	every := min(5*time.Second, d.opts.NodeTimeout/4)
+	ctx := d.background
+	d.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if err := d.store.NodeSeen(ctx, d.instance, d.opts.NodeName); err != nil && ctx.Err() == nil {
+				d.log.Warn("could not record this node as alive in the state store", "err", err)
+			}
+			d.abortOrphans(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// abortOrphans aborts the multipart uploads that dead processes left.
+func (d *Daemon) abortOrphans(ctx context.Context) {
+	ups, err := d.store.OrphanUploads(ctx, d.instance, time.Now().Add(-d.opts.NodeTimeout))
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("could not read the multipart uploads of dead nodes", "err", err)
+		}
+		return
+	}
+	for _, u := range ups {
+		if err := d.s3store.AbortUpload(ctx, u.Bucket, u.Key, u.UploadID); err != nil {
+			d.log.Warn("could not abort a multipart upload a dead node left; trying again later", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", u.UploadID, "err", err)
+			continue
+		}
+		d.log.Info("aborted a multipart upload a dead node left", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", u.UploadID, "started", u.StartedAt)
+	}
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -10,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
 	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
 	"github.com/pkg/sftp"
@@ -48,7 +52,7 @@ func startFleet(t *testing.T, db, cfg string, hosts ...string) []*fleetNode {
 		apiPort := freePort(t)
 		name := "node-" + string(rune('a'+i))
 		p := prepare(t, fleetCredentials, cfg, "--state", db, "--listen-host", h, "--proxy-protocol-from", "127.0.0.1",
-			"--node-name", name, "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+			"--node-name", name, "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort), "--node-timeout", "4s")
 		nodes[i] = &fleetNode{proc: p, name: name, host: h, api: transfer.New(transfer.Options{
 			Region:       "us-east-1",
 			BaseEndpoint: aws.String("http://127.0.0.1:" + strconv.Itoa(apiPort)),
@@ -330,5 +334,146 @@ func TestFleet(t *testing.T) {
 	desc, err := nodes[2].api.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: created.ServerId})
 	if err != nil || desc.Server.State != types.StateOnline {
 		t.Errorf("DescribeServer through %s after StartServer: %v, %v; want ONLINE", nodes[2].name, desc, err)
+	}
+}
+
+// TestFleetNodeDies kills one of three nodes (kill -9) while 20 clients upload files of 12 MiB
+// (S3 multipart uploads) through HAProxy: every client that retries through the balancer succeeds
+// on the nodes left, each file is whole in S3, and the multipart uploads the dead node left are
+// aborted by the others once it has gone unheard of for --node-timeout: none is left.
+func TestFleetNodeDies(t *testing.T) {
+	t.Parallel()
+	db := needPostgres(t).NewDatabase(t)
+	s3e := newS3Env(t)
+	alice := keyFor(t, "ed25519")
+	port := freePort(t)
+	cfg := s3ConfigYAML(s3e.srv, serverConf{Port: port, Users: []userConf{s3User("alice", s3e.bucket, alice)}})
+	nodes := startFleet(t, db, cfg, "127.0.0.21", "127.0.0.22", "127.0.0.23")
+	front := fmt.Sprintf("127.0.0.1:%d", port)
+	startHAProxy(t, haproxyConfig(front, port, nodes), front)
+	ctx := t.Context()
+
+	const files, size, chunk = 20, 12 << 20, 512 << 10
+	content := func(i int) []byte {
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte(i*7 + j/4096)
+		}
+		return b
+	}
+	upload := func(i int) error {
+		c, closeC, err := sftpAt("127.0.0.2", front, "alice", alice)
+		if err != nil {
+			return err
+		}
+		defer closeC()
+		f, err := c.Create(fmt.Sprintf("f%02d.dat", i))
+		if err != nil {
+			return err
+		}
+		data := content(i)
+		for off := 0; off < size; off += chunk {
+			if _, err := f.Write(data[off : off+chunk]); err != nil {
+				f.Close()
+				return err
+			}
+			time.Sleep(50 * time.Millisecond) // about 1.2 s a file: the kill finds them in flight
+		}
+		return f.Close()
+	}
+	var wg sync.WaitGroup
+	attempts := make([]int, files)
+	failed := make([]error, files)
+	logins := make(chan struct{}, 8)
+	for i := range files {
+		wg.Go(func() {
+			for attempts[i] = 1; ; attempts[i]++ {
+				logins <- struct{}{}
+				err := func() error { defer func() { <-logins }(); return upload(i) }()
+				if err == nil {
+					failed[i] = nil
+					return
+				}
+				failed[i] = err
+				if attempts[i] == 10 {
+					return
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		})
+	}
+	// Kill node A once multipart uploads are in flight.
+	deadline := time.Now().Add(connLimit)
+	for {
+		ups, err := s3e.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s3e.bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ups.Uploads) >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no multipart uploads in flight after %v", connLimit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nodes[0].signal(syscall.SIGKILL)
+	wg.Wait()
+	retried := 0
+	for i := range files {
+		if failed[i] != nil {
+			t.Errorf("file %d: failed %d times, last: %v", i, attempts[i], failed[i])
+		}
+		if attempts[i] > 1 {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("no upload had to be retried: the killed node had none in flight")
+	}
+	t.Logf("%d of %d uploads were retried after %s was killed", retried, files, nodes[0].name)
+
+	// Every file is whole; nothing else is in the bucket.
+	keys, err := s3e.keys(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != files {
+		t.Errorf("objects in the bucket: %d (%v), want %d", len(keys), keys, files)
+	}
+	for i := range files {
+		key := fmt.Sprintf("home/f%02d.dat", i)
+		out, err := s3e.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s3e.bucket, Key: &key})
+		if err != nil {
+			t.Errorf("%s: %v", key, err)
+			continue
+		}
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, content(i)) {
+			t.Errorf("%s: %d bytes (%v), not the %d uploaded", key, len(got), err, size)
+		}
+	}
+	// The dead node's multipart uploads are aborted by the others.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		ups, err := s3e.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s3e.bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ups.Uploads) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d multipart uploads left 30 s after %s was killed", len(ups.Uploads), nodes[0].name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	aborted := 0
+	for _, n := range nodes[1:] {
+		aborted += strings.Count(n.stderrText(), "aborted a multipart upload a dead node left")
+	}
+	if aborted == 0 {
+		t.Error("no surviving node logged aborting the dead node's uploads")
 	}
 }

@@ -99,6 +99,25 @@ func migrations() []migration {
 			// from the state, and could neither be seen nor removed.
 			`DELETE FROM tags WHERE key IN ('transferd:Endpoint', 'transferd:ManagedBy', 'transferd:StateReason')`,
 		},
+	}, {
+		version: 5,
+		name:    "the processes sharing the store, and the multipart uploads they have in progress",
+		stmts: []string{
+			`CREATE TABLE nodes (
+				instance TEXT NOT NULL PRIMARY KEY,
+				name TEXT NOT NULL DEFAULT '',
+				started_at TEXT NOT NULL,
+				seen_at TEXT NOT NULL
+			)`,
+			`CREATE TABLE uploads (
+				upload_id TEXT NOT NULL PRIMARY KEY,
+				bucket TEXT NOT NULL,
+				object_key TEXT NOT NULL,
+				instance TEXT NOT NULL,
+				started_at TEXT NOT NULL
+			)`,
+			`CREATE INDEX uploads_instance ON uploads (instance)`,
+		},
 	}}
 }
 
