@@ -5,6 +5,8 @@
 #   scripts/pgserver.sh start   install PostgreSQL if needed, create and start a cluster
 #   scripts/pgserver.sh env     print the shell line that points the tests at it (eval "$(... env)")
 #   scripts/pgserver.sh stop    stop it and delete its data
+#   scripts/pgserver.sh pause   stop the server, keeping its data (as if the database went away)
+#   scripts/pgserver.sh resume  start it again on the same port
 #
 # PostgreSQL is installed with apt-get (as root, or with sudo) the first time: postgresql-common
 # told not to create the usual main cluster, then postgresql-15. initdb refuses to run as root, so
@@ -31,6 +33,12 @@ as() {
   else
     "$@"
   fi
+}
+
+# pg_start DIR PORT starts the cluster of DIR/data on 127.0.0.1:PORT.
+pg_start() {
+  as "$PGBIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 \
+    -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
 }
 
 install() {
@@ -65,8 +73,7 @@ start() {
   for _ in $(seq 1 20); do
     port=${TRANSFERD_PG_PORT:-$((20000 + RANDOM % 12000))} # below the ephemeral range
     listening "$port" && { [ -z "${TRANSFERD_PG_PORT:-}" ] || die "port $port is in use"; continue; }
-    if as "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
+    if pg_start "$dir" "$port"; then
       echo "$port" >"$STATE/port"
       "$PGBIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAtc "CREATE DATABASE transferd" >/dev/null ||
         die "create database failed"
@@ -80,6 +87,18 @@ start() {
 show_env() {
   running || die "not running (state $STATE); start it first"
   printf 'export TRANSFERD_TEST_POSTGRES=postgres://postgres@127.0.0.1:%s/transferd?sslmode=disable\n' "$(cat "$STATE/port")"
+}
+
+pause() {
+  running || die "not running (state $STATE)"
+  as "$PGBIN/pg_ctl" -D "$(cat "$STATE/dir")/data" -m immediate -w stop >/dev/null
+}
+
+resume() {
+  [ -f "$STATE/dir" ] && [ -f "$STATE/port" ] || die "nothing to resume (state $STATE)"
+  local dir port
+  dir=$(cat "$STATE/dir") port=$(cat "$STATE/port")
+  pg_start "$dir" "$port" || die "pg_ctl start failed: $(tail -5 "$dir/server.log")"
 }
 
 stop() {
@@ -96,5 +115,7 @@ case "${1:-}" in
   start) start ;;
   env) show_env ;;
   stop) stop ;;
-  *) sed -n '5,7p' "$0" >&2; exit 2 ;;
+  pause) pause ;;
+  resume) resume ;;
+  *) sed -n '5,9p' "$0" >&2; exit 2 ;;
 esac

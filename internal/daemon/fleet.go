@@ -127,13 +127,22 @@ func (d *Daemon) listenAddr(endpoint string) string {
 // uploadRegistry records this process's multipart uploads in the state store.
 type uploadRegistry struct{ d *Daemon }
 
-func (u uploadRegistry) Started(ctx context.Context, bucket, key, uploadID string) error {
-	return u.d.store.AddUpload(ctx, metastore.Upload{UploadID: uploadID, Bucket: bucket, Key: key, Instance: u.d.instance})
+func (u uploadRegistry) Starting(ctx context.Context, bucket, key string) (string, error) {
+	var b [12]byte
+	rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	return token, u.d.store.AddUpload(ctx, metastore.Upload{Token: token, Bucket: bucket, Key: key, Instance: u.d.instance})
 }
 
-func (u uploadRegistry) Ended(ctx context.Context, uploadID string) {
-	if err := u.d.store.RemoveUpload(ctx, uploadID); err != nil {
-		u.d.log.Warn("an ended multipart upload could not be forgotten in the state store", "upload-id", uploadID, "err", err)
+func (u uploadRegistry) Started(ctx context.Context, token, uploadID string) {
+	if err := u.d.store.SetUploadID(ctx, token, uploadID); err != nil {
+		u.d.log.Warn("a multipart upload's ID could not be recorded in the state store", "upload-id", uploadID, "err", err)
+	}
+}
+
+func (u uploadRegistry) Ended(ctx context.Context, token string) {
+	if err := u.d.store.RemoveUpload(ctx, token); err != nil {
+		u.d.log.Warn("an ended multipart upload could not be forgotten in the state store", "token", token, "err", err)
 	}
 }
 
@@ -163,7 +172,9 @@ func (d *Daemon) heartbeat() {
 	})
 }
 
-// abortOrphans aborts the multipart uploads that dead processes left.
+// abortOrphans aborts the multipart uploads that dead processes left. One that died before S3
+// gave its upload an ID is found by its key: the uploads of that key initiated since (a minute of
+// clock difference allowed) that no process recorded.
 func (d *Daemon) abortOrphans(ctx context.Context) {
 	ups, err := d.store.OrphanUploads(ctx, d.instance, time.Now().Add(-d.opts.NodeTimeout))
 	if err != nil {
@@ -173,10 +184,46 @@ func (d *Daemon) abortOrphans(ctx context.Context) {
 		return
 	}
 	for _, u := range ups {
-		if err := d.s3store.AbortUpload(ctx, u.Bucket, u.Key, u.UploadID); err != nil {
-			d.log.Warn("could not abort a multipart upload a dead node left; trying again later", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", u.UploadID, "err", err)
-			continue
+		ids := []string{u.UploadID}
+		if u.UploadID == "" {
+			if ids, err = d.unrecordedUploads(ctx, u); err != nil {
+				d.log.Warn("could not list the multipart uploads a dead node may have left; trying again later", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "err", err)
+				continue
+			}
 		}
-		d.log.Info("aborted a multipart upload a dead node left", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", u.UploadID, "started", u.StartedAt)
+		done := true
+		for _, id := range ids {
+			if err := d.s3store.AbortUpload(ctx, u.Bucket, u.Key, id); err != nil {
+				d.log.Warn("could not abort a multipart upload a dead node left; trying again later", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", id, "err", err)
+				done = false
+				continue
+			}
+			d.log.Info("aborted a multipart upload a dead node left", "node", u.Instance, "bucket", u.Bucket, "key", u.Key, "upload-id", id, "started", u.StartedAt)
+		}
+		if done {
+			if err := d.store.RemoveUpload(ctx, u.Token); err != nil {
+				d.log.Warn("an aborted multipart upload could not be forgotten in the state store", "token", u.Token, "err", err)
+			}
+		}
 	}
+}
+
+// unrecordedUploads returns the uploads of u's key that S3 has, initiated since u was recorded,
+// and that no process recorded.
+func (d *Daemon) unrecordedUploads(ctx context.Context, u metastore.Upload) ([]string, error) {
+	all, err := d.s3store.UploadsOf(ctx, u.Bucket, u.Key, u.StartedAt.Add(-time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range all {
+		known, err := d.store.UploadRecorded(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }

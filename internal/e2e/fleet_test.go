@@ -465,6 +465,16 @@ func TestFleetNodeDies(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			for _, u := range ups.Uploads {
+				t.Errorf("left: %s upload %s initiated %v", aws.ToString(u.Key), aws.ToString(u.UploadId), aws.ToTime(u.Initiated))
+				for _, n := range nodes {
+					for line := range strings.Lines(n.stderrText()) {
+						if strings.Contains(line, aws.ToString(u.UploadId)) || strings.Contains(line, aws.ToString(u.Key)) {
+							t.Logf("%s: %s", n.name, line)
+						}
+					}
+				}
+			}
 			t.Fatalf("%d multipart uploads left 30 s after %s was killed", len(ups.Uploads), nodes[0].name)
 		}
 		time.Sleep(200 * time.Millisecond)

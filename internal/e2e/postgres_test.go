@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/metastore/pgtest"
 )
 
@@ -129,5 +131,81 @@ func TestPostgresState(t *testing.T) {
 	}
 	if strings.Contains(string(out), "panic") || strings.Contains(string(out), "goroutine ") {
 		t.Errorf("serve without the state key shows a stack trace:\n%s", out)
+	}
+}
+
+// TestStateStoreLost stops the PostgreSQL server under a running transferd: the session already
+// open goes on working; new logins are refused, their AUTH_FAILURE saying the state store is
+// unreachable; the API answers ServiceUnavailableException; once the database is back, logins
+// work again without a restart.
+func TestStateStoreLost(t *testing.T) {
+	t.Parallel()
+	pg, stopPG, err := pgtest.Start() // a cluster of its own: this test stops it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopPG)
+	db := pg.NewDatabase(t)
+	alice := keyFor(t, "ed25519")
+	port := freePort(t)
+	p, client, _ := apiClientFor(t, configYAML(t.TempDir(), serverConf{Port: port, ID: "s-00000000000000e01", Users: []userConf{chrootUser("alice", alice)}}),
+		"--state", db)
+	open := dialSFTP(t, port, "alice", alice)
+	write := func(name string) error {
+		f, err := open.Create(name)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write([]byte("kept serving")); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if err := write("before.txt"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := pg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("during.txt"); err != nil {
+		t.Errorf("the session open before the database went away: %v", err)
+	}
+	if _, err := open.ReadDir("."); err != nil {
+		t.Errorf("the session open before the database went away: ReadDir: %v", err)
+	}
+	if c, _, err := dialSSH(t, port, "alice", alice); err == nil {
+		c.Close()
+		t.Error("a new login succeeded with the state store unreachable")
+	}
+	r := p.waitRecord(t, "AUTH_FAILURE while the database is away", func(r *activity.Record) bool {
+		return r.ActivityType == activity.AuthFailure && r.User == "alice"
+	})
+	if !strings.Contains(r.Message, "state store is unreachable") {
+		t.Errorf("AUTH_FAILURE message %q: want it to say the state store is unreachable", r.Message)
+	}
+	_, err = client.ListUsers(t.Context(), &transfer.ListUsersInput{ServerId: aws.String("s-00000000000000e01")})
+	if err == nil || !strings.Contains(err.Error(), "ServiceUnavailableException") {
+		t.Errorf("ListUsers with the state store unreachable: %v; want ServiceUnavailableException", err)
+	}
+
+	if err := pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, _, err := dialSSH(t, port, "alice", alice)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no login 30 s after the database came back: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := write("after.txt"); err != nil {
+		t.Errorf("the session open since before the outage, after it: %v", err)
 	}
 }

@@ -109,8 +109,11 @@ func migrations() []migration {
 				started_at TEXT NOT NULL,
 				seen_at TEXT NOT NULL
 			)`,
+			// An upload is recorded (by its token) before S3 creates it, and its upload_id is
+			// filled in after: a process may die between the two.
 			`CREATE TABLE uploads (
-				upload_id TEXT NOT NULL PRIMARY KEY,
+				token TEXT NOT NULL PRIMARY KEY,
+				upload_id TEXT NOT NULL DEFAULT '',
 				bucket TEXT NOT NULL,
 				object_key TEXT NOT NULL,
 				instance TEXT NOT NULL,

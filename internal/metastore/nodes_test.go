@@ -25,19 +25,30 @@ func testOrphanUploads(t *testing.T, open func(t *testing.T) *Store) {
 		}
 	}
 	for i, u := range []Upload{
-		{UploadID: "u1", Bucket: "b", Key: "k1", Instance: "alive/1"},
-		{UploadID: "u2", Bucket: "b", Key: "k2", Instance: "dead/2"},
-		{UploadID: "u3", Bucket: "b", Key: "k3", Instance: "me/3"},
-		{UploadID: "u4", Bucket: "b", Key: "k4", Instance: "unrecorded/4"},
-		{UploadID: "u5", Bucket: "b", Key: "k5", Instance: "dead/2"},
+		{Token: "t1", Bucket: "b", Key: "k1", Instance: "alive/1"},
+		{Token: "t2", Bucket: "b", Key: "k2", Instance: "dead/2"},
+		{Token: "t3", Bucket: "b", Key: "k3", Instance: "me/3"},
+		{Token: "t4", Bucket: "b", Key: "k4", Instance: "unrecorded/4"},
+		{Token: "t5", Bucket: "b", Key: "k5", Instance: "dead/2"},
 	} {
 		u.StartedAt = clock.Add(time.Duration(i) * time.Second)
 		if err := s.AddUpload(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RemoveUpload(ctx, "u5"); err != nil {
+	if err := s.RemoveUpload(ctx, "t5"); err != nil {
 		t.Fatal(err)
+	}
+	for _, tok := range []string{"t1", "t2"} { // t4's process died before S3 gave an ID
+		if err := s.SetUploadID(ctx, tok, "u"+tok[1:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.UploadRecorded(ctx, "u1"); err != nil || !ok {
+		t.Errorf("UploadRecorded(u1) = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.UploadRecorded(ctx, "u9"); err != nil || ok {
+		t.Errorf("UploadRecorded(u9) = %v, %v; want false", ok, err)
 	}
 	clock = clock.Add(time.Minute)
 	if err := s.NodeSeen(ctx, "alive/1", "alive/1"); err != nil {
@@ -49,13 +60,13 @@ func testOrphanUploads(t *testing.T, open func(t *testing.T) *Store) {
 	}
 	var ids []string
 	for _, u := range got {
-		ids = append(ids, u.UploadID+"@"+u.Instance)
+		ids = append(ids, u.Token+":"+u.UploadID+"@"+u.Instance)
 	}
-	if want := "u2@dead/2 u4@unrecorded/4"; strings.Join(ids, " ") != want {
+	if want := "t2:u2@dead/2 t4:@unrecorded/4"; strings.Join(ids, " ") != want {
 		t.Errorf("orphans: %q, want %q (not the live node's, not the caller's, not an ended one)", ids, want)
 	}
 	for _, u := range got {
-		if err := s.RemoveUpload(ctx, u.UploadID); err != nil {
+		if err := s.RemoveUpload(ctx, u.Token); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,20 +13,45 @@ import (
 	"strings"
 )
 
-// Start runs scripts/SCRIPT start with stateVar naming a new state directory and returns what
-// its env exports; stop runs its stop and removes the state directory.
-func Start(script, stateVar string) (vars map[string]string, stop func(), err error) {
+// Server is a server a script started.
+type Server struct {
+	// Vars is what the script's env exports.
+	Vars map[string]string
+	run  func(arg string) ([]byte, error)
+	stop func()
+}
+
+// Run runs the script with another command for the server (e.g. pause).
+func (s *Server) Run(arg string) error {
+	_, err := s.run(arg)
+	return err
+}
+
+// Stop stops the server and removes its state.
+func (s *Server) Stop() { s.stop() }
+
+// Start runs scripts/SCRIPT start with stateVar naming a new state directory and returns the
+// server, with what its env exports.
+func Start(script, stateVar string) (*Server, error) {
+	vars, stop, run, err := start(script, stateVar)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Vars: vars, run: run, stop: stop}, nil
+}
+
+func start(script, stateVar string) (vars map[string]string, stop func(), run func(string) ([]byte, error), err error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
-		return nil, nil, fmt.Errorf("finding the module root with go env GOMOD: %q, %v", out, err)
+		return nil, nil, nil, fmt.Errorf("finding the module root with go env GOMOD: %q, %v", out, err)
 	}
 	path := filepath.Join(filepath.Dir(gomod), "scripts", script)
 	state, err := os.MkdirTemp("", "transferd-"+strings.TrimSuffix(script, ".sh")+"-state-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	run := func(arg string) ([]byte, error) {
+	run = func(arg string) ([]byte, error) {
 		cmd := exec.Command("bash", path, arg)
 		cmd.Env = append(os.Environ(), stateVar+"="+state)
 		var stderr bytes.Buffer
@@ -45,22 +70,22 @@ func Start(script, stateVar string) (vars map[string]string, stop func(), err er
 	}
 	if _, err := run("start"); err != nil {
 		os.RemoveAll(state)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out, err = run("env")
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	line, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "export ")
 	if !ok {
 		stop()
-		return nil, nil, fmt.Errorf("%s env printed %q", path, out)
+		return nil, nil, nil, fmt.Errorf("%s env printed %q", path, out)
 	}
 	vars = map[string]string{}
 	for kv := range strings.FieldsSeq(line) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
-	return vars, stop, nil
+	return vars, stop, run, nil
 }

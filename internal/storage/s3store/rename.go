@@ -247,17 +247,19 @@ func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *
 		}
 		return nil
 	}
+	tracked := s.trackUpload(ctx, dst)
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key})
 	if err != nil {
+		tracked.ended(ctx)
 		return s.fail(op, dst, err)
 	}
 	uploadID := out.UploadId
-	s.uploadStarted(ctx, dst, aws.ToString(uploadID))
+	tracked.started(ctx, aws.ToString(uploadID))
 	abort := func(err error) error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
 		if _, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key, UploadId: uploadID}); aerr == nil {
-			s.uploadEnded(ctx, aws.ToString(uploadID))
+			tracked.ended(ctx)
 		}
 		return s.fail(op, src, fmt.Errorf("multipart copy to %s: %w", dst, err))
 	}
@@ -312,6 +314,6 @@ func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *
 	if err != nil {
 		return abort(err)
 	}
-	s.uploadEnded(ctx, aws.ToString(uploadID))
+	tracked.ended(ctx)
 	return nil
 }

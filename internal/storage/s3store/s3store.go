@@ -95,11 +95,14 @@ type Options struct {
 	Uploads UploadRegistry
 }
 
-// UploadRegistry keeps the multipart uploads in progress. Started's error is logged and the
-// upload goes on untracked.
+// UploadRegistry keeps the multipart uploads in progress. Starting is told before the upload is
+// created, and returns a token for it; Started gets the ID S3 gave it; Ended is told once it is
+// completed or aborted (or could not be created). An error from Starting is logged and the upload
+// goes on untracked.
 type UploadRegistry interface {
-	Started(ctx context.Context, bucket, key, uploadID string) error
-	Ended(ctx context.Context, uploadID string)
+	Starting(ctx context.Context, bucket, key string) (token string, err error)
+	Started(ctx context.Context, token, uploadID string)
+	Ended(ctx context.Context, token string)
 }
 
 // MissingBucketLogEvery is how often the store logs again that a bucket does not exist.
@@ -539,21 +542,38 @@ func (s *Store) missingOrDir(ctx context.Context, op string, loc storage.Locatio
 	return storage.Errorf(op, loc, storage.KindNotExist, "", nil)
 }
 
-// uploadStarted tells the registry of a multipart upload the store started.
-func (s *Store) uploadStarted(ctx context.Context, loc storage.Location, uploadID string) {
+// trackedUpload is a multipart upload the registry was told of.
+type trackedUpload struct {
+	s     *Store
+	token string // "": no registry, or it could not record the upload
+}
+
+// trackUpload tells the registry that a multipart upload of loc is about to be created: a process
+// may die between its creation and the next call, and the upload must still be found.
+func (s *Store) trackUpload(ctx context.Context, loc storage.Location) trackedUpload {
 	if s.opts.Uploads == nil {
-		return
+		return trackedUpload{}
 	}
-	if err := s.opts.Uploads.Started(ctx, loc.Bucket, loc.Key, uploadID); err != nil {
+	token, err := s.opts.Uploads.Starting(ctx, loc.Bucket, loc.Key)
+	if err != nil {
 		s.log.Warn("a multipart upload could not be recorded: if this process dies before it ends, it is left for the bucket's lifecycle rules",
-			"bucket", loc.Bucket, "key", loc.Key, "upload-id", uploadID, "err", err)
+			"bucket", loc.Bucket, "key", loc.Key, "err", err)
+		return trackedUpload{}
+	}
+	return trackedUpload{s, token}
+}
+
+// started tells the registry the ID S3 gave the upload.
+func (t trackedUpload) started(ctx context.Context, uploadID string) {
+	if t.token != "" {
+		t.s.opts.Uploads.Started(context.WithoutCancel(ctx), t.token, uploadID)
 	}
 }
 
-// uploadEnded tells the registry that a multipart upload was completed or aborted.
-func (s *Store) uploadEnded(ctx context.Context, uploadID string) {
-	if s.opts.Uploads != nil {
-		s.opts.Uploads.Ended(context.WithoutCancel(ctx), uploadID)
+// ended tells the registry that the upload was completed or aborted (or never created).
+func (t trackedUpload) ended(ctx context.Context) {
+	if t.token != "" {
+		t.s.opts.Uploads.Ended(context.WithoutCancel(ctx), t.token)
 	}
 }
 
@@ -564,6 +584,27 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 	if err != nil && !hasCode(err, "NoSuchUpload") && !hasStatus(err, http.StatusNotFound) {
 		return s.fail("abort", storage.Location{Bucket: bucket, Key: key}, fmt.Errorf("abort multipart upload %s: %w", uploadID, err))
 	}
-	s.uploadEnded(ctx, uploadID)
 	return nil
+}
+
+// UploadsOf returns the IDs of the multipart uploads in progress of exactly bucket/key that were
+// initiated at since or later.
+func (s *Store) UploadsOf(ctx context.Context, bucket, key string, since time.Time) ([]string, error) {
+	var ids []string
+	in := &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &key}
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, s.fail("list", storage.Location{Bucket: bucket, Key: key}, err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) == key && !aws.ToTime(u.Initiated).Before(since) {
+				ids = append(ids, aws.ToString(u.UploadId))
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return ids, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }

@@ -117,12 +117,13 @@ type writer struct {
 	mu       sync.Mutex
 	done     bool
 	failed   error
-	flushed  int64     // bytes handed to part uploads
-	cur      []byte    // contiguous bytes from flushed on
-	pending  chunkHeap // writes beyond flushed+len(cur), by offset
-	buffered int64     // bytes in pending
-	end      int64     // end of the furthest write
-	uploadID string    // "" until the first part is cut
+	flushed  int64         // bytes handed to part uploads
+	cur      []byte        // contiguous bytes from flushed on
+	pending  chunkHeap     // writes beyond flushed+len(cur), by offset
+	buffered int64         // bytes in pending
+	end      int64         // end of the furthest write
+	uploadID string        // "" until the first part is cut
+	tracked  trackedUpload // the upload, as the registry knows it
 	nextPart int32
 	mtime    time.Time // of the last write, or the open
 
@@ -268,14 +269,16 @@ func (w *writer) cutParts() error {
 // It waits for a free slot. buf, the buffer part was cut from, is recycled once the part is sent.
 func (w *writer) upload(part, buf []byte) error {
 	if w.uploadID == "" {
+		w.tracked = w.s.trackUpload(w.ctx, w.loc)
 		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{
 			Bucket: &w.loc.Bucket, Key: &w.loc.Key, ChecksumAlgorithm: w.s.checksum,
 		})
 		if err != nil {
+			w.tracked.ended(w.ctx)
 			return w.s.fail("write", w.loc, err)
 		}
 		w.uploadID = aws.ToString(out.UploadId)
-		w.s.uploadStarted(w.ctx, w.loc, w.uploadID)
+		w.tracked.started(w.ctx, w.uploadID)
 	}
 	if w.nextPart >= maxParts {
 		return storage.Errorf("write", w.loc, storage.KindInvalid, msgTooLarge, nil)
@@ -401,7 +404,7 @@ func (w *writer) commit() error {
 		IfNoneMatch:     ifNoneMatch,
 	})
 	if err == nil {
-		w.s.uploadEnded(w.ctx, w.uploadID)
+		w.tracked.ended(w.ctx)
 		w.uploadID = "" // nothing left to abort
 	}
 	return w.commitErr(err)
@@ -447,7 +450,7 @@ func (w *writer) abortUpload() error {
 	if err != nil && !hasCode(err, "NoSuchUpload") {
 		return w.s.fail("abort", w.loc, fmt.Errorf("abort multipart upload %s: %w", w.uploadID, err))
 	}
-	w.s.uploadEnded(ctx, w.uploadID)
+	w.tracked.ended(ctx)
 	w.uploadID = ""
 	return nil
 }

@@ -46,14 +46,14 @@ func (s Server) Client() *s3.Client {
 // Start starts versitygw with scripts/s3server.sh in a state directory of its own; stop stops it
 // and removes its data.
 func Start() (srv Server, stop func(), err error) {
-	vars, stop, err := testsrv.Start("s3server.sh", "TRANSFERD_S3_STATE")
+	ts, err := testsrv.Start("s3server.sh", "TRANSFERD_S3_STATE")
 	if err != nil {
 		return Server{}, nil, err
 	}
-	srv = Server{vars[EnvEndpoint], vars[EnvAccessKey], vars[EnvSecretKey]}
+	srv = Server{ts.Vars[EnvEndpoint], ts.Vars[EnvAccessKey], ts.Vars[EnvSecretKey]}
 	if srv.Endpoint == "" {
-		stop()
+		ts.Stop()
 		return Server{}, nil, fmt.Errorf("scripts/s3server.sh env exported no %s", EnvEndpoint)
 	}
-	return srv, stop, nil
+	return srv, ts.Stop, nil
 }
