@@ -70,30 +70,44 @@ func startFleet(t *testing.T, db, cfg string, hosts ...string) []*fleetNode {
 	return nodes
 }
 
-// haproxyConfig is the HAProxy configuration of docs/DEPLOY.md, on loopback: TCP mode, the
-// client's address passed on in a PROXY protocol v2 header, health checks that send one too.
-func haproxyConfig(front string, port int, nodes []*fleetNode) string {
+// haproxyConfig is the HAProxy configuration docs/DEPLOY.md shows, on loopback: its bind line at
+// front, its server lines replaced by the nodes at port, and HAProxy's connections to them from
+// 127.0.0.1 (the nodes' --proxy-protocol-from); nothing else changed.
+func haproxyConfig(t *testing.T, front string, port int, nodes []*fleetNode) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(suite.root, "docs", "DEPLOY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```haproxy\n")
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		t.Fatal("docs/DEPLOY.md has no ```haproxy block")
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `global
-    maxconn 4096
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-
-frontend sftp
-    bind %s
-    default_backend transferd
-
-backend transferd
-    balance roundrobin
-    source 127.0.0.1
-    default-server send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 2
-`, front)
-	for _, n := range nodes {
-		fmt.Fprintf(&b, "    server %s %s\n", n.name, n.addr(port))
+	binds, servers := 0, 0
+	for line := range strings.Lines(block) {
+		field := strings.Fields(line)
+		switch {
+		case len(field) > 0 && field[0] == "bind":
+			fmt.Fprintf(&b, "    bind %s\n", front)
+			binds++
+		case len(field) > 0 && field[0] == "server":
+			if servers == 0 {
+				b.WriteString("    source 127.0.0.1\n")
+				for _, n := range nodes {
+					fmt.Fprintf(&b, "    server %s %s\n", n.name, n.addr(port))
+				}
+			}
+			servers++
+		default:
+			b.WriteString(line)
+		}
+	}
+	if binds != 1 || servers == 0 {
+		t.Fatalf("docs/DEPLOY.md's HAProxy configuration: %d bind lines and %d servers, want 1 and some", binds, servers)
 	}
 	return b.String()
 }
@@ -116,18 +130,36 @@ func startHAProxy(t *testing.T, cfg, front string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("haproxy output:\n%s", out.String())
 		}
 	})
-	waitListening(t, "", front, true)
+	for deadline := time.Now().Add(startLimit); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("haproxy exited: %v\n%s", cmd.ProcessState, out.String())
+		default:
+		}
+		if c, err := dialFrom("", front); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy does not accept connections on %s after %v\n%s", front, startLimit, out.String())
+		}
+	}
 }
 
-// waitListening waits until a TCP connection to addr from the local address from succeeds (want)
-// or is refused (!want), for at most limit; it returns how long that took.
+// waitListeningWithin waits until a TCP connection to addr from the local address from succeeds
+// (want) or is refused (!want), for at most limit; it returns how long that took.
 func waitListeningWithin(t *testing.T, from, addr string, want bool, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -144,11 +176,6 @@ func waitListeningWithin(t *testing.T, from, addr string, want bool, limit time.
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func waitListening(t *testing.T, from, addr string, want bool) {
-	t.Helper()
-	waitListeningWithin(t, from, addr, want, startLimit)
 }
 
 // sftpAt opens an SFTP session to addr from the local address from. It may be called from any
@@ -188,8 +215,8 @@ func hostKeyAt(t *testing.T, from, addr string) string {
 	return fp
 }
 
-// TestFleet runs three transferd nodes on one PostgreSQL and one S3 behind HAProxy (TCP mode,
-// PROXY protocol v2), as docs/DEPLOY.md describes: they start together on one config file and
+// TestFleet runs three transferd nodes on one PostgreSQL and one S3 behind HAProxy configured as
+// docs/DEPLOY.md shows (TCP mode, PROXY protocol v2): they start together on one config file and
 // apply it once; they show the same host key; a user created through node A's API logs in at
 // once through the load balancer and on B and C directly; 100 sessions spread over the nodes,
 // with the client's address, not HAProxy's, in every record; a server stopped through C stops on
@@ -204,7 +231,7 @@ func TestFleet(t *testing.T) {
 	cfg := s3ConfigYAML(s3e.srv, serverConf{Port: port, ID: "s-000000000000f1ee7", Users: []userConf{s3User("alice", s3e.bucket, alice)}})
 	nodes := startFleet(t, db, cfg, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 	front := fmt.Sprintf("127.0.0.1:%d", port)
-	startHAProxy(t, haproxyConfig(front, port, nodes), front)
+	startHAProxy(t, haproxyConfig(t, front, port, nodes), front)
 	ctx := t.Context()
 
 	servers, err := nodes[1].api.ListServers(ctx, &transfer.ListServersInput{})
@@ -350,7 +377,7 @@ func TestFleetNodeDies(t *testing.T) {
 	cfg := s3ConfigYAML(s3e.srv, serverConf{Port: port, Users: []userConf{s3User("alice", s3e.bucket, alice)}})
 	nodes := startFleet(t, db, cfg, "127.0.0.21", "127.0.0.22", "127.0.0.23")
 	front := fmt.Sprintf("127.0.0.1:%d", port)
-	startHAProxy(t, haproxyConfig(front, port, nodes), front)
+	startHAProxy(t, haproxyConfig(t, front, port, nodes), front)
 	ctx := t.Context()
 
 	const files, size, chunk = 20, 12 << 20, 512 << 10
