@@ -32,7 +32,7 @@ const (
 	stopLimit   = 60 * time.Second // from SIGTERM to exit
 	clientLimit = 60 * time.Second // one OpenSSH sftp or ssh invocation
 	recordLimit = 10 * time.Second // until an activity record shows up
-	connLimit   = 2 * time.Minute  // the whole life of one pkg/sftp connection
+	connLimit   = 2 * time.Minute  // one connection's handshake, and other single exchanges
 )
 
 // suite is what TestMain prepares once for every test: the transferd binary and a directory for
@@ -850,6 +850,9 @@ func dialSSHAt(from, addr string, user string, key *sshKey) (*ssh.Client, net.Co
 		nc.Close()
 		return nil, nil, err
 	}
+	// Only the handshake is bounded: a test's parallel subtests may wait their turn longer than
+	// connLimit and then use the connection (go test's -timeout bounds a hung server).
+	nc.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nc, nil
 }
 
