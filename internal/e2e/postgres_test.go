@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/metastore/pgtest"
@@ -56,17 +54,7 @@ func stopPostgres() {
 // hostKeyOf returns the SHA256 fingerprint of the host key the server on port shows.
 func hostKeyOf(t *testing.T, port int) string {
 	t.Helper()
-	var fp string
-	cfg := &ssh.ClientConfig{User: "nobody", Timeout: connLimit,
-		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			fp = ssh.FingerprintSHA256(key)
-			return fmt.Errorf("seen")
-		}}
-	_, err := ssh.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), cfg)
-	if fp == "" {
-		t.Fatalf("no host key from port %d: %v", port, err)
-	}
-	return fp
+	return hostKeyAt(t, "", fmt.Sprintf("127.0.0.1:%d", port))
 }
 
 // TestPostgresState runs transferd on a PostgreSQL state store with a state key: the config
