@@ -158,11 +158,20 @@ func (d *Daemon) heartbeat() {
 	d.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
+		failing := false // logged once until it works again
 		for {
-			if err := d.store.NodeSeen(ctx, d.instance, d.opts.NodeName); err != nil && ctx.Err() == nil {
-				d.log.Warn("could not record this node as alive in the state store", "err", err)
+			err := d.store.NodeSeen(ctx, d.instance, d.opts.NodeName)
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				d.log.Warn("could not record this node as alive in the state store; after --node-timeout the other nodes count it dead and abort its multipart uploads", "err", err)
+				failing = true
+			case err == nil && failing:
+				d.log.Info("this node is recorded as alive in the state store again")
+				failing = false
 			}
-			d.abortOrphans(ctx)
+			if !failing {
+				d.abortOrphans(ctx)
+			}
 			select {
 			case <-ctx.Done():
 				return
