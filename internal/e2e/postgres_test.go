@@ -72,7 +72,7 @@ func TestPostgresState(t *testing.T) {
 	alice, bob := keyFor(t, "ed25519"), keyFor(t, "ecdsa-256")
 	port := freePort(t)
 	cfg := configYAML("", serverConf{Port: port, ID: "s-00000000000000a01", Users: []userConf{chrootUser("alice", alice)}})
-	p, client, _ := apiClientFor(t, cfg, "--state", db, "--state-key-file", keyFile)
+	p, client, _ := apiClientFor(t, cfg, "--state", db, "--state-key-file", keyFile, "--resync-interval", "1s")
 
 	ctx := t.Context()
 	_, err := client.CreateUser(ctx, &transfer.CreateUserInput{ServerId: aws.String("s-00000000000000a01"), UserName: aws.String("bob"),
@@ -99,6 +99,16 @@ func TestPostgresState(t *testing.T) {
 	}
 	if users != 2 || keys != 1 || sealed != 1 {
 		t.Errorf("in PostgreSQL: %d users, %d host keys of which %d encrypted; want 2, 1, 1", users, keys, sealed)
+	}
+
+	// A change no notice announces (made in the database by hand) is picked up by the periodic
+	// resync: the server stops, then starts again.
+	for _, state := range []string{"OFFLINE", "ONLINE"} {
+		if _, err := conn.Exec(ctx, `UPDATE servers SET state = $1`, state); err != nil {
+			t.Fatal(err)
+		}
+		took := waitListeningWithin(t, "", fmt.Sprintf("127.0.0.1:%d", port), state == "ONLINE", 10*time.Second)
+		t.Logf("%s in the database: the node followed %v later (--resync-interval 1s)", state, took.Round(time.Millisecond))
 	}
 
 	before := hostKeyOf(t, port)
