@@ -17,9 +17,10 @@ const module = "github.com/transferd/transferd/"
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
 	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs"},
-	"internal/daemon":                 {"internal/identity", "internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs", "internal/limits"},
+	"internal/daemon":                 {"internal/identity", "internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs", "internal/limits", "internal/metrics"},
 	"internal/config":                 {"internal/transfer", "internal/iampolicy"},
-	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs", "internal/limits"},
+	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs", "internal/limits", "internal/metrics"},
+	"internal/metrics":                {"internal/activity"},
 	"internal/limits":                 {},
 	"internal/sftpd":                  {"internal/transfer", "internal/homedir", "internal/storage", "internal/activity", "internal/storage/disk", "internal/procs", "internal/iampolicy"}, // disk: tests only
 	"internal/iampolicy":              {"internal/transfer"},

@@ -86,6 +86,11 @@ type Record struct {
 	BytesIn  string `json:"bytes-in,omitempty"`
 	BytesOut string `json:"bytes-out,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Reason is why a login or a connection was refused, one word of a fixed set (transferd), in
+	// AUTH_FAILURE (UnknownUser, KeyNotAuthorized, BadPassword, SignatureAlgorithm,
+	// MaxConnectionsPerUser, StateStoreUnreachable, IdentityProvider, Refused) and
+	// CONNECTION_REJECTED records (the limit's name, Penalty or ProxyProtocol).
+	Reason string `json:"reason,omitempty"`
 	// Count is how many events one record stands for (transferd), where repeated ones are
 	// written once: CONNECTION_REJECTED, and refusals by a limit within a session.
 	Count int `json:"count,omitempty"`

@@ -55,7 +55,11 @@ func httpServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // serveAPI serves the management API on ln, bound by bindAPI.
 func (d *Daemon) serveAPI(ln net.Listener, creds mgmtapi.Credentials) {
-	d.api = httpServer(mgmtapi.New(mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}), d.log)
+	opts := mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}
+	if d.metrics != nil {
+		opts.Observe = d.metrics.APIRequest
+	}
+	d.api = httpServer(mgmtapi.New(opts), d.log)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

@@ -27,6 +27,7 @@ import (
 	"github.com/transferd/transferd/internal/identity"
 	"github.com/transferd/transferd/internal/limits"
 	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/metrics"
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/sftpd"
@@ -58,6 +59,8 @@ type Options struct {
 	APIListen string
 	// DebugListen, when set, serves Go's profiles (/debug/pprof/) on this address.
 	DebugListen string
+	// MetricsListen, when set, serves /metrics (Prometheus), /healthz and /readyz on this address.
+	MetricsListen string
 	// EndpointHost and EndpointPorts ("LOW-HIGH") give servers created without an Endpoint theirs;
 	// defaults 127.0.0.1 and 2300-2399.
 	EndpointHost  string
@@ -96,7 +99,8 @@ type Daemon struct {
 	local    storage.Backend
 	localS3  storage.Backend
 	s3       storage.Backend
-	s3store  *s3store.Store // the same as s3, for what only S3 does (aborting dead nodes' uploads)
+	s3store  *s3store.Store   // the same as s3, for what only S3 does (aborting dead nodes' uploads)
+	metrics  *metrics.Metrics // nil without --metrics-listen
 	activity activity.Sink
 	account  transfer.Account
 	// idp calls custom identity providers, with the settings read at start.
@@ -235,6 +239,14 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		}
 		d.closers = append(d.closers, closerFunc(stopDebug))
 	}
+	if opts.MetricsListen != "" {
+		d.metrics = metrics.New(opts.NodeName)
+		stop, err := d.startObserve(opts.MetricsListen)
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, closerFunc(stop))
+	}
 	if err := d.bindConfigServers(cfg); err != nil { // before the state store is touched
 		return nil, err
 	}
@@ -260,6 +272,9 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		so := s3Options(c)
 		so.Logger = d.log
 		so.Uploads = uploadRegistry{d}
+		if d.metrics != nil {
+			so.Observe = func(op string, took time.Duration, err error) { d.metrics.StorageRequest("s3", op, took, err) }
+		}
 		st, err := s3store.New(ctx, so)
 		if err != nil {
 			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
@@ -503,7 +518,7 @@ func (d *Daemon) openActivityLog() (activity.Sink, error) {
 	}
 	j := activity.NewJSONLines(w, nil)
 	j.Node = d.opts.NodeName
-	return j, nil
+	return d.metrics.Sink(j), nil
 }
 
 // sshConfig builds what sshd needs for one server.
@@ -555,6 +570,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 		Limits:            lim,
 		Penalties:         d.penalties,
 		ProxyProtocolFrom: d.opts.ProxyProtocolFrom,
+		Metrics:           d.metrics,
 		HandlePool:        d.handlePool,
 		Auth:              d.authenticator(s),
 		Methods:           loginMethods(s),

@@ -181,6 +181,17 @@ func (e *Error) Error() string {
 	return "bad response from the identity provider: " + e.Message
 }
 
+// LoginReason names the kind in AUTH_FAILURE records' reason field and in metrics.
+func (e *Error) LoginReason() string {
+	switch e.Kind {
+	case Refused:
+		return "IdentityProviderRefused"
+	case Unreachable:
+		return "IdentityProviderUnreachable"
+	}
+	return "IdentityProviderBadResponse"
+}
+
 func fail(kind Kind, call Call, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...), Call: call}
 }

@@ -145,6 +145,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxSkew is how far a signing time may be from Now, either way; zero means DefaultMaxSkew.
 	MaxSkew time.Duration
+	// Observe, when set, is told of every request: its operation (one this API has, or
+	// "Unknown") and "OK" or the AWS error code answered.
+	Observe func(operation, code string)
 }
 
 // Handler serves the management API. It is an http.Handler, safe for concurrent use.
@@ -156,6 +159,7 @@ type Handler struct {
 	maxSkew time.Duration
 	signer  *v4.Signer
 	ops     map[string]operation
+	observe func(operation, code string)
 }
 
 // New returns a Handler for opts.
@@ -167,6 +171,7 @@ func New(opts Options) *Handler {
 		now:     opts.Now,
 		maxSkew: opts.MaxSkew,
 		signer:  v4.NewSigner(),
+		observe: opts.Observe,
 	}
 	for _, c := range opts.Credentials {
 		if c.AccessKeyID != "" && c.SecretAccessKey != "" {
@@ -212,6 +217,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+	if h.observe != nil {
+		op, code := c.operation, "OK"
+		if _, known := h.ops[op]; !known {
+			op = "Unknown" // the X-Amz-Target is the client's: no label of its choosing
+		}
+		if aerr != nil {
+			code = aerr.code
+		}
+		h.observe(op, code)
+	}
 
 	attrs := []slog.Attr{
 		slog.String("request_id", c.requestID),

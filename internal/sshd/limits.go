@@ -56,8 +56,9 @@ func (s *Server) admit(b *built, nc net.Conn) (string, bool) {
 	now := time.Now()
 	if p := cfg.Penalties; p != nil {
 		if refuse, report, n, left := p.Refuse(addr, now); refuse {
+			cfg.Metrics.Refused(cfg.Server.ServerID, "Penalty")
 			if report {
-				s.logRejected(cfg, ip, n, fmt.Sprintf("source address penalised for failed or abandoned logins: its connections are refused for %s more", left.Round(time.Second)))
+				s.logRejected(cfg, "Penalty", ip, n, fmt.Sprintf("source address penalised for failed or abandoned logins: its connections are refused for %s more", left.Round(time.Second)))
 			}
 			return "", false
 		}
@@ -84,21 +85,24 @@ func (s *Server) admit(b *built, nc net.Conn) (string, bool) {
 	return ip, true
 }
 
-// reject reports a connection refused by a limit: once per limit and address a minute, with
-// the count of those refused meanwhile.
-func (s *Server) reject(cfg *Config, limit, ip string, now time.Time, msg string) {
-	if ok, n := s.rejected.Report(limit+" "+ip, now); ok {
-		s.logRejected(cfg, ip, n, msg)
+// reject reports a connection refused for reason (a limit's name, or ProxyProtocol): in the
+// metrics at once, in a record once per reason and address a minute, with the count of those
+// refused meanwhile.
+func (s *Server) reject(cfg *Config, reason, ip string, now time.Time, msg string) {
+	cfg.Metrics.Refused(cfg.Server.ServerID, reason)
+	if ok, n := s.rejected.Report(reason+" "+ip, now); ok {
+		s.logRejected(cfg, reason, ip, n, msg)
 	}
 }
 
 // logRejected writes a CONNECTION_REJECTED record standing for count refusals.
-func (s *Server) logRejected(cfg *Config, ip string, count int, msg string) {
+func (s *Server) logRejected(cfg *Config, reason, ip string, count int, msg string) {
 	cfg.Activity.Log(&activity.Record{
 		ActivityType: activity.ConnectionRejected,
 		ResourceARN:  cfg.ResourceARN,
 		SourceIP:     ip,
 		Message:      msg,
+		Reason:       reason,
 		Count:        count,
 	})
 	cfg.Logger.Info("connection refused before its handshake", "server-id", cfg.Server.ServerID, "source-ip", ip, "reason", msg, "count", count)

@@ -99,7 +99,7 @@ func (l *login) lookup(q LoginQuery) (*LoginAnswer, error) {
 		return nil, errUnknownUser
 	case transfer.KindUnavailable:
 		l.b.cfg.Logger.Warn("login refused: the state store is unreachable", "server-id", l.b.cfg.Server.ServerID, "user", cut(q.UserName, maxRecordUser), "err", err)
-		return nil, errors.New("user lookup failed: the state store is unreachable; logins are refused until it is back")
+		return nil, errStoreUnreachable
 	}
 	l.b.cfg.Logger.Error("looking up a user failed", "server-id", l.b.cfg.Server.ServerID, "user", cut(q.UserName, maxRecordUser), "err", err)
 	return nil, errors.New("user lookup failed")
@@ -133,7 +133,7 @@ func (l *login) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 			return &ssh.Permissions{ExtraData: map[any]any{answerKey{}: l.keyAnswer, pubKeyKey{}: key, methodKey{}: "publickey"}}, nil
 		}
 	}
-	err := fmt.Errorf("public key %s is not authorized for this user", fp)
+	err := fmt.Errorf("public key %s is %w", fp, errKeyNotAuthorized)
 	if asked {
 		return nil, answered{err, l.keyAnswer.IdPLatency}
 	}
@@ -239,9 +239,44 @@ func (l *login) authLog(meta ssh.ConnMetadata, method string, err error) {
 		SourceIP:     remoteIP(meta.RemoteAddr()),
 		Method:       method,
 		Message:      msg,
+		Reason:       authReason(err),
 		IdPLatencyMs: latencyMs(latencyOf(err)),
 	}
 	l.b.cfg.Activity.Log(r)
+}
+
+// Reasons a login fails that the code below tells apart.
+var (
+	errStoreUnreachable = errors.New("user lookup failed: the state store is unreachable; logins are refused until it is back")
+	errKeyNotAuthorized = errors.New("not authorized for this user")
+)
+
+// loginReasoner is an error that names its reason (an identity provider's).
+type loginReasoner interface {
+	error
+	LoginReason() string
+}
+
+// authReason is the reason field of an AUTH_FAILURE record: one word of a fixed set, for
+// queries and metrics.
+func authReason(err error) string {
+	if r, ok := errors.AsType[loginReasoner](err); ok {
+		return r.LoginReason() // an identity provider's
+	}
+	_, sigAlg := refusedAlgorithm(err)
+	switch {
+	case errors.As(err, new(errUserConnections)):
+		return "MaxConnectionsPerUser"
+	case errors.Is(err, errUnknownUser):
+		return "UnknownUser"
+	case errors.Is(err, errStoreUnreachable):
+		return "StateStoreUnreachable"
+	case errors.Is(err, errKeyNotAuthorized):
+		return "KeyNotAuthorized"
+	case sigAlg:
+		return "SignatureAlgorithm"
+	}
+	return "Refused"
 }
 
 // latencyOf is how long the identity provider took to give the answer err refuses by; zero when

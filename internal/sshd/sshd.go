@@ -25,6 +25,7 @@ import (
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/limits"
+	"github.com/transferd/transferd/internal/metrics"
 	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/procs"
 	"github.com/transferd/transferd/internal/transfer"
@@ -98,6 +99,8 @@ type Config struct {
 	Limits transfer.Limits
 	// Penalties is the process's table of penalised source addresses (nil: none are).
 	Penalties *limits.Penalties
+	// Metrics counts refusals (nil: nothing is counted). What records tell is counted from them.
+	Metrics *metrics.Metrics
 	// ProxyProtocolFrom are the networks of load balancers whose PROXY protocol headers name the
 	// clients of the connections they relay (see proxy.go); none by default.
 	ProxyProtocolFrom []netip.Prefix

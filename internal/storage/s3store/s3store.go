@@ -31,10 +31,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/transferd/transferd/internal/storage"
 )
@@ -90,6 +92,9 @@ type Options struct {
 	// Logger gets the warnings of the store: a bucket that requests name but S3 does not have
 	// (once per bucket every MissingBucketLogEvery). Nil logs nothing.
 	Logger *slog.Logger
+	// Observe, when set, is told of every S3 request the store makes (retries included): the
+	// operation's name (PutObject, UploadPart...), how long it took and its error.
+	Observe func(operation string, d time.Duration, err error)
 	// Uploads, when set, is told of every multipart upload the store starts and ends, so that
 	// the uploads of a process that died can be found and aborted (AbortUpload) by another.
 	Uploads UploadRegistry
@@ -265,6 +270,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	} else {
 		s.checksum = types.ChecksumAlgorithmCrc32
+	}
+	if opts.Observe != nil {
+		so.APIOptions = append(so.APIOptions, observeRequests(opts.Observe))
 	}
 	s.client = s3.New(so)
 	return s, nil
@@ -606,5 +614,18 @@ func (s *Store) UploadsOf(ctx context.Context, bucket, key string, since time.Ti
 			return ids, nil
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
+// observeRequests times each S3 operation, from the first attempt to the last retry.
+func observeRequests(observe func(operation string, d time.Duration, err error)) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("transferdObserve",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				start := time.Now()
+				out, md, err := next.HandleInitialize(ctx, in)
+				observe(awsmiddleware.GetOperationName(ctx), time.Since(start), err)
+				return out, md, err
+			}), middleware.Before)
 	}
 }
