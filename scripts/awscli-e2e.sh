@@ -45,7 +45,7 @@ API_PORT=$(free_port); SFTP_PORT=$(free_port)
 printf 'Servers: []\n' >"$WORK/transferd.yaml"
 export TRANSFERD_ACCESS_KEY_ID=AKIAIOSFODNN7TESTKEY TRANSFERD_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYTESTSECRET
 "$WORK/transferd" serve --data-dir "$WORK/data" --config "$WORK/transferd.yaml" \
-  --api-listen "127.0.0.1:$API_PORT" --activity-log "$WORK/activity.log" 2>"$WORK/transferd.log" &
+  --api-listen "127.0.0.1:$API_PORT" --activity-log "$WORK/activity.log" --audit-log "$WORK/audit.log" 2>"$WORK/transferd.log" &
 pid=$!
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null && break
@@ -54,7 +54,8 @@ done
 
 export AWS_ACCESS_KEY_ID=$TRANSFERD_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$TRANSFERD_SECRET_ACCESS_KEY
 export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-aws() { "$AWSCLI" --endpoint-url "http://127.0.0.1:$API_PORT" --output text "$@"; }
+# aws runs the AWS CLI against transferd, noting each operation for the audit trail's check.
+aws() { echo "$2" >>"$WORK/calls"; "$AWSCLI" --endpoint-url "http://127.0.0.1:$API_PORT" --output text "$@"; }
 
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/key1"
 ssh-keygen -q -t ecdsa -b 384 -N '' -f "$WORK/key2"
@@ -111,6 +112,10 @@ if out=$(aws transfer describe-server --server-id s-00000000000000000 2>&1); the
 else
   [[ $out == *ResourceNotFoundException* ]] && ok "unknown server: ResourceNotFoundException" || bad "unknown server: $out"
 fi
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/hostkey"
+hk=$(aws transfer import-host-key --server-id "$sid" --host-key-body "file://$WORK/hostkey" --description second --query HostKeyId)
+[[ $hk == hostkey-* ]] && ok "import-host-key returned $hk" || bad "import-host-key returned [$hk]"
+echo list-servers >>"$WORK/calls"
 if out=$(AWS_SECRET_ACCESS_KEY=wrong "$AWSCLI" --endpoint-url "http://127.0.0.1:$API_PORT" transfer list-servers 2>&1); then
   bad "a wrong secret was accepted"
 else
@@ -122,6 +127,33 @@ try_sftp "$WORK/key1" "ls" && bad "alice logs in after delete-user" || ok "delet
 aws transfer delete-server --server-id "$sid" >/dev/null
 expect "list-servers after delete-server" "" "$(aws transfer list-servers --query 'Servers[].ServerId')"
 (exec 3<>"/dev/tcp/127.0.0.1/$SFTP_PORT") 2>/dev/null && bad "the deleted server still listens" || ok "delete-server closes the listener"
+
+# The audit trail: one event per call above, in order, with its operation's name, the refused ones
+# with their error code, and no secret (the secret key, a private key) anywhere in it.
+if /usr/bin/python3 - "$WORK/calls" "$WORK/audit.log" <<'PY'
+import json, sys
+calls = ["".join(w.capitalize() for w in line.split("-")) for line in open(sys.argv[1]).read().split()]
+events = [json.loads(l) for l in open(sys.argv[2])]
+api = [e for e in events if e["userIdentity"]["type"] != "transferd:config"]
+names = [e["eventName"] for e in api]
+if names != calls:
+    sys.exit("audit events %s\n  calls      %s" % (names, calls))
+for e in api:
+    for k in ("eventTime", "eventSource", "awsRegion", "sourceIPAddress", "userAgent", "requestID", "eventID"):
+        if not e.get(k):
+            sys.exit("%s: no %s" % (e["eventName"], k))
+errors = [(e["eventName"], e.get("errorCode")) for e in api if e.get("errorCode")]
+if ("DescribeServer", "ResourceNotFoundException") not in errors or ("ListServers", "InvalidSignatureException") not in errors:
+    sys.exit("refused calls not recorded with their error codes: %s" % errors)
+create = next(e for e in api if e["eventName"] == "CreateServer")
+if not create["responseElements"] or not create["responseElements"].get("ServerId"):
+    sys.exit("CreateServer without its ServerId in responseElements")
+hk = next(e for e in api if e["eventName"] == "ImportHostKey")
+if hk["requestParameters"].get("HostKeyBody") != "HIDDEN_DUE_TO_SECURITY_REASONS":
+    sys.exit("ImportHostKey's HostKeyBody is not redacted: %r" % hk["requestParameters"].get("HostKeyBody"))
+PY
+then ok "audit trail: one event per CLI call, named as the call"; else bad "audit trail"; fi
+if grep -qE "PRIVATE KEY|$TRANSFERD_SECRET_ACCESS_KEY" "$WORK/audit.log"; then bad "a secret in the audit trail"; else ok "no secret in the audit trail"; fi
 
 if grep -q "$TRANSFERD_SECRET_ACCESS_KEY" "$WORK/transferd.log" "$WORK/activity.log"; then
   bad "the secret access key appears in a log"

@@ -109,6 +109,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	apiListen := fs.String("api-listen", "127.0.0.1:9460", `management API (AWS JSON 1.1 with SigV4) listen address, or "off"`)
 	endpointHost := fs.String("endpoint-host", "127.0.0.1", "host that servers created through the API without a transferd:Endpoint tag listen on")
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
+	auditLog := fs.String("audit-log", "", `where the audit trail of management calls goes (one JSON object per line, CloudTrail's shape: every API call, accepted or refused, and every change the config file makes): "-" for stdout, a file appended to, or nothing (the default) for none`)
 	metricsListen := fs.String("metrics-listen", "", "if set, serve Prometheus metrics (/metrics) and health (/healthz: alive; /readyz: the state store answers, every ONLINE server listens, storage answers) on this address")
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
 	pidFilePath := fs.String("pid-file", "", "also write the process ID to this file (removed at exit); DIR/transferd.pid always has it")
@@ -199,6 +200,7 @@ Flags:
 		APIListen:         *apiListen,
 		DebugListen:       *debugListen,
 		MetricsListen:     *metricsListen,
+		AuditLog:          *auditLog,
 		EndpointHost:      *endpointHost,
 		EndpointPorts:     *endpointPorts,
 		ListenHost:        *listenHost,

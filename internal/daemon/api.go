@@ -55,7 +55,11 @@ func httpServer(h http.Handler, log *slog.Logger) *http.Server {
 
 // serveAPI serves the management API on ln, bound by bindAPI.
 func (d *Daemon) serveAPI(ln net.Listener, creds mgmtapi.Credentials) {
-	opts := mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log}
+	opts := mgmtapi.Options{Service: d.control, Credentials: []mgmtapi.Credentials{creds}, Logger: d.log,
+		Region: d.account.Region, Account: d.account.AccountID}
+	if d.audit != nil {
+		opts.Audit = d.audit.write
+	}
 	if d.metrics != nil {
 		opts.Observe = d.metrics.APIRequest
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	DebugListen string
 	// MetricsListen, when set, serves /metrics (Prometheus), /healthz and /readyz on this address.
 	MetricsListen string
+	// AuditLog is where the audit trail of management calls goes: "" for nowhere, "-" for
+	// Stdout, or a file appended to.
+	AuditLog string
 	// EndpointHost and EndpointPorts ("LOW-HIGH") give servers created without an Endpoint theirs;
 	// defaults 127.0.0.1 and 2300-2399.
 	EndpointHost  string
@@ -101,6 +104,7 @@ type Daemon struct {
 	s3       storage.Backend
 	s3store  *s3store.Store   // the same as s3, for what only S3 does (aborting dead nodes' uploads)
 	metrics  *metrics.Metrics // nil without --metrics-listen
+	audit    *auditLog        // nil without --audit-log
 	activity activity.Sink
 	account  transfer.Account
 	// idp calls custom identity providers, with the settings read at start.
@@ -285,6 +289,9 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if d.activity, err = d.openActivityLog(); err != nil {
 		return nil, err
 	}
+	if err := d.openAuditLog(); err != nil {
+		return nil, err
+	}
 	if d.idp, err = newIdentityClient(&cfg.IdentityProviders, d.log); err != nil {
 		return nil, fmt.Errorf("%s: IdentityProviders: %w", opts.ConfigPath, err)
 	}
@@ -294,6 +301,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.control = control.New(control.Options{Store: d.store, Catalog: d.catalog, Account: d.account,
 		Notifier: d, Endpoints: ports, Logger: d.log, IdentityTester: idpTester{d.idp}})
 	summary, err := d.apply(ctx, cfg)
+	d.auditConfig(summary)
 	if err != nil {
 		return nil, err
 	}
@@ -486,6 +494,7 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 		d.log.Warn("Storage.S3 changed; restart transferd to use the new settings: until then servers use those read at start")
 	}
 	summary, err := d.apply(ctx, cfg)
+	d.auditConfig(summary)
 	if err != nil {
 		return "", err
 	}

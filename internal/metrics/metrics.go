@@ -44,11 +44,11 @@ func New(node string) *Metrics {
 	reg := prometheus.NewRegistry()
 	f := factory{reg}
 	m := &Metrics{
-		reg:      reg,
-		bytesIn:  f.counter("bytes_in_total", "Bytes uploaded, as the CLOSE records of uploads count them (Transfer Family's BytesIn).", "server_id"),
-		bytesOut: f.counter("bytes_out_total", "Bytes downloaded, as the CLOSE records count them (Transfer Family's BytesOut).", "server_id"),
-		filesIn:  f.counter("files_in_total", "Files uploaded: CLOSE records of files opened for writing (Transfer Family's FilesIn).", "server_id"),
-		filesOut: f.counter("files_out_total", "Files downloaded: CLOSE records of files opened for reading (Transfer Family's FilesOut).", "server_id"),
+		reg:            reg,
+		bytesIn:        f.counter("bytes_in_total", "Bytes uploaded, as the CLOSE records of uploads count them (Transfer Family's BytesIn).", "server_id"),
+		bytesOut:       f.counter("bytes_out_total", "Bytes downloaded, as the CLOSE records count them (Transfer Family's BytesOut).", "server_id"),
+		filesIn:        f.counter("files_in_total", "Files uploaded: CLOSE records of files opened for writing (Transfer Family's FilesIn).", "server_id"),
+		filesOut:       f.counter("files_out_total", "Files downloaded: CLOSE records of files opened for reading (Transfer Family's FilesOut).", "server_id"),
 		sessionsActive: f.gauge("sessions_active", "Sessions logged in now (CONNECTED records without their DISCONNECTED yet).", "server_id"),
 		sessionsTotal:  f.counter("sessions_total", "Sessions that logged in (CONNECTED records).", "server_id"),
 		refused: f.counter("connections_refused_total",

@@ -55,6 +55,8 @@ type envOptions struct {
 	service func(real *control.Service) mgmtapi.Service
 	// now is the API's clock.
 	now func() time.Time
+	// audit gets the API's audit events.
+	audit func(mgmtapi.AuditEvent)
 }
 
 // ports hands out distinct loopback addresses; nothing listens on them in these tests.
@@ -119,6 +121,9 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 		Credentials: []mgmtapi.Credentials{mgmtapi.NewCredentials(), creds},
 		Logger:      logger,
 		Now:         o.now,
+		Audit:       o.audit,
+		Region:      region,
+		Account:     "123456789012",
 	}))
 	t.Cleanup(srv.Close)
 	e := &env{t: t, url: srv.URL, creds: creds, catalog: catalog, logs: logs}

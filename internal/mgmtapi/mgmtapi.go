@@ -148,6 +148,11 @@ type Options struct {
 	// Observe, when set, is told of every request: its operation (one this API has, or
 	// "Unknown") and "OK" or the AWS error code answered.
 	Observe func(operation, code string)
+	// Audit, when set, gets every request as an AuditEvent (CloudTrail's shape, secrets
+	// redacted), accepted or refused; Region and Account go into its awsRegion and
+	// recipientAccountId.
+	Audit           func(AuditEvent)
+	Region, Account string
 }
 
 // Handler serves the management API. It is an http.Handler, safe for concurrent use.
@@ -160,6 +165,9 @@ type Handler struct {
 	signer  *v4.Signer
 	ops     map[string]operation
 	observe func(operation, code string)
+	audit   func(AuditEvent)
+	region  string
+	account string
 }
 
 // New returns a Handler for opts.
@@ -172,6 +180,9 @@ func New(opts Options) *Handler {
 		maxSkew: opts.MaxSkew,
 		signer:  v4.NewSigner(),
 		observe: opts.Observe,
+		audit:   opts.Audit,
+		region:  opts.Region,
+		account: opts.Account,
 	}
 	for _, c := range opts.Credentials {
 		if c.AccessKeyID != "" && c.SecretAccessKey != "" {
@@ -191,11 +202,12 @@ func New(opts Options) *Handler {
 	return h
 }
 
-// call is what one request's log line says.
+// call is what one request's log line and audit event say.
 type call struct {
 	requestID   string
 	operation   string
 	accessKeyID string
+	body        []byte // the request's, once read
 }
 
 // ServeHTTP checks the request's protocol and signature, runs the operation and writes its answer.
@@ -226,6 +238,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = aerr.code
 		}
 		h.observe(op, code)
+	}
+	if h.audit != nil {
+		h.audit(h.auditEvent(r, &c, status, body, aerr))
 	}
 
 	attrs := []slog.Attr{
@@ -269,6 +284,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *call) (int, [
 		}
 		return 0, nil, serializationError("the request body could not be read")
 	}
+	c.body = body
 
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
