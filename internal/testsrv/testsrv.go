@@ -30,6 +30,20 @@ func (s *Server) Run(arg string) error {
 // Stop stops the server and removes its state.
 func (s *Server) Stop() { s.stop() }
 
+// Pause stops the server as if it went away, keeping its data; Resume starts it again on the
+// same port. A nil Server (one the tests did not start) cannot be paused.
+func (s *Server) Pause() error { return s.control("pause") }
+
+// Resume starts a paused server again.
+func (s *Server) Resume() error { return s.control("resume") }
+
+func (s *Server) control(arg string) error {
+	if s == nil {
+		return fmt.Errorf("testsrv: not a server the tests started: it cannot be told to %s", arg)
+	}
+	return s.Run(arg)
+}
+
 // Start runs scripts/SCRIPT start with stateVar naming a new state directory and returns the
 // server, with what its env exports.
 func Start(script, stateVar string) (*Server, error) {

@@ -25,22 +25,8 @@ const EnvURL = "TRANSFERD_TEST_POSTGRES"
 type Server struct {
 	// URL is a database on it whose user may create databases.
 	URL string
-	// script is the cluster's, when Start started it.
-	script *testsrv.Server
-}
-
-// Pause stops the server as if the database went away, keeping its data; Resume starts it
-// again on the same port. Only a server Start started can be paused.
-func (s Server) Pause() error { return s.scriptRun("pause") }
-
-// Resume starts a paused server again.
-func (s Server) Resume() error { return s.scriptRun("resume") }
-
-func (s Server) scriptRun(arg string) error {
-	if s.script == nil {
-		return fmt.Errorf("pgtest: %s is not a cluster the tests started", s.URL)
-	}
-	return s.script.Run(arg)
+	// Server is the cluster's script, when Start started it: it can Pause and Resume it.
+	*testsrv.Server
 }
 
 // FromEnv returns the server the environment names, if it names one.
@@ -59,7 +45,7 @@ func Start() (srv Server, stop func(), err error) {
 		ts.Stop()
 		return Server{}, nil, fmt.Errorf("scripts/pgserver.sh env exported no %s", EnvURL)
 	}
-	return Server{URL: ts.Vars[EnvURL], script: ts}, ts.Stop, nil
+	return Server{URL: ts.Vars[EnvURL], Server: ts}, ts.Stop, nil
 }
 
 // Main runs a test binary's tests with a server: the environment's, else a private cluster

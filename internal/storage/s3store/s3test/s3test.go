@@ -25,22 +25,8 @@ const (
 // Server is an S3 server the tests may use.
 type Server struct {
 	Endpoint, AccessKey, SecretKey string
-	// script is the server's, when Start started it.
-	script *testsrv.Server
-}
-
-// Pause stops a server Start started, keeping its data, as if S3 went away; Resume starts it
-// again on the same port.
-func (s Server) Pause() error { return s.scriptRun("pause") }
-
-// Resume starts a paused server again.
-func (s Server) Resume() error { return s.scriptRun("resume") }
-
-func (s Server) scriptRun(arg string) error {
-	if s.script == nil {
-		return fmt.Errorf("s3test: %s is not a server the tests started", s.Endpoint)
-	}
-	return s.script.Run(arg)
+	// Server is the server's script, when Start started it: it can Pause and Resume it.
+	*testsrv.Server
 }
 
 // FromEnv returns the server the environment names, if it names one.
@@ -66,7 +52,7 @@ func Start() (srv Server, stop func(), err error) {
 	if err != nil {
 		return Server{}, nil, err
 	}
-	srv = Server{Endpoint: ts.Vars[EnvEndpoint], AccessKey: ts.Vars[EnvAccessKey], SecretKey: ts.Vars[EnvSecretKey], script: ts}
+	srv = Server{Endpoint: ts.Vars[EnvEndpoint], AccessKey: ts.Vars[EnvAccessKey], SecretKey: ts.Vars[EnvSecretKey], Server: ts}
 	if srv.Endpoint == "" {
 		ts.Stop()
 		return Server{}, nil, fmt.Errorf("scripts/s3server.sh env exported no %s", EnvEndpoint)
