@@ -104,8 +104,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", "", "YAML config file applied to the state store at start (required); see examples/transferd.yaml")
 	activityLog := fs.String("activity-log", "-", `where activity records (one JSON object per line) go: "-" for stdout, or a file appended to`)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, how long transfers in flight may take to finish")
-	logLevel := fs.String("log-level", "info", "operational log level on stderr: debug, info, warn, error")
-	logFormat := fs.String("log-format", "text", "operational log format on stderr: text or json")
+	logLevel := fs.String("log-level", "info", "operational log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "operational log format: text or json")
+	logFile := fs.String("log-file", "", "write the operational log to this file (appended to; reopened on SIGHUP, for logrotate) instead of stderr")
 	apiListen := fs.String("api-listen", "127.0.0.1:9460", `management API (AWS JSON 1.1 with SigV4) listen address, or "off"`)
 	endpointHost := fs.String("endpoint-host", "127.0.0.1", "host that servers created through the API without a transferd:Endpoint tag listen on")
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
@@ -124,9 +125,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 Runs every server of the config file, all or nothing: the file is checked and every listener
 bound before the state store is touched, and any failure exits non-zero naming the flag or field.
-SIGHUP applies the file again (kill -HUP "$(cat DIR/transferd.pid)"; servers and users created,
-updated or removed; running servers take the new settings for new connections); SIGINT or SIGTERM
-stop accepting connections and let transfers in flight finish.
+SIGHUP reopens the log files (--log-file, --activity-log, --audit-log: logrotate's postrotate) and
+applies the file again (kill -HUP "$(cat DIR/transferd.pid)"; servers and users created, updated
+or removed; running servers take the new settings for new connections); SIGINT or SIGTERM stop
+accepting connections and let transfers in flight finish.
 
 State is kept in DIR/state.db (SQLite) unless --state or $TRANSFERD_STATE names a PostgreSQL
 database; a state key (--state-key-file, or $TRANSFERD_STATE_KEY) encrypts the host private keys
@@ -174,12 +176,21 @@ Flags:
 		return fmt.Errorf("serve: --log-level %q: use debug, info, warn or error", *logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
+	logOut := stderr
+	var opsLog *daemon.LogFile
+	if *logFile != "" {
+		if opsLog, err = daemon.OpenLogFile(*logFile); err != nil {
+			return fmt.Errorf("serve: --log-file: %w", err)
+		}
+		defer opsLog.Close()
+		logOut = opsLog
+	}
 	var logger *slog.Logger
 	switch *logFormat {
 	case "text":
-		logger = slog.New(slog.NewTextHandler(stderr, hopts))
+		logger = slog.New(slog.NewTextHandler(logOut, hopts))
 	case "json":
-		logger = slog.New(slog.NewJSONHandler(stderr, hopts))
+		logger = slog.New(slog.NewJSONHandler(logOut, hopts))
 	default:
 		return fmt.Errorf("serve: --log-format %q: use text or json", *logFormat)
 	}
@@ -219,7 +230,16 @@ Flags:
 	for done := false; !done; {
 		select {
 		case <-hup:
-			logger.Info("SIGHUP: applying the config file again", "config", *configPath)
+			// Log files first (logrotate's postrotate), whatever the config file holds.
+			if opsLog != nil {
+				if err := opsLog.Reopen(); err != nil {
+					logger.Error("SIGHUP: --log-file could not be reopened; logging goes on to the file open before", "err", err)
+				}
+			}
+			if err := d.ReopenLogs(); err != nil {
+				logger.Error("SIGHUP: log files could not be reopened; records go on to the files open before", "err", err)
+			}
+			logger.Info("SIGHUP: log files reopened; applying the config file again", "config", *configPath)
 			changes, err := d.Reload(ctx)
 			var notStarted *daemon.NotStartedError
 			switch {

@@ -21,7 +21,7 @@ func TestPolicies(t *testing.T) {
 		{"help", []string{"help"}, 0, []string{"transferd serve"}, "", false},
 		{"serve without flags", []string{"serve"}, 1, nil, "--data-dir and --config are required", false},
 		{"serve bad flag", []string{"serve", "--nope"}, 2, nil, "flag provided but not defined: -nope", false},
-		{"serve help", []string{"serve", "--help"}, 0, nil, "SIGHUP applies the file again", false},
+		{"serve help", []string{"serve", "--help"}, 0, nil, "SIGHUP reopens the log files", false},
 		{"test-idp help", []string{"test-idp", "--help"}, 0, nil, "Asks the custom identity provider", false},
 		{"test-idp without flags", []string{"test-idp"}, 1, nil, "--data-dir, --config, --server-id and --user-name are required", false},
 		{"test-idp without a state store", []string{"test-idp", "--data-dir", t.TempDir(), "--config", "../../examples/transferd.yaml",

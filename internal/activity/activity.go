@@ -4,7 +4,7 @@
 package activity
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"sync"
@@ -110,10 +110,13 @@ type Sink interface {
 	Log(r *Record)
 }
 
-// JSONLines writes each record as one JSON line to w. It is safe for concurrent use.
+// JSONLines writes each record as one JSON line to w, in one Write: a reader tailing the log
+// sees whole records, and a file reopened between two records (log rotation) gets whole ones.
+// It is safe for concurrent use.
 type JSONLines struct {
 	mu  sync.Mutex
-	w   *bufio.Writer
+	w   io.Writer
+	buf bytes.Buffer
 	now func() time.Time
 	err error
 	// Node, when set before the first Log, is written in records that name no node.
@@ -125,10 +128,10 @@ func NewJSONLines(w io.Writer, now func() time.Time) *JSONLines {
 	if now == nil {
 		now = time.Now
 	}
-	return &JSONLines{w: bufio.NewWriter(w), now: now}
+	return &JSONLines{w: w, now: now}
 }
 
-// Log writes r as one line and flushes it, so that a reader tailing the log sees whole records.
+// Log writes r as one line.
 func (j *JSONLines) Log(r *Record) {
 	if r.Timestamp.IsZero() {
 		r.Timestamp = j.now().UTC()
@@ -138,14 +141,17 @@ func (j *JSONLines) Log(r *Record) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	// The encoder writes the object and its newline into the buffered writer; HTML escaping is off
-	// so that "<implicit>" reads as itself.
-	enc := json.NewEncoder(j.w)
+	// HTML escaping is off so that "<implicit>" reads as itself.
+	j.buf.Reset()
+	enc := json.NewEncoder(&j.buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil && j.err == nil {
-		j.err = err
+	if err := enc.Encode(r); err != nil {
+		if j.err == nil {
+			j.err = err
+		}
+		return
 	}
-	if err := j.w.Flush(); err != nil && j.err == nil {
+	if _, err := j.w.Write(j.buf.Bytes()); err != nil && j.err == nil {
 		j.err = err
 	}
 }

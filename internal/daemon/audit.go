@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -29,11 +28,12 @@ func (d *Daemon) openAuditLog() error {
 		d.audit = &auditLog{w: d.opts.Stdout}
 		return nil
 	}
-	f, err := os.OpenFile(d.opts.AuditLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := OpenLogFile(d.opts.AuditLog)
 	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", err)
+		return fmt.Errorf("--audit-log: %w", err)
 	}
 	d.closers = append(d.closers, f)
+	d.logFiles = append(d.logFiles, f)
 	d.audit = &auditLog{w: f}
 	return nil
 }

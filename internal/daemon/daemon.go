@@ -105,6 +105,7 @@ type Daemon struct {
 	s3store  *s3store.Store   // the same as s3, for what only S3 does (aborting dead nodes' uploads)
 	metrics  *metrics.Metrics // nil without --metrics-listen
 	audit    *auditLog        // nil without --audit-log
+	logFiles []*LogFile       // the activity and audit log files, reopened by ReopenLogs
 	activity activity.Sink
 	account  transfer.Account
 	// idp calls custom identity providers, with the settings read at start.
@@ -518,11 +519,12 @@ func (d *Daemon) checkServerPolicy(name string) error {
 func (d *Daemon) openActivityLog() (activity.Sink, error) {
 	w := d.opts.Stdout
 	if d.opts.ActivityLog != "-" {
-		f, err := os.OpenFile(d.opts.ActivityLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		f, err := OpenLogFile(d.opts.ActivityLog)
 		if err != nil {
-			return nil, fmt.Errorf("opening the activity log: %w", err)
+			return nil, fmt.Errorf("--activity-log: %w", err)
 		}
 		d.closers = append(d.closers, f)
+		d.logFiles = append(d.logFiles, f)
 		w = f
 	}
 	j := activity.NewJSONLines(w, nil)

@@ -333,6 +333,8 @@ type proc struct {
 	endpoints []string
 	// startedBefore counts the "started" lines in stderr before the last spawn.
 	startedBefore int
+	// opsLog is the --log-file, if any.
+	opsLog string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -388,8 +390,11 @@ func prepare(t *testing.T, wrap []string, cfg string, flags ...string) *proc {
 	}
 	listenHost := ""
 	for i, f := range flags {
-		if f == "--listen-host" && i+1 < len(flags) {
+		switch {
+		case f == "--listen-host" && i+1 < len(flags):
 			listenHost = flags[i+1]
+		case f == "--log-file" && i+1 < len(flags):
+			p.opsLog = flags[i+1] // the operational log is there: stderrText reads it too
 		}
 	}
 	for _, m := range endpointRE.FindAllStringSubmatch(cfg, -1) {
@@ -599,6 +604,10 @@ func (p *proc) restart(t *testing.T) {
 
 func (p *proc) stderrText() string {
 	b, _ := os.ReadFile(p.stderr)
+	if p.opsLog != "" {
+		ops, _ := os.ReadFile(p.opsLog)
+		b = append(b, ops...)
+	}
 	return string(b)
 }
 
