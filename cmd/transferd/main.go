@@ -31,13 +31,15 @@ Usage:
   transferd probe [--json] HOST:PORT
   transferd policy-impact --policy NEW --logs FILE [FILE...] [--server ID] [--json]
   transferd test-idp --data-dir DIR --config FILE --server-id ID --user-name NAME [--password-stdin | --public-key FILE]
+  transferd activity [--type T,...] [--server ID] [--user NAME] [--since 7d] [--where F~RE] [--by F,...] [--json] FILE...
   transferd help [COMMAND]
 
 explain predicts which key exchange, host key, cipher and MAC a client and a server will
 negotiate, and why; probe reads any SSH server's offer without logging in and names the security
 policies it matches; policy-impact tells, from activity logs, which clients a new security policy
 would change or lock out; test-idp asks a server's custom identity provider about a login and says
-what transferd makes of the answer. Run "transferd help COMMAND" (or COMMAND --help) for a command's flags.
+what transferd makes of the answer; activity filters and counts activity records, as Logs
+Insights queries do. Run "transferd help COMMAND" (or COMMAND --help) for a command's flags.
 `
 
 func main() {
@@ -66,10 +68,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = policyImpactCmd(args[1:], stdout, stderr)
 	case "test-idp":
 		err = testIdP(args[1:], os.Stdin, stdout, stderr)
+	case "activity":
+		err = queryActivity(args[1:], os.Stdin, stdout, stderr, time.Now())
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			switch args[1] {
-			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp":
+			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp", "activity":
 				return run([]string{args[1], "--help"}, stdout, stderr)
 			}
 		}
