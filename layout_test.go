@@ -43,7 +43,7 @@ var allowedImports = map[string][]string{
 	"internal/storage/storagetest":    {"internal/storage"},
 	"internal/storage/s3store":        {"internal/storage", "internal/storage/storagetest", "internal/storage/s3store/s3test"},
 	"internal/storage/s3store/s3test": {"internal/testsrv"},
-	"internal/e2e":                    {"internal/activity", "internal/mgmtapi", "internal/storage/s3store/s3test", "internal/metastore/pgtest"},
+	"internal/e2e":                    {"internal/activity", "internal/mgmtapi", "internal/storage/s3store/s3test", "internal/metastore/pgtest", "internal/metrics"},
 	".":                               {},
 	"bench/load":                      {},
 	"bench/s3direct":                  {},

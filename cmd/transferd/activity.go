@@ -109,7 +109,7 @@ Flags:
 		}
 	}
 	if res.Unreadable > 0 {
-		fmt.Fprintf(stderr, "activity: %d lines were not records and were skipped\n", res.Unreadable)
+		fmt.Fprintf(stderr, "activity: lines that are not records, skipped: %d\n", res.Unreadable)
 	}
 	if len(q.By) == 0 {
 		return nil

@@ -24,6 +24,7 @@ const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer
 Usage:
   transferd serve --data-dir DIR --config FILE [--activity-log PATH] [--api-listen ADDR] [flags]
   transferd credentials --data-dir DIR [--export [--endpoint-url URL]]
+  transferd backup --data-dir DIR --out FILE
   transferd policies list
   transferd policies describe NAME
   transferd explain (--policy NAME[,NAME...]|all | --server HOST:PORT) (--client PROFILE | --client-offer FILE) [--json]
@@ -70,10 +71,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = testIdP(args[1:], os.Stdin, stdout, stderr)
 	case "activity":
 		err = queryActivity(args[1:], os.Stdin, stdout, stderr, time.Now())
+	case "backup":
+		err = backup(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			switch args[1] {
-			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp", "activity":
+			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp", "activity", "backup":
 				return run([]string{args[1], "--help"}, stdout, stderr)
 			}
 		}

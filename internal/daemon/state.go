@@ -85,3 +85,8 @@ func readStateKey(path string) ([]byte, error) {
 	}
 	return k, nil
 }
+
+// BackupState writes a consistent copy of the SQLite state store in dataDir to out.
+func BackupState(ctx context.Context, dataDir, out string) error {
+	return metastore.BackupSQLite(ctx, filepath.Join(dataDir, "state.db"), out)
+}

@@ -139,3 +139,34 @@ func chmodPrivate(path string) error {
 	}
 	return nil
 }
+
+// BackupSQLite writes a consistent copy of the SQLite database at path to out (which must not
+// exist), while other processes may be using it: SQLite's VACUUM INTO reads one snapshot. The copy
+// is made with mode 0600, as it holds host private keys.
+func BackupSQLite(ctx context.Context, path, out string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("no state database: %w", err)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s exists already: give a new file", out)
+	}
+	// Not query_only, which would refuse VACUUM INTO; it only reads the database.
+	dsn, _, _ := strings.Cut(sqliteDSN(abs, false), "&_pragma=query_only(1)")
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// The copy is created by SQLite; a umask of 077 keeps it private from the start.
+	old := umask(0o077)
+	_, err = db.ExecContext(ctx, "VACUUM INTO ?", out)
+	umask(old)
+	if err != nil {
+		return fmt.Errorf("backup of %s: %w", path, err)
+	}
+	return chmodPrivate(out)
+}

@@ -25,7 +25,8 @@ import (
 
 // Metrics is the process's metrics.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg   *prometheus.Registry
+	names *[]string // of the transferd_ families, as registered
 
 	bytesIn, bytesOut, filesIn, filesOut *prometheus.CounterVec
 	sessionsActive                       *prometheus.GaugeVec
@@ -42,9 +43,10 @@ type Metrics struct {
 // runtime and process collectors.
 func New(node string) *Metrics {
 	reg := prometheus.NewRegistry()
-	f := factory{reg}
+	f := factory{reg, new([]string)}
 	m := &Metrics{
 		reg:            reg,
+		names:          f.names,
 		bytesIn:        f.counter("bytes_in_total", "Bytes uploaded, as the CLOSE records of uploads count them (Transfer Family's BytesIn).", "server_id"),
 		bytesOut:       f.counter("bytes_out_total", "Bytes downloaded, as the CLOSE records count them (Transfer Family's BytesOut).", "server_id"),
 		filesIn:        f.counter("files_in_total", "Files uploaded: CLOSE records of files opened for writing (Transfer Family's FilesIn).", "server_id"),
@@ -70,22 +72,32 @@ func New(node string) *Metrics {
 	return m
 }
 
-// factory makes and registers transferd_ metrics.
-type factory struct{ reg *prometheus.Registry }
+// factory makes and registers transferd_ metrics, and notes their names.
+type factory struct {
+	reg   *prometheus.Registry
+	names *[]string
+}
+
+// Names returns the names of the metric families transferd defines (Go's and the process's
+// aside), whether or not they have samples yet.
+func (m *Metrics) Names() []string { return append([]string{"transferd_node_info"}, *m.names...) }
 
 func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	*f.names = append(*f.names, "transferd_"+name)
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "transferd_" + name, Help: help}, labels)
 	f.reg.MustRegister(c)
 	return c
 }
 
 func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	*f.names = append(*f.names, "transferd_"+name)
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "transferd_" + name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }
 
 func (f factory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	*f.names = append(*f.names, "transferd_"+name)
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "transferd_" + name, Help: help, Buckets: buckets}, labels)
 	f.reg.MustRegister(h)
 	return h
