@@ -268,7 +268,12 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("opening local storage %s: %w", d.storageRoot, err)
 	}
 	d.closers = append(d.closers, ds)
-	d.local, d.localS3 = ds, ds.AtomicUploads()
+	if d.metrics != nil {
+		observed := ds.Observed(func(op string, took time.Duration, err error) { d.metrics.StorageRequest("local", op, took, err) })
+		d.local, d.localS3 = observed, observed.AtomicUploads()
+	} else {
+		d.local, d.localS3 = ds, ds.AtomicUploads()
+	}
 	if n := ds.Recovered(); n > 0 {
 		d.log.Info("removed the temporary files of uploads left unfinished when transferd last stopped", "count", n)
 	}

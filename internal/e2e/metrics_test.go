@@ -167,6 +167,11 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
+	// The local store's operations are timed: the uploads opened files for writing.
+	if got[`transferd_storage_request_duration_seconds_count{backend="local",operation="OpenWrite"}`] < 3 {
+		t.Errorf("local storage OpenWrite requests counted: %v, want at least the 3 uploads",
+			got[`transferd_storage_request_duration_seconds_count{backend="local",operation="OpenWrite"}`])
+	}
 	for _, m := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := got[m]; !ok {
 			t.Errorf("no %s in /metrics", m)

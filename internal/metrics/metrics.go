@@ -60,7 +60,7 @@ func New(node string) *Metrics {
 		ciphers:      f.counter("negotiated_ciphers_total", "Sessions by the ciphers they negotiated, client-to-server,server-to-client (CONNECTED records' ciphers).", "server_id", "algorithm"),
 		macs:         f.counter("negotiated_macs_total", "Sessions by the MACs they negotiated, client-to-server,server-to-client (CONNECTED records' macs).", "server_id", "algorithm"),
 		hostKeyAlgs:  f.counter("negotiated_host_key_algorithms_total", "Sessions by the host key signature algorithm they negotiated.", "server_id", "algorithm"),
-		storageSeconds: f.histogram("storage_request_duration_seconds", "Requests to storage (S3 API operations), by backend and operation.",
+		storageSeconds: f.histogram("storage_request_duration_seconds", "Requests to storage, by backend (s3: S3 API operations, retries included; local: the local store's operations) and operation.",
 			[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "backend", "operation"),
 		storageErrors: f.counter("storage_request_errors_total", "Requests to storage that failed, by backend and operation.", "backend", "operation"),
 		apiRequests:   f.counter("api_requests_total", "Management API requests, by operation and result (OK or the AWS error code).", "operation", "code"),

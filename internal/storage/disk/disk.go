@@ -34,6 +34,8 @@ const (
 // Store is a storage backend over one local directory. It is safe for concurrent use.
 type Store struct {
 	root *os.Root
+	// observe, when set, is told of each operation (see Observed).
+	observe func(op string, d time.Duration, err error)
 	// escapes is the error os.Root reports for a path that would leave the root. The os package
 	// does not export it, so New provokes it once; errors are then matched by identity, not text.
 	escapes error
@@ -161,7 +163,8 @@ func validElem(e string) bool {
 
 // Stat returns the attributes of loc, following symbolic links that stay inside the root.
 // Sys() is the platform's *syscall.Stat_t.
-func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, error) {
+func (s *Store) Stat(ctx context.Context, loc storage.Location) (_ fs.FileInfo, err error) {
+	defer s.observed("Stat", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Stat(ctx, loc)
 	}
@@ -185,7 +188,8 @@ type rootInfo struct{ fs.FileInfo }
 func (rootInfo) Name() string { return "/" }
 
 // OpenRead opens the regular file at loc for reading.
-func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (storage.ReadHandle, error) {
+func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (_ storage.ReadHandle, err error) {
+	defer s.observed("OpenRead", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.OpenRead(ctx, loc)
 	}
@@ -203,7 +207,8 @@ func (s *Store) OpenRead(ctx context.Context, loc storage.Location) (storage.Rea
 // OpenWrite opens the file at loc for writing at any offset. flags.Append is ignored: clients send
 // the offset of every write, which O_APPEND would override. With flags.Read the handle is also a
 // storage.ReadWriteHandle.
-func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
+func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (_ storage.WriteHandle, err error) {
+	defer s.observed("OpenWrite", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.OpenWrite(ctx, loc, flags)
 	}
@@ -282,7 +287,8 @@ func (s *Store) chownFailed(op string, loc storage.Location, o storage.Owner, er
 }
 
 // Chown gives loc the owner o (without following a symbolic link).
-func (s *Store) Chown(ctx context.Context, loc storage.Location, o storage.Owner) error {
+func (s *Store) Chown(ctx context.Context, loc storage.Location, o storage.Owner) (err error) {
+	defer s.observed("Chown", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.chown(ctx, loc, o)
 	}
@@ -342,7 +348,8 @@ func checkRegular(op string, loc storage.Location, fi fs.FileInfo) error {
 }
 
 // Mkdir creates the directory loc; its parent must exist. Creating a bucket is allowed.
-func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
+func (s *Store) Mkdir(ctx context.Context, loc storage.Location) (err error) {
+	defer s.observed("Mkdir", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Mkdir(ctx, loc)
 	}
@@ -360,7 +367,8 @@ func (s *Store) Mkdir(ctx context.Context, loc storage.Location) error {
 }
 
 // MkdirAll creates the directory loc and any missing parents.
-func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) error {
+func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) (err error) {
+	defer s.observed("MkdirAll", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.MkdirAll(ctx, loc)
 	}
@@ -375,7 +383,8 @@ func (s *Store) MkdirAll(ctx context.Context, loc storage.Location) error {
 }
 
 // Remove removes the file (or symbolic link) at loc; a directory is refused with KindIsDir.
-func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
+func (s *Store) Remove(ctx context.Context, loc storage.Location) (err error) {
+	defer s.observed("Remove", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Remove(ctx, loc)
 	}
@@ -383,7 +392,8 @@ func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
 }
 
 // Rmdir removes the empty directory at loc.
-func (s *Store) Rmdir(ctx context.Context, loc storage.Location) error {
+func (s *Store) Rmdir(ctx context.Context, loc storage.Location) (err error) {
+	defer s.observed("Rmdir", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Rmdir(ctx, loc)
 	}
@@ -420,7 +430,8 @@ func (s *Store) remove(op string, loc storage.Location, dir bool) error {
 // Rename moves a file or directory. Without replace an existing destination is an error of kind
 // Exist; with replace it is replaced as rename(2) does. The check for an existing destination and
 // the rename are two steps, so a destination created in between is replaced.
-func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace bool) error {
+func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace bool) (err error) {
+	defer s.observed("Rename", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Rename(ctx, from, to, replace)
 	}
@@ -452,7 +463,8 @@ func (s *Store) Rename(ctx context.Context, from, to storage.Location, replace b
 
 // SetAttrs changes size, permission bits and times, in that order. Changing the owner is not
 // supported, and a request that asks for it changes nothing.
-func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
+func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) (err error) {
+	defer s.observed("SetAttrs", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.SetAttrs(ctx, loc, attrs)
 	}
@@ -511,4 +523,19 @@ func (s *Store) setAttrs(loc storage.Location, name string, attrs storage.Attrs)
 		}
 	}
 	return nil
+}
+
+// Observed returns a store like s that tells observe of each of its operations (Stat, OpenWrite,
+// Rename...): how long it took and its error, as metrics of storage requests want them.
+func (s *Store) Observed(observe func(op string, d time.Duration, err error)) *Store {
+	c := *s
+	c.observe = observe
+	return &c
+}
+
+// observed tells the observer, if any, of an operation that started at start and ends with *err.
+func (s *Store) observed(op string, start time.Time, err *error) {
+	if s.observe != nil {
+		s.observe(op, time.Since(start), *err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/transferd/transferd/internal/storage"
 )
@@ -19,7 +20,8 @@ const readBatch = 1024
 // List opens the directory loc for listing. It reads the entry names once and sorts them; the
 // attributes of each entry are read (lstat) only when the page holding it is served. Entries that
 // vanish in between are skipped. The Lister holds the directory open until Close.
-func (s *Store) List(ctx context.Context, loc storage.Location) (storage.Lister, error) {
+func (s *Store) List(ctx context.Context, loc storage.Location) (_ storage.Lister, err error) {
+	defer s.observed("List", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.List(ctx, loc)
 	}

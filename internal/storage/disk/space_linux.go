@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/transferd/transferd/internal/storage"
 )
@@ -12,7 +13,8 @@ import (
 const stRDONLY = 0x1
 
 // Space reports statvfs-style figures for the file system holding loc.
-func (s *Store) Space(ctx context.Context, loc storage.Location) (storage.SpaceInfo, error) {
+func (s *Store) Space(ctx context.Context, loc storage.Location) (_ storage.SpaceInfo, err error) {
+	defer s.observed("Space", time.Now(), &err)
 	if u := s.confined(); u != nil {
 		return u.Space(ctx, loc)
 	}
