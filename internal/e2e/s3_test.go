@@ -867,3 +867,15 @@ func TestS3Problems(t *testing.T) {
 		q.waitLog(t, "S3 storage at "+gone.Endpoint+" does not answer")
 	})
 }
+
+// TestS3DiskFree checks that OpenSSH's `df` (statvfs@openssh.com) on S3 storage reports vast free
+// space, not an error or zero, which clients that check before uploading would read as full.
+func TestS3DiskFree(t *testing.T) {
+	t.Parallel()
+	s := newS3Site(t, "")
+	out := mustSFTP(t, s.port, s.user, s.key, "df\ndf -i\n")
+	// "Size Used Avail (root) %Capacity" in KiB: 4 PiB is 4294967296 KiB; then inodes.
+	if !strings.Contains(out, "4294967296") || !strings.Contains(out, "1099511627776") {
+		t.Errorf("df on S3 storage:\n%s\nwant 4 PiB (4294967296 KiB) free and 2^40 inodes", out)
+	}
+}
