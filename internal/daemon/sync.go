@@ -44,6 +44,9 @@ func (d *Daemon) syncChanged(ctx context.Context, serverID string) {
 // syncServer starts, reconfigures or stops one server to match s, and records the resulting
 // state. The caller holds syncMu.
 func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
+	if err := ctx.Err(); err != nil {
+		return err // shutting down (a resync's context): change nothing, record nothing
+	}
 	switch s.State {
 	case transfer.StateOnline, transfer.StateStarting:
 		d.mu.Lock()
@@ -61,6 +64,9 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 			if err = cerr; err == nil {
 				err = r.srv.Update(cfg)
 			}
+		}
+		if ctx.Err() != nil {
+			return err // it failed because the context ended, not the server: record nothing
 		}
 		state, reason := transfer.StateOnline, ""
 		if err != nil {
