@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/transferd/transferd/internal/storage/s3store"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -16,8 +15,8 @@ const s3CheckLimit = 30 * time.Second
 // that every bucket the users of S3-domain servers name exists; each problem is one warning in the
 // operational log. Nothing waits for it (S3 may come up after transferd), and Shutdown ends it.
 func (d *Daemon) checkS3(ctx context.Context) {
-	st, ok := d.s3.(*s3store.Store)
-	if !ok {
+	st := d.s3store
+	if st == nil {
 		return
 	}
 	users := d.bucketUsers(ctx)

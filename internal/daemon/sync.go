@@ -47,11 +47,11 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 	if err := ctx.Err(); err != nil {
 		return err // shutting down (a resync's context): change nothing, record nothing
 	}
+	d.mu.Lock()
+	r := d.servers[s.ServerID]
+	d.mu.Unlock()
 	switch s.State {
 	case transfer.StateOnline, transfer.StateStarting:
-		d.mu.Lock()
-		r := d.servers[s.ServerID]
-		d.mu.Unlock()
 		var err error
 		switch {
 		case r == nil:
@@ -60,10 +60,7 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 			d.stopServer(s.ServerID)
 			err = d.startServer(ctx, s)
 		default:
-			cfg, cerr := d.sshConfig(ctx, s)
-			if err = cerr; err == nil {
-				err = r.srv.Update(cfg)
-			}
+			err = d.update(ctx, r, s)
 		}
 		if ctx.Err() != nil {
 			return err // it failed because the context ended, not the server: record nothing
@@ -81,18 +78,11 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 	case transfer.StateStartFailed:
 		// It could not start here, or on another node: one running here keeps running and takes
 		// the new settings; StartServer, or SIGHUP, tries again where it is not running.
-		d.mu.Lock()
-		r := d.servers[s.ServerID]
-		d.mu.Unlock()
 		if r == nil || r.endpoint != s.Endpoint {
 			d.stopServer(s.ServerID)
 			return nil
 		}
-		cfg, err := d.sshConfig(ctx, s)
-		if err == nil {
-			err = r.srv.Update(cfg)
-		}
-		return err
+		return d.update(ctx, r, s)
 	default:
 		d.stopServer(s.ServerID)
 		if s.State == transfer.StateStopping {
@@ -102,6 +92,15 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 		}
 		return nil
 	}
+}
+
+// update gives a running server s's settings, for new connections.
+func (d *Daemon) update(ctx context.Context, r *running, s *transfer.Server) error {
+	cfg, err := d.sshConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	return r.srv.Update(cfg)
 }
 
 // portRange hands out listen addresses HOST:PORT for servers created without an Endpoint.

@@ -67,6 +67,15 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
+// readiness is /readyz's answer, as the tests read it.
+type readiness struct {
+	Ready  bool
+	Checks map[string]struct {
+		OK     bool
+		Detail string
+	}
+}
+
 // TestMetrics uploads and downloads files of known sizes with OpenSSH's sftp, fails a login and
 // calls the API, then checks that /metrics says what the activity records say: bytes and files
 // in and out as the CLOSE records count them, sessions and negotiated algorithms as the CONNECTED
@@ -185,13 +194,7 @@ func TestMetrics(t *testing.T) {
 	if code := getJSON(t, base+"/healthz", &health); code != http.StatusOK || health["status"] != "ok" {
 		t.Errorf("/healthz: %d %v", code, health)
 	}
-	var ready struct {
-		Ready  bool
-		Checks map[string]struct {
-			OK     bool
-			Detail string
-		}
-	}
+	var ready readiness
 	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusOK || !ready.Ready ||
 		!ready.Checks["state_store"].OK || !ready.Checks["servers"].OK || !ready.Checks["storage"].OK {
 		t.Errorf("/readyz: %d %+v", code, ready)
@@ -210,13 +213,6 @@ func TestReadyWithoutS3(t *testing.T) {
 	port, mport := freePort(t), freePort(t)
 	start(t, s3ConfigYAML(srv, serverConf{Port: port}), "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", mport))
 	base := fmt.Sprintf("http://127.0.0.1:%d", mport)
-	type readiness struct {
-		Ready  bool
-		Checks map[string]struct {
-			OK     bool
-			Detail string
-		}
-	}
 	waitReady := func(want bool) readiness {
 		t.Helper()
 		var r readiness
