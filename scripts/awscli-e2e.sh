@@ -96,6 +96,9 @@ aws transfer delete-ssh-public-key --server-id "$sid" --user-name alice --ssh-pu
 try_sftp "$WORK/key2" "ls" && bad "key2 still logs in after delete-ssh-public-key" || ok "key2 refused after delete-ssh-public-key"
 
 aws transfer update-server --server-id "$sid" --security-policy-name TransferSecurityPolicy-FIPS-2024-01 >/dev/null
+# transferd's own SetStatOption: the CLI passes an enum value its model does not list.
+aws transfer update-server --server-id "$sid" --protocol-details SetStatOption=STORE_METADATA >/dev/null
+expect "update-server SetStatOption STORE_METADATA" STORE_METADATA "$(aws transfer describe-server --server-id "$sid" --query Server.ProtocolDetails.SetStatOption)"
 try_sftp "$WORK/key1" "ls" -o KexAlgorithms=curve25519-sha256 && bad "curve25519 accepted under FIPS-2024-01" || ok "update-server policy applies to new connections"
 try_sftp "$WORK/key1" "ls" -o KexAlgorithms=ecdh-sha2-nistp256 && ok "FIPS policy still lets ecdh-sha2-nistp256 in" || bad "ecdh-sha2-nistp256 under FIPS: $(cat "$WORK/sftp.out")"
 

@@ -359,8 +359,9 @@ type IdentityProviderDetails struct {
 // ProtocolDetails holds protocol settings of a server.
 type ProtocolDetails struct {
 	// SetStatOption is DEFAULT, where SETSTAT requests (chmod, touch, the timestamps `put -p`
-	// sets) fail as they would on S3, or ENABLE_NO_OP, where they succeed and change nothing.
-	// Default DEFAULT.
+	// sets) fail as they would on S3, ENABLE_NO_OP, where they succeed and change nothing, or
+	// STORE_METADATA (transferd's own), where S3 objects keep the time and mode in their user
+	// metadata. Default DEFAULT.
 	SetStatOption string `yaml:"SetStatOption,omitempty"`
 }
 

@@ -239,11 +239,7 @@ func (v *validator) server(p string, s *Server) {
 		v.problem(p+".Users", "a server with IdentityProviderType %s has no service-managed users: its identity provider answers for every login", s.IdentityProviderType)
 	}
 	v.protocols(p+".Protocols", s.Protocols)
-	switch s.ProtocolDetails.SetStatOption {
-	case transfer.SetStatDefault, transfer.SetStatEnableNoOp:
-	default:
-		v.problem(p+".ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", s.ProtocolDetails.SetStatOption)
-	}
+	v.check(p, transfer.ValidateSetStatOption(s.ProtocolDetails.SetStatOption))
 	v.tags(p, s.Tags, transfer.ValidateServerTags)
 	for i, t := range s.Tags {
 		switch {

@@ -410,10 +410,8 @@ func (s *Service) checkServer(srv *transfer.Server) error {
 	if err := checkProtocols(srv.Protocols); err != nil {
 		return err
 	}
-	switch srv.SetStatOption {
-	case transfer.SetStatDefault, transfer.SetStatEnableNoOp:
-	default:
-		return transfer.Invalid("ProtocolDetails.SetStatOption", "%q must be DEFAULT or ENABLE_NO_OP", srv.SetStatOption)
+	if err := transfer.ValidateSetStatOption(srv.SetStatOption); err != nil {
+		return err
 	}
 	if err := transfer.ValidateRole(srv.LoggingRole); err != nil {
 		return refield(err, "LoggingRole")

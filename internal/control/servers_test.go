@@ -87,7 +87,7 @@ func TestCreateServer(t *testing.T) {
 		{"directory service", CreateServerInput{IdentityProviderType: transfer.IdentityDirectoryService}, invalid("IdentityProviderType", "not supported by transferd")},
 		{"identity typo", CreateServerInput{IdentityProviderType: "LDAP"}, invalid("IdentityProviderType", "must be SERVICE_MANAGED")},
 		{"domain", CreateServerInput{Domain: "FSX"}, invalid("Domain", "S3 or EFS")},
-		{"setstat", CreateServerInput{SetStatOption: "IGNORE"}, invalid("ProtocolDetails.SetStatOption", "DEFAULT or ENABLE_NO_OP")},
+		{"setstat", CreateServerInput{SetStatOption: "IGNORE"}, invalid("ProtocolDetails.SetStatOption", "DEFAULT, ENABLE_NO_OP or STORE_METADATA")},
 		{"banner", CreateServerInput{PreAuthenticationLoginBanner: "caf\u00e9"}, invalid("PreAuthenticationLoginBanner", "printable ASCII")},
 		{"post banner", CreateServerInput{PostAuthenticationLoginBanner: strings.Repeat("x", 4097)}, invalid("PostAuthenticationLoginBanner", "at most 4096")},
 		{"logging role", CreateServerInput{LoggingRole: "logs"}, invalid("LoggingRole", "IAM role ARN")},

@@ -103,6 +103,7 @@ type Daemon struct {
 	localS3  storage.Backend
 	s3       storage.Backend
 	s3store  *s3store.Store   // the same as s3, for what only S3 does (aborting dead nodes' uploads)
+	s3stored storage.Backend  // s3 as servers whose SetStatOption is STORE_METADATA see it
 	metrics  *metrics.Metrics // nil without --metrics-listen
 	audit    *auditLog        // nil without --audit-log
 	logFiles []*LogFile       // the activity and audit log files, reopened by ReopenLogs
@@ -289,7 +290,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: Storage.S3: %w", opts.ConfigPath, err)
 		}
-		d.s3, d.s3store = st, st
+		d.s3, d.s3store, d.s3stored = st, st, st.StoredAttrs()
 	}
 
 	if d.activity, err = d.openActivityLog(); err != nil {
@@ -601,16 +602,25 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	}, nil
 }
 
-// backendFor is the storage a server's files live in: S3 for Domain S3 when S3 is configured, the
-// local directory otherwise.
+// backendFor is the storage a server's files live in: S3 for Domain S3 when S3 is configured
+// (keeping SETSTAT's times and modes in metadata for STORE_METADATA), the local directory
+// otherwise (where the file system keeps them).
 func (d *Daemon) backendFor(s *transfer.Server) storage.Backend {
 	switch {
-	case s.Domain == transfer.DomainEFS:
-		return d.local
-	case d.s3 != nil:
-		return d.s3
+	case !d.onS3(s):
+		if s.Domain == transfer.DomainEFS {
+			return d.local
+		}
+		return d.localS3
+	case s.SetStatOption == transfer.SetStatStoreMetadata:
+		return d.s3stored
 	}
-	return d.localS3
+	return d.s3
+}
+
+// onS3 says whether the server's files are in S3.
+func (d *Daemon) onS3(s *transfer.Server) bool {
+	return s.Domain != transfer.DomainEFS && d.s3 != nil
 }
 
 // startServer opens a server's listener and serves it.

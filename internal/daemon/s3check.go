@@ -56,7 +56,7 @@ func (d *Daemon) bucketUsers(ctx context.Context) map[string][]string {
 		return out
 	}
 	for _, s := range servers {
-		if d.backendFor(&s) != d.s3 || s.IdentityProviderType != transfer.IdentityServiceManaged {
+		if !d.onS3(&s) || s.IdentityProviderType != transfer.IdentityServiceManaged {
 			continue
 		}
 		users, err := d.store.ListUsers(ctx, s.ServerID, "", 0) // all of them

@@ -579,10 +579,11 @@ func TestS3SetStat(t *testing.T) {
 	e.put(t, "home/f", []byte("unchanged"))
 	key := keyFor(t, "ed25519")
 	const user = "s3_user"
-	refuse, noop := freePort(t), freePort(t)
+	refuse, noop, store := freePort(t), freePort(t), freePort(t)
 	p := start(t, s3ConfigYAML(e.srv,
 		serverConf{Port: refuse, SetStat: "DEFAULT", Users: []userConf{s3User(user, e.bucket, key)}},
 		serverConf{Port: noop, SetStat: "ENABLE_NO_OP", Users: []userConf{s3User(user, e.bucket, key)}},
+		serverConf{Port: store, SetStat: "STORE_METADATA", Users: []userConf{s3User(user, e.bucket, key)}},
 	))
 	src := filepath.Join(t.TempDir(), "src")
 	sum := writeRandom(t, src, 100)
@@ -643,6 +644,40 @@ func TestS3SetStat(t *testing.T) {
 			if r.ActivityType == activity.Error {
 				t.Errorf("under ENABLE_NO_OP: ERROR record %+v", r)
 			}
+		}
+	})
+
+	// STORE_METADATA: `put -p` and `get -p` carry the file's time through S3, chmod sticks, and
+	// ls -l shows both; the object keeps them as rclone does (x-amz-meta-mtime).
+	t.Run("STORE_METADATA keeps", func(t *testing.T) {
+		old := time.Date(2019, 7, 1, 12, 0, 0, 0, time.UTC)
+		if err := os.Chtimes(src, old, old); err != nil {
+			t.Fatal(err)
+		}
+		back := filepath.Join(t.TempDir(), "back")
+		out := mustSFTP(t, store, user, key, "put -p "+src+" timed\nchmod 640 timed\nls -l timed\nget -p timed "+back+"\n")
+		if !strings.Contains(out, "-rw-r-----") || !strings.Contains(out, "Jul  1  2019") {
+			t.Errorf("ls -l after put -p and chmod 640 under STORE_METADATA: want -rw-r----- and Jul  1  2019 in:\n%s", out)
+		}
+		if fi, err := os.Stat(back); err != nil || !fi.ModTime().Equal(old) {
+			t.Errorf("get -p of the file: %v, mtime %v, want %v", err, fi.ModTime(), old)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s3Limit)
+		defer cancel()
+		head, err := e.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &e.bucket, Key: aws.String("home/timed")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.FormatInt(old.Unix(), 10); head.Metadata["mtime"] != want || head.Metadata["mode"] != "100640" {
+			t.Errorf("object metadata %v, want mtime %s and mode 100640", head.Metadata, want)
+		}
+		if _, osum, ok := e.object(t, "home/timed"); !ok || osum != sum {
+			t.Errorf("home/timed present %v with sha256 %s, want %s", ok, osum, sum)
+		}
+		// The same object through the DEFAULT server shows S3's own time and mode.
+		out = mustSFTP(t, refuse, user, key, "ls -l timed\n")
+		if strings.Contains(out, "2019") || !strings.Contains(out, "-rw-r--r--") {
+			t.Errorf("ls -l under DEFAULT shows the stored attributes:\n%s", out)
 		}
 	})
 }

@@ -114,6 +114,18 @@ func TestServerOperations(t *testing.T) {
 		string(d.Server.ProtocolDetails.SetStatOption) + " " + aws.ToString(d.Server.PostAuthenticationLoginBanner); got != "Changed TransferSecurityPolicy-2024-01 DEFAULT Welcome" {
 		t.Errorf("after UpdateServer: %s", got)
 	}
+	// transferd's own SetStatOption goes through the SDK, which passes enum values it does not
+	// know unchanged both ways.
+	if _, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{
+		ServerId: &id, ProtocolDetails: &types.ProtocolDetails{SetStatOption: "STORE_METADATA"},
+	}); err != nil {
+		t.Fatalf("UpdateServer SetStatOption STORE_METADATA: %v", err)
+	}
+	if d, err = e.client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id}); err != nil {
+		t.Fatal(err)
+	} else if got := d.Server.ProtocolDetails.SetStatOption; got != "STORE_METADATA" {
+		t.Errorf("after UpdateServer SetStatOption STORE_METADATA: DescribeServer says %q", got)
+	}
 
 	for _, step := range []struct {
 		name  string

@@ -42,7 +42,21 @@ const (
 const (
 	SetStatDefault    = "DEFAULT"
 	SetStatEnableNoOp = "ENABLE_NO_OP"
+	// SetStatStoreMetadata is transferd's own: on S3 a SETSTAT's modification time and mode are
+	// kept in the object's user metadata (x-amz-meta-mtime, as rclone keeps it, and
+	// x-amz-meta-mode) and shown by STAT and listings. On local storage the file system keeps
+	// them, as with DEFAULT.
+	SetStatStoreMetadata = "STORE_METADATA"
 )
+
+// ValidateSetStatOption accepts the SetStat options.
+func ValidateSetStatOption(v string) error {
+	switch v {
+	case SetStatDefault, SetStatEnableNoOp, SetStatStoreMetadata:
+		return nil
+	}
+	return Invalid("ProtocolDetails.SetStatOption", "%q must be DEFAULT, ENABLE_NO_OP or STORE_METADATA", v)
+}
 
 // Identity provider types (IdentityProviderType).
 const (

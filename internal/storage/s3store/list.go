@@ -19,6 +19,11 @@ import (
 // here so that a missing directory (KindNotExist) or a file (KindNotDir) is reported at once. The
 // zero Location lists the buckets.
 func (s *Store) List(ctx context.Context, loc storage.Location) (storage.Lister, error) {
+	return s.list(ctx, loc, false)
+}
+
+// list is List; with stored, entries show the times and modes kept in metadata (StoredAttrs).
+func (s *Store) list(ctx context.Context, loc storage.Location, stored bool) (storage.Lister, error) {
 	const op = "list"
 	if err := check(op, loc); err != nil {
 		return nil, err
@@ -26,7 +31,7 @@ func (s *Store) List(ctx context.Context, loc storage.Location) (storage.Lister,
 	if loc.IsRoot() {
 		return s.listBuckets(ctx)
 	}
-	l := &lister{s: s, ctx: context.WithoutCancel(ctx), loc: loc}
+	l := &lister{s: s, ctx: context.WithoutCancel(ctx), loc: loc, stored: stored}
 	if loc.Key != "" {
 		l.prefix = loc.Key + "/"
 	}
@@ -56,6 +61,7 @@ type lister struct {
 	ctx    context.Context
 	loc    storage.Location
 	prefix string
+	stored bool // entries show what their metadata keeps (StoredAttrs)
 
 	mu        sync.Mutex
 	page      []fs.FileInfo
@@ -98,6 +104,11 @@ func (l *lister) fetch(ctx context.Context) (int, error) {
 				continue
 			}
 			l.page = append(l.page, dirInfo(name))
+		}
+	}
+	if l.stored {
+		if err := l.s.storedInfos(ctx, l.loc.Bucket, l.prefix, l.page); err != nil {
+			return 0, err
 		}
 	}
 	l.token = out.NextContinuationToken

@@ -87,7 +87,7 @@ func (s *Store) RenameChecked(ctx context.Context, from, to storage.Location, re
 		return storage.Errorf(op, to, storage.KindNotExist, "", nil)
 	}
 	if src != nil {
-		if err := s.copyObject(ctx, from, to, src); err != nil {
+		if err := s.copyObject(ctx, op, from, to, src, nil); err != nil {
 			return err
 		}
 		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &from.Bucket, Key: &from.Key}); err != nil {
@@ -170,7 +170,7 @@ func (s *Store) renameDir(ctx context.Context, from, to storage.Location, dstExi
 					err = s.fail(op, dst, err)
 				}
 			} else {
-				err = s.copyObject(ctx, src, dst, &object{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)})
+				err = s.copyObject(ctx, "rename", src, dst, &object{size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}, nil)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -231,14 +231,16 @@ func copySource(loc storage.Location) string {
 }
 
 // copyObject copies the object src (whose size and ETag are known) to dst server-side, part by
-// part above the largest single copy (5 GiB). The copy must be of the version seen.
-func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *object) error {
-	const op = "rename"
+// part above the largest single copy (5 GiB). The copy must be of the version seen. It keeps
+// src's user metadata and content headers, or, when meta is not nil, gets meta instead of the
+// metadata (the way to change an object's metadata: a copy onto itself).
+func (s *Store) copyObject(ctx context.Context, op string, src, dst storage.Location, obj *object, meta map[string]string) error {
 	var ifMatch *string
 	if obj.etag != "" {
 		ifMatch = aws.String(obj.etag)
 	}
-	if obj.size <= s.copyThreshold {
+	if obj.size <= s.copyThreshold && meta == nil {
+		// S3 keeps the metadata and headers itself (MetadataDirective COPY).
 		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
 			Bucket: &dst.Bucket, Key: &dst.Key, CopySource: aws.String(copySource(src)), CopySourceIfMatch: ifMatch,
 		})
@@ -247,8 +249,38 @@ func (s *Store) copyObject(ctx context.Context, src, dst storage.Location, obj *
 		}
 		return nil
 	}
+	if obj.head == nil {
+		// Seen in a listing: a multipart copy gives the metadata itself, so it is looked up.
+		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.Bucket, Key: &src.Key, IfMatch: ifMatch})
+		if err != nil {
+			return s.fail(op, src, err)
+		}
+		obj = &object{size: obj.size, etag: obj.etag, head: out}
+	}
+	h := obj.head
+	if meta == nil {
+		meta = h.Metadata
+	}
+	if obj.size <= s.copyThreshold {
+		_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
+			Bucket: &dst.Bucket, Key: &dst.Key, CopySource: aws.String(copySource(src)), CopySourceIfMatch: ifMatch,
+			MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
+			ContentType: h.ContentType, CacheControl: h.CacheControl, ContentDisposition: h.ContentDisposition,
+			ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage,
+			StorageClass: types.StorageClass(h.StorageClass), ServerSideEncryption: h.ServerSideEncryption, SSEKMSKeyId: h.SSEKMSKeyId,
+		})
+		if err != nil {
+			return s.fail(op, src, fmt.Errorf("copy to %s: %w", dst, err))
+		}
+		return nil
+	}
 	tracked := s.trackUpload(ctx, dst)
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key})
+	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &dst.Bucket, Key: &dst.Key, Metadata: meta,
+		ContentType: h.ContentType, CacheControl: h.CacheControl, ContentDisposition: h.ContentDisposition,
+		ContentEncoding: h.ContentEncoding, ContentLanguage: h.ContentLanguage,
+		StorageClass: types.StorageClass(h.StorageClass), ServerSideEncryption: h.ServerSideEncryption, SSEKMSKeyId: h.SSEKMSKeyId,
+	})
 	if err != nil {
 		tracked.ended(ctx)
 		return s.fail(op, dst, err)

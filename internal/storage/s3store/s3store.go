@@ -307,6 +307,9 @@ type fileInfo struct {
 	size  int64
 	mtime time.Time
 	dir   bool
+	perm  fs.FileMode // permission bits kept in the object's metadata (hasPerm)
+	// hasPerm says perm was stored (STORE_METADATA); otherwise Mode is Transfer Family's.
+	hasPerm bool
 }
 
 // Modes as Transfer Family shows them: drwxr--r-- for directories; files are not documented.
@@ -321,7 +324,12 @@ func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
 func (fi *fileInfo) IsDir() bool        { return fi.dir }
 func (fi *fileInfo) Sys() any           { return nil }
 func (fi *fileInfo) Mode() fs.FileMode {
-	if fi.dir {
+	switch {
+	case fi.hasPerm && fi.dir:
+		return fs.ModeDir | fi.perm
+	case fi.hasPerm:
+		return fi.perm
+	case fi.dir:
 		return dirMode
 	}
 	return fileMode
@@ -341,6 +349,9 @@ type object struct {
 	size int64
 	etag string
 	info *fileInfo
+	// head is the whole answer, for the metadata and headers a copy keeps; nil when the object
+	// was seen in a listing.
+	head *s3.HeadObjectOutput
 }
 
 // head looks up the object at loc. It returns nil, nil when there is none.
@@ -356,6 +367,7 @@ func (s *Store) head(ctx context.Context, op string, loc storage.Location) (*obj
 		size: aws.ToInt64(out.ContentLength),
 		etag: aws.ToString(out.ETag),
 		info: objectInfo(path.Base(loc.Key), out.ContentLength, out.LastModified),
+		head: out,
 	}, nil
 }
 
@@ -398,6 +410,11 @@ func parent(loc storage.Location) storage.Location {
 // Stat tells files from directories: an object at the key is a file; otherwise a marker or any
 // object below the key makes it a directory. The root and existing buckets are directories.
 func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, error) {
+	return s.stat(ctx, loc, false)
+}
+
+// stat is Stat; with stored, the times and modes kept in metadata are shown (STORE_METADATA).
+func (s *Store) stat(ctx context.Context, loc storage.Location, stored bool) (fs.FileInfo, error) {
 	const op = "stat"
 	if err := check(op, loc); err != nil {
 		return nil, err
@@ -408,6 +425,9 @@ func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, er
 			return nil, err
 		}
 		if obj != nil {
+			if stored {
+				return withStoredAttrs(obj.info, obj.head.Metadata), nil
+			}
 			return obj.info, nil
 		}
 	}
@@ -417,6 +437,9 @@ func (s *Store) Stat(ctx context.Context, loc storage.Location) (fs.FileInfo, er
 	}
 	if !dir {
 		return nil, storage.Errorf(op, loc, storage.KindNotExist, "", nil)
+	}
+	if stored && loc.Key != "" {
+		return s.storedDirInfo(ctx, op, loc, dirInfo(path.Base(loc.Key)))
 	}
 	switch {
 	case loc.IsRoot():
@@ -532,9 +555,10 @@ func (s *Store) Remove(ctx context.Context, loc storage.Location) error {
 }
 
 // SetAttrs refuses: S3 objects have no mode, owner or settable times. Whether a client sees the
-// refusal is the SFTP layer's choice (the server's SetStatOption).
+// refusal is the SFTP layer's choice (the server's SetStatOption); StoredAttrs keeps times and
+// modes in metadata instead.
 func (s *Store) SetAttrs(ctx context.Context, loc storage.Location, attrs storage.Attrs) error {
-	return storage.Errorf("setstat", loc, storage.KindNotSupported, "S3 objects have no POSIX attributes", nil)
+	return storage.Errorf("setstat", loc, storage.KindNotSupported, msgNoAttrs, nil)
 }
 
 // missingOrDir returns the error for opening loc when no object is there: KindIsDir for a

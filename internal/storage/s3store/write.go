@@ -27,6 +27,7 @@ const (
 	msgReadWrite    = "reading and writing an existing file through one handle is not supported on S3"
 	msgReadBack     = "reading back data already uploaded to S3 is not supported"
 	msgTooLarge     = "file too large for S3 (5 TiB at most)"
+	msgResume       = "resuming an upload is not supported on S3: an object cannot be added to (Transfer Family refuses it too); upload the whole file again"
 )
 
 // initialBuffer is the first allocation of a write handle's buffer.
@@ -43,6 +44,12 @@ const abortTimeout = time.Minute
 // without Create (KindNotExist); a directory (KindIsDir). With Read the handle is a
 // storage.ReadWriteHandle that reads back only what it has not uploaded yet.
 func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags) (storage.WriteHandle, error) {
+	return s.openWrite(ctx, loc, flags, false)
+}
+
+// openWrite is OpenWrite; with stored, the handle's SetAttrs keeps times and modes in the
+// object's metadata (StoredAttrs).
+func (s *Store) openWrite(ctx context.Context, loc storage.Location, flags storage.OpenFlags, stored bool) (storage.WriteHandle, error) {
 	const op = "open"
 	if err := check(op, loc); err != nil {
 		return nil, err
@@ -88,6 +95,10 @@ func (s *Store) OpenWrite(ctx context.Context, loc storage.Location, flags stora
 		window:    s.opts.MaxBufferPerHandle,
 		sem:       make(chan struct{}, uploadsInFlight),
 		mtime:     time.Now(),
+		stored:    stored,
+	}
+	if obj != nil && !flags.Truncate {
+		w.resumeAt = obj.size
 	}
 	if flags.Read {
 		return &readWriter{w}, nil
@@ -126,6 +137,16 @@ type writer struct {
 	tracked  trackedUpload // the upload, as the registry knows it
 	nextPart int32
 	mtime    time.Time // of the last write, or the open
+	// resumeAt is the size of the object an open without truncation found: a first write
+	// there is a client resuming an upload, which S3 cannot do.
+	resumeAt int64
+	// stored says SetAttrs keeps times and modes (StoredAttrs); meta is what it was given,
+	// metaSent how many SetAttrs CreateMultipartUpload had seen, attrs the last ones (for Stat).
+	stored   bool
+	meta     map[string]string
+	metaSets int
+	metaSent int
+	attrs    storage.Attrs
 
 	sem chan struct{} // a slot per upload in flight
 	wg  sync.WaitGroup
@@ -142,7 +163,14 @@ var _ storage.StatHandle = (*writer)(nil)
 func (w *writer) Stat() (fs.FileInfo, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return &fileInfo{name: path.Base(w.loc.Key), size: w.end, mtime: w.mtime}, nil
+	fi := &fileInfo{name: path.Base(w.loc.Key), size: w.end, mtime: w.mtime}
+	if w.attrs.Mtime != nil {
+		fi.mtime = *w.attrs.Mtime
+	}
+	if w.attrs.Mode != nil {
+		fi.perm, fi.hasPerm = w.attrs.Mode.Perm(), true
+	}
+	return fi, nil
 }
 
 // chunk is a write waiting for the gap before it to fill.
@@ -195,6 +223,9 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	frontier := w.flushed + int64(len(w.cur))
 	end := off + int64(len(p))
 	switch {
+	case w.resumeAt > 0 && off == w.resumeAt && w.end == 0:
+		w.failed = storage.Errorf("write", w.loc, storage.KindNotSupported, msgResume, nil)
+		return 0, w.failed
 	case end > maxObject:
 		w.failed = storage.Errorf("write", w.loc, storage.KindInvalid, msgTooLarge, nil)
 		return 0, w.failed
@@ -271,8 +302,9 @@ func (w *writer) upload(part, buf []byte) error {
 	if w.uploadID == "" {
 		w.tracked = w.s.trackUpload(w.ctx, w.loc)
 		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &w.loc.Bucket, Key: &w.loc.Key, ChecksumAlgorithm: w.s.checksum,
+			Bucket: &w.loc.Bucket, Key: &w.loc.Key, ChecksumAlgorithm: w.s.checksum, Metadata: w.meta,
 		})
+		w.metaSent = w.metaSets
 		if err != nil {
 			w.tracked.ended(w.ctx)
 			return w.s.fail("write", w.loc, err)
@@ -382,6 +414,7 @@ func (w *writer) commit() error {
 			ContentLength:     aws.Int64(int64(len(w.cur))),
 			ChecksumAlgorithm: w.s.checksum,
 			IfNoneMatch:       ifNoneMatch,
+			Metadata:          w.meta,
 		})
 		return w.commitErr(err)
 	}
@@ -396,18 +429,61 @@ func (w *writer) commit() error {
 		return err
 	}
 	slices.SortFunc(w.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
-	_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
+	out, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          &w.loc.Bucket,
 		Key:             &w.loc.Key,
 		UploadId:        &w.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
 		IfNoneMatch:     ifNoneMatch,
 	})
-	if err == nil {
-		w.tracked.ended(w.ctx)
-		w.uploadID = "" // nothing left to abort
+	if err != nil {
+		return w.commitErr(err)
 	}
-	return w.commitErr(err)
+	w.tracked.ended(w.ctx)
+	w.uploadID = "" // nothing left to abort
+	if w.metaSets == w.metaSent {
+		return nil
+	}
+	// Attributes set after the multipart upload began: S3 takes metadata only when an upload
+	// is created, so the object is copied onto itself with them, once.
+	obj := &object{size: w.end, etag: aws.ToString(out.ETag)}
+	if err := w.s.copyObject(w.ctx, "close", w.loc, w.loc, obj, w.meta); err != nil {
+		return fmt.Errorf("the file was stored, but its time and mode were not: %w", err)
+	}
+	return nil
+}
+
+var _ storage.AttrHandle = (*writer)(nil)
+
+// SetAttrs keeps attrs' time and mode for the object this upload makes (StoredAttrs); without
+// StoredAttrs it refuses, as Store.SetAttrs does.
+func (w *writer) SetAttrs(attrs storage.Attrs) error {
+	const op = "setstat"
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case !w.stored:
+		return storage.Errorf(op, w.loc, storage.KindNotSupported, msgNoAttrs, nil)
+	case w.done:
+		return storage.Errorf(op, w.loc, storage.KindInvalid, "file already closed", nil)
+	case attrs.UID != nil || attrs.GID != nil:
+		return storage.Errorf(op, w.loc, storage.KindNotSupported, "S3 objects have no POSIX owner", nil)
+	}
+	if err := checkSize(op, w.loc, attrs, w.end); err != nil {
+		return err
+	}
+	if attrs.Mtime == nil && attrs.Mode == nil {
+		return nil
+	}
+	w.meta = withAttrs(w.meta, attrs, false)
+	w.metaSets++
+	if attrs.Mtime != nil {
+		w.attrs.Mtime = attrs.Mtime
+	}
+	if attrs.Mode != nil {
+		w.attrs.Mode = attrs.Mode
+	}
+	return nil
 }
 
 func (w *writer) commitErr(err error) error {
