@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,8 +17,8 @@ import (
 	"time"
 )
 
-// sshdBinary finds OpenSSH's sshd: TRANSFERD_TEST_SSHD (scripts/test fetches openssh-server into
-// its cache and sets it) or the system's /usr/sbin/sshd. The system's sshd is only run, never
+// sshdBinary finds OpenSSH's sshd: TRANSFERD_TEST_SSHD or the system's /usr/sbin/sshd (which
+// scripts/test installs). The system's sshd is only run, never
 // configured or signalled: each test starts its own on loopback.
 func sshdBinary(t *testing.T) string {
 	t.Helper()
@@ -33,7 +34,7 @@ func sshdBinary(t *testing.T) string {
 			return abs
 		}
 	}
-	t.Fatal("OpenSSH's sshd is not installed: run scripts/test, which fetches openssh-server into ~/.cache/transferd-test (or set TRANSFERD_TEST_SSHD)")
+	t.Fatal("OpenSSH's sshd is not installed: run scripts/test, which installs Debian's openssh-server without starting its service (or set TRANSFERD_TEST_SSHD)")
 	return ""
 }
 
@@ -48,6 +49,14 @@ type privateSSHD struct {
 // effective lists with `sshd -T`. Run as root, it runs as nobody, so that it needs no privilege
 // separation user or directory and cannot touch the system. It is stopped when the test ends.
 func startSSHD(t *testing.T, extra string) *privateSSHD {
+	t.Helper()
+	return startSSHDAs(t, extra, true)
+}
+
+// startSSHDAs is startSSHD; when the test runs as root, sshd runs as nobody only with
+// asNobody, and otherwise as root (privilege separation then needs Debian's installed
+// openssh-server, whose sshd user it runs its unprivileged half as).
+func startSSHDAs(t *testing.T, extra string, asNobody bool) *privateSSHD {
 	t.Helper()
 	bin := sshdBinary(t)
 	// Not t.TempDir(): its parent is private to this user, and sshd may run as nobody.
@@ -70,8 +79,12 @@ func startSSHD(t *testing.T, extra string) *privateSSHD {
 	}
 	s := &privateSSHD{port: freePort(t)}
 	cfg := filepath.Join(dir, "sshd_config")
-	conf := fmt.Sprintf("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nHostKey %s\nPidFile %s\nUsePAM no\nSubsystem sftp internal-sftp\nCompression no\n%s",
-		s.port, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "host_rsa"), filepath.Join(dir, "sshd.pid"), extra)
+	subsystem := "Subsystem sftp internal-sftp\n"
+	if strings.Contains(extra, "Subsystem ") {
+		subsystem = ""
+	}
+	conf := fmt.Sprintf("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nHostKey %s\nPidFile %s\nUsePAM no\n%sCompression no\n%s",
+		s.port, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "host_rsa"), filepath.Join(dir, "sshd.pid"), subsystem, extra)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +96,18 @@ func startSSHD(t *testing.T, extra string) *privateSSHD {
 			more, _ := filepath.Glob(filepath.Join(root, "usr", "lib", "*-linux-gnu"))
 			cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.Join(append(libs, more...), ":"))
 		}
-		if os.Geteuid() == 0 {
+		if os.Geteuid() == 0 && asNobody {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		}
 		return cmd
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !asNobody {
+		if _, err := user.Lookup("sshd"); err != nil {
+			t.Fatalf("sshd as root needs its privilege separation user sshd, which Debian's openssh-server package creates (scripts/test installs it): %v", err)
+		}
+		os.MkdirAll("/run/sshd", 0o755)
+	}
+	if os.Geteuid() == 0 && asNobody {
 		filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	}
 	out, err := command("-T", "-f", cfg).CombinedOutput()
@@ -129,6 +148,39 @@ func startSSHD(t *testing.T, extra string) *privateSSHD {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// loginSSHD is a private sshd that a test's key logs in to as the user the test runs as, for
+// SFTP in dir (internal-sftp's start directory).
+type loginSSHD struct {
+	*privateSSHD
+	user, dir string
+}
+
+func startLoginSSHD(t *testing.T, key *sshKey) *loginSSHD {
+	t.Helper()
+	base, err := os.MkdirTemp("", "transferd-e2e-sftp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	dir := filepath.Join(base, "files")
+	for _, d := range []string{base, dir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o755)
+	}
+	keys := filepath.Join(base, "authorized_keys")
+	if err := os.WriteFile(keys, []byte(key.Authorized+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSSHDAs(t, fmt.Sprintf("AuthorizedKeysFile %s\nStrictModes no\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp -d %s\n", keys, dir), false)
+	return &loginSSHD{privateSSHD: s, user: u.Username, dir: dir}
 }
 
 // probeReport is the part of `transferd probe --json` the tests check.

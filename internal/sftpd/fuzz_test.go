@@ -59,9 +59,9 @@ func req(typ byte, fields ...any) []byte {
 
 // SFTP v3 request types and open flags the seeds use.
 const (
-	fxpInit, fxpRead, fxpWrite, fxpLstat, fxpSetstat, fxpReaddir, fxpRemove = 1, 5, 6, 7, 9, 12, 13
-	fxpMkdir, fxpRmdir, fxpRealpath, fxpStat, fxpRename                     = 14, 15, 16, 17, 18
-	flagRead, flagWrite, flagCreat, flagTrunc                               = 1, 2, 8, 16
+	fxpInit, fxpLstat, fxpSetstat, fxpRemove            = 1, 7, 9, 13
+	fxpMkdir, fxpRmdir, fxpRealpath, fxpStat, fxpRename = 14, 15, 16, 17, 18
+	flagRead, flagWrite, flagCreat, flagTrunc           = fxfRead, fxfWrite, fxfCreat, fxfTrunc
 )
 
 // fuzzSeeds are request sequences a client sends, after INIT.

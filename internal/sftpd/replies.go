@@ -16,9 +16,13 @@ const (
 	fxpVersion = 2
 	fxpOpen    = 3
 	fxpClose   = 4
+	fxpRead    = 5
+	fxpWrite   = 6
 	fxpOpendir = 11
+	fxpReaddir = 12
 	fxpStatus  = 101
 
+	sshFxNoSuchFile  = 2
 	sshFxFailure     = 4
 	fxpHandle        = 102
 	fxpExtended      = 200
@@ -34,6 +38,17 @@ const (
 	// maxClose is the longest CLOSE packet whose handle the stream reads; pkg/sftp's handles are
 	// decimal numbers. A longer one stops the session from parking.
 	maxClose = 1 + 4 + 4 + 64
+	// maxHandle is the longest handle whose use the stream checks; maxOpen the longest OPEN
+	// packet it reads whole, to learn how the file is opened.
+	maxHandle = 64
+	maxOpen   = 64 << 10
+
+	// OPEN's pflags that pkg/sftp reads (draft-ietf-secsh-filexfer-02).
+	fxfRead   = 0x01
+	fxfWrite  = 0x02
+	fxfAppend = 0x04
+	fxfCreat  = 0x08
+	fxfTrunc  = 0x10
 )
 
 // parkAfter is how long a session with no open file or directory and no request in progress waits
@@ -60,6 +75,11 @@ var errParked = errors.New("sftp: session parked while idle")
 //     next packet comes. A request server keeps no state between requests but its open handles,
 //     which the stream tracks (HANDLE replies, CLOSE requests). An idle session then costs its
 //     SSH connection and one goroutine instead of a dozen; transfers never wait for the hand-over;
+//   - refuses a READ, WRITE or READDIR on a handle not opened for it, as OpenSSH's sftp-server
+//     does (NO_SUCH_FILE for a file opened the other way, its EBADF; FAILURE for a directory).
+//     pkg/sftp serves every request on a handle the way the handle was opened: it would answer
+//     a WRITE on a read handle with DATA, and write a READ's length of zeros into a file opened
+//     for writing;
 //   - gives pkg/sftp's packet allocator (pages of 256 KiB kept for the life of a request server;
 //     READ replies are built in them: downloads about 15% faster here) only to request servers that move
 //     data in packets that fill its pages: the client asked for limits@openssh.com (as OpenSSH's
@@ -100,6 +120,8 @@ type stream struct {
 	done      bool
 	handles   map[string]bool // open handles: from HANDLE replies until their CLOSE is read; true: holds a unit of budget
 	opening   map[uint32]bool // ids of OPEN and OPENDIR requests not answered yet, each holding a unit of budget
+	uses      map[string]use  // what each open handle was opened for
+	opens     map[uint32]use  // the same for OPEN and OPENDIR requests not answered yet
 	// maxHandles caps handles and opening together (0: no cap); budget is the user's and the
 	// process's (nil: none). Refusals are counted, and the first is reported through refused.
 	maxHandles int
@@ -118,6 +140,31 @@ type stream struct {
 	parkReply chan bool
 }
 
+// use is what a handle was opened for.
+type use struct{ read, write, dir bool }
+
+// openUse is how pkg/sftp opens a file for pflags: for writing when any of WRITE, APPEND, CREAT
+// and TRUNC is set, else for reading; for both with READ and one of those.
+func openUse(pflags uint32) use {
+	write := pflags&(fxfWrite|fxfAppend|fxfCreat|fxfTrunc) != 0
+	return use{read: pflags&fxfRead != 0 || !write, write: write}
+}
+
+// misuse is the refusal of a request of type typ on a handle opened for u, or "".
+func (u use) misuse(typ byte) (code uint32, msg string) {
+	switch {
+	case typ == fxpReaddir && !u.dir:
+		return sshFxFailure, "not a directory handle: READDIR reads handles that OPENDIR returned"
+	case typ != fxpReaddir && u.dir:
+		return sshFxFailure, "a directory handle: only READDIR and CLOSE apply to it"
+	case typ == fxpRead && !u.read:
+		return sshFxNoSuchFile, "the file was opened for writing only: it cannot be read through this handle"
+	case typ == fxpWrite && !u.write:
+		return sshFxNoSuchFile, "the file was opened for reading only: it cannot be written through this handle"
+	}
+	return 0, ""
+}
+
 // start is the beginning of a packet that run hands to pkg/sftp's reader: bytes read, and how
 // many more of the packet to read from the channel.
 type start struct {
@@ -132,7 +179,7 @@ type afterReply struct {
 
 func newStream(ch io.ReadWriteCloser) *stream {
 	return &stream{ch: ch, parkAfter: parkAfter, pkts: make(chan start, 1), readReq: make(chan struct{}, 1),
-		handles: map[string]bool{}, opening: map[uint32]bool{}, parkNow: make(chan struct{}, 1), parkReply: make(chan bool, 1)}
+		handles: map[string]bool{}, opening: map[uint32]bool{}, uses: map[string]use{}, opens: map[uint32]use{}, parkNow: make(chan struct{}, 1), parkReply: make(chan bool, 1)}
 }
 
 func (s *stream) Close() error { return s.ch.Close() }
@@ -339,8 +386,14 @@ func (s *stream) nextPacket() (start, error) {
 		case length == 0 || length > maxPacket:
 			// pkg/sftp would refuse it too; let it see the header and end the session.
 			return start{first: append(s.buf[:0], hdr[:]...)}, nil
-		case hdr[4] == fxpExtended:
+		case hdr[4] == fxpExtended, hdr[4] == fxpOpen && length <= maxOpen:
 			whole = true
+		case (hdr[4] == fxpRead || hdr[4] == fxpWrite || hdr[4] == fxpReaddir) && length >= 9:
+			st, err := s.handleRequest(hdr, length)
+			if err == errAnswered {
+				continue
+			}
+			return st, err
 		case hdr[4] == fxpClose:
 			whole = length <= maxClose
 			if !whole {
@@ -357,6 +410,9 @@ func (s *stream) nextPacket() (start, error) {
 			id := binary.BigEndian.Uint32(s.buf[5:9])
 			refusal := s.admitOpen(id)
 			if refusal == "" {
+				if hdr[4] == fxpOpendir {
+					s.opened(id, use{dir: true})
+				}
 				return start{first: s.buf, left: length - 5}, nil
 			}
 			if _, err := io.CopyN(io.Discard, s.ch, int64(length-5)); err != nil {
@@ -376,8 +432,22 @@ func (s *stream) nextPacket() (start, error) {
 		if _, err := io.ReadFull(s.ch, body); err != nil {
 			return start{}, io.ErrUnexpectedEOF
 		}
-		if hdr[4] == fxpClose {
+		switch hdr[4] {
+		case fxpClose:
 			s.closing(body)
+			return start{first: s.buf}, nil
+		case fxpOpen:
+			id := binary.BigEndian.Uint32(body)
+			if refusal := s.admitOpen(id); refusal != "" {
+				if err := s.writeOwn(statusPacket(id, sshFxFailure, refusal)); err != nil {
+					return start{}, err
+				}
+				continue
+			}
+			// id, filename, pflags, attrs.
+			if name, ok := handleAt(body, 4); ok && len(body) >= 8+len(name)+4 {
+				s.opened(id, openUse(binary.BigEndian.Uint32(body[8+len(name):])))
+			}
 			return start{first: s.buf}, nil
 		}
 		if reply := answer(body, s.maxHandles); reply != nil {
@@ -393,6 +463,53 @@ func (s *stream) nextPacket() (start, error) {
 	}
 }
 
+// errAnswered says handleRequest answered the request itself.
+var errAnswered = errors.New("answered by the stream")
+
+// handleRequest reads the start of a READ, WRITE or READDIR request (id, handle) and passes it
+// on, or answers it (errAnswered) when the handle was not opened for it.
+func (s *stream) handleRequest(hdr [5]byte, length uint32) (start, error) {
+	// id and the handle's length; for READ and WRITE, whose handle is followed by at least 12
+	// bytes, also that many more in the same read: pkg/sftp's handles are short numbers.
+	read := uint32(8)
+	if hdr[4] != fxpReaddir && length-1 >= 8+12 {
+		read += 12
+	}
+	s.buf = append(append(s.buf[:0], hdr[:]...), make([]byte, read)...)
+	if _, err := io.ReadFull(s.ch, s.buf[5:]); err != nil {
+		return start{}, io.ErrUnexpectedEOF
+	}
+	if n := binary.BigEndian.Uint32(s.buf[9:13]); n <= maxHandle && 8+n <= length-1 {
+		if more := int(8+n) - int(read); more > 0 {
+			s.buf = append(s.buf, make([]byte, more)...)
+			if _, err := io.ReadFull(s.ch, s.buf[5+read:]); err != nil {
+				return start{}, io.ErrUnexpectedEOF
+			}
+			read += uint32(more)
+		}
+		s.mu.Lock()
+		u, known := s.uses[string(s.buf[13:13+n])]
+		s.mu.Unlock()
+		if code, msg := u.misuse(hdr[4]); known && msg != "" {
+			if _, err := io.CopyN(io.Discard, s.ch, int64(length-1-read)); err != nil {
+				return start{}, io.ErrUnexpectedEOF
+			}
+			if err := s.writeOwn(statusPacket(binary.BigEndian.Uint32(s.buf[5:9]), code, msg)); err != nil {
+				return start{}, err
+			}
+			return start{}, errAnswered
+		}
+	}
+	return start{first: s.buf, left: length - 1 - read}, nil
+}
+
+// opened notes what the OPEN or OPENDIR request id opens its file for.
+func (s *stream) opened(id uint32, u use) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opens[id] = u
+}
+
 // closing forgets the handle a CLOSE request (body: id, handle) names, giving back its budget.
 func (s *stream) closing(body []byte) {
 	s.mu.Lock()
@@ -402,6 +519,7 @@ func (s *stream) closing(body []byte) {
 			s.give()
 		}
 		delete(s.handles, h)
+		delete(s.uses, h)
 	}
 }
 
@@ -443,6 +561,8 @@ func (s *stream) answered(p []byte) {
 	id := binary.BigEndian.Uint32(p[5:9])
 	held := s.opening[id]
 	delete(s.opening, id)
+	u, known := s.opens[id]
+	delete(s.opens, id)
 	if p[4] == fxpStatus {
 		if held {
 			s.give()
@@ -460,6 +580,9 @@ func (s *stream) answered(p []byte) {
 			s.budget.Claim()
 		}
 		s.handles[h] = true
+		if known {
+			s.uses[h] = u
+		}
 	} else {
 		s.noPark = true
 		if held {
@@ -664,6 +787,8 @@ func (s *stream) end() {
 	}
 	clear(s.handles)
 	clear(s.opening)
+	clear(s.uses)
+	clear(s.opens)
 	if s.refusals > 1 && s.refused != nil {
 		s.refused("further opens refused by the same limits in this session", s.refusals-1)
 	}
