@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A raw SFTP version 3 client: it sends exactly the request a case names and reads back the
@@ -176,12 +177,30 @@ func (c *rawSFTP) read() (byte, []byte) {
 // call sends a request (the id is added) and reads its reply.
 func (c *rawSFTP) call(typ byte, fields ...any) sftpReply {
 	c.t.Helper()
+	id := c.request(typ, fields...)
+	r, got := c.reply()
+	if got != id {
+		c.t.Fatalf("reply of type %d answers request %d, not %d", r.typ, got, id)
+	}
+	return r
+}
+
+// request sends a request without waiting for its reply, and returns its id.
+func (c *rawSFTP) request(typ byte, fields ...any) uint32 {
+	c.t.Helper()
 	c.id++
 	c.send(typ, append([]any{c.id}, fields...)...)
+	return c.id
+}
+
+// reply reads the next reply and the id it answers.
+func (c *rawSFTP) reply() (sftpReply, uint32) {
+	c.t.Helper()
 	rt, body := c.read()
-	if len(body) < 4 || binary.BigEndian.Uint32(body) != c.id {
-		c.t.Fatalf("reply of type %d does not answer request %d", rt, c.id)
+	if len(body) < 4 {
+		c.t.Fatalf("reply of type %d without an id", rt)
 	}
+	id := binary.BigEndian.Uint32(body)
 	body = body[4:]
 	r := sftpReply{typ: rt}
 	str := func() string {
@@ -201,7 +220,7 @@ func (c *rawSFTP) call(typ byte, fields ...any) sftpReply {
 	case fxpHandle:
 		r.handle = str()
 	}
-	return r
+	return r, id
 }
 
 // statusCase is one request (or a few, the last one compared) that a client may send.
@@ -412,5 +431,63 @@ func mkFixture(t *testing.T, root, name string) {
 	}
 	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A client that sends FSETSTAT right behind its WRITEs, without waiting for their replies (lftp's
+// mirror, paramiko's pipelined files), keeps the time it set: transferd serves a handle's
+// requests concurrently, and writes served after the FSETSTAT used to move the time again.
+func TestTimesBehindPipelinedWrites(t *testing.T) {
+	t.Parallel()
+	key := keyFor(t, "ed25519")
+	const user = "times_user"
+	s3, efs, local := freePort(t), freePort(t), freePort(t)
+	p := start(t, configYAML("",
+		serverConf{Port: local, Users: []userConf{chrootUser(user, key)}},
+		serverConf{Port: efs, Domain: "EFS", Users: []userConf{chrootUser(user, key)}}))
+	site := newS3Site(t, "STORE_METADATA")
+	s3 = site.port
+	if err := os.MkdirAll(p.userDir(user), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Date(2019, 7, 1, 12, 0, 0, 0, time.UTC)
+	block := make([]byte, 32<<10)
+	for _, tc := range []struct {
+		name string
+		port int
+		user string
+		key  *sshKey
+	}{{"local", local, user, key}, {"local EFS", efs, user, key}, {"s3 STORE_METADATA", s3, site.user, site.key}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openRawSFTP(t, tc.port, tc.user, tc.key)
+			v := dialSFTP(t, tc.port, tc.user, tc.key)
+			for round := range 3 {
+				name := fmt.Sprintf("/timed-%d", round)
+				open := c.call(fxpOpen, name, uint32(fxfWrite|fxfCreat|fxfTrunc), uint32(0))
+				if open.typ != fxpHandle {
+					t.Fatalf("OPEN: %s %q", open.outcome(), open.msg)
+				}
+				const writes = 64
+				for i := range writes {
+					c.request(fxpWrite, open.handle, uint64(i*len(block)), block)
+				}
+				c.request(fxpFsetstat, open.handle, uint32(attrTimes), uint32(stamp.Unix()), uint32(stamp.Unix()))
+				for range writes + 1 {
+					if r, id := c.reply(); r.typ != fxpStatus || r.code != 0 {
+						t.Fatalf("request %d: %s %q", id, r.outcome(), r.msg)
+					}
+				}
+				if r := c.call(fxpClose, open.handle); r.code != 0 {
+					t.Fatalf("CLOSE: %s %q", r.outcome(), r.msg)
+				}
+				fi, err := v.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !fi.ModTime().Equal(stamp) || fi.Size() != writes*int64(len(block)) {
+					t.Errorf("round %d: %d bytes, mtime %v; want %d bytes and the time FSETSTAT set, %v", round, fi.Size(), fi.ModTime().UTC(), writes*len(block), stamp)
+				}
+			}
+		})
 	}
 }

@@ -174,7 +174,8 @@ func (h *handlers) setstat(ctx context.Context, r *sftp.Request) error {
 		return err
 	}
 	set := func() error { return as.SetAttrs(ctx, res.Location, attrs) }
-	if w := h.latestWriting(res.Location); w != nil {
+	w := h.latestWriting(res.Location)
+	if w != nil {
 		if ah, ok := w.wh.(storage.AttrHandle); ok {
 			// The file is being uploaded here and published at its CLOSE: FSETSTAT (which
 			// pkg/sftp passes by path) and SETSTAT of it change what is published.
@@ -183,6 +184,11 @@ func (h *handlers) setstat(ctx context.Context, r *sftp.Request) error {
 	}
 	if err := set(); err != nil {
 		return h.fail(activity.Setstat, rec.Path, err)
+	}
+	if w != nil && (attrs.Mtime != nil || attrs.Atime != nil) {
+		// Writes still in flight (pkg/sftp serves a handle's requests concurrently, and lftp
+		// sends FSETSTAT right behind its WRITEs) would move the time again: CLOSE sets it last.
+		w.keepTimes(attrs.Atime, attrs.Mtime)
 	}
 	h.cfg.Activity.Log(rec)
 	return nil

@@ -1,12 +1,14 @@
 package sftpd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -204,6 +206,43 @@ type writeFile struct {
 	// flight, and they fail alike (a full disk, S3 without the bucket), so they are written as
 	// one ERROR record per message, with its count, when the handle ends.
 	failures failures
+	// times are the access and modification times a SETSTAT of the file gave while it was
+	// open, set again when it closes, after its last write.
+	timesMu sync.Mutex
+	times   storage.Attrs
+}
+
+// keepTimes remembers times set while the file is open, to set them again at CLOSE.
+func (f *writeFile) keepTimes(atime, mtime *time.Time) {
+	f.timesMu.Lock()
+	defer f.timesMu.Unlock()
+	if atime != nil {
+		f.times.Atime = atime
+	}
+	if mtime != nil {
+		f.times.Mtime = mtime
+	}
+}
+
+// setTimes sets the kept times after the last write: through the handle before it is closed
+// (uploads published at CLOSE), else (after) by path.
+func (f *writeFile) setTimes(afterClose bool) error {
+	f.timesMu.Lock()
+	t := f.times
+	f.timesMu.Unlock()
+	if t.Atime == nil && t.Mtime == nil {
+		return nil
+	}
+	if ah, ok := f.wh.(storage.AttrHandle); ok {
+		if afterClose {
+			return nil
+		}
+		return ah.SetAttrs(t)
+	}
+	if as, ok := f.h.cfg.Backend.(storage.AttrSetter); ok && afterClose {
+		return as.SetAttrs(context.Background(), f.loc, t)
+	}
+	return nil
 }
 
 // failures counts a handle's failed writes by message, keeping the first error.
@@ -322,9 +361,15 @@ func (f *writeFile) Close() error {
 		f.abort(first)
 		return statusError(first)
 	}
+	if err := f.setTimes(false); err != nil {
+		f.h.log.Warn("setting the times of an uploaded file at its CLOSE failed", "path", f.loc.String(), "err", err)
+	}
 	if err := f.wh.Close(); err != nil {
 		f.partial.Store(&partialEnd{cause: err, message: "storing the file failed: " + recordMessage(err)})
 		return f.h.fail(activity.Close, f.loc.String(), err)
+	}
+	if err := f.setTimes(true); err != nil {
+		f.h.log.Warn("setting the times of an uploaded file after its CLOSE failed", "path", f.loc.String(), "err", err)
 	}
 	return nil
 }
