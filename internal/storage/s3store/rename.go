@@ -225,7 +225,8 @@ func (s *Store) deleteKeys(ctx context.Context, bucket string, keys []string) er
 func copySource(loc storage.Location) string {
 	elems := strings.Split(loc.Key, "/")
 	for i, e := range elems {
-		elems[i] = url.PathEscape(e)
+		// PathEscape leaves "+", which some S3 servers (versitygw) read as a space there.
+		elems[i] = strings.ReplaceAll(url.PathEscape(e), "+", "%2B")
 	}
 	return url.PathEscape(loc.Bucket) + "/" + strings.Join(elems, "/")
 }
