@@ -146,6 +146,30 @@ func TestStoredAttrs(t *testing.T) {
 		}
 	})
 
+	t.Run("size set before the writes", func(t *testing.T) {
+		// lftp sets the final size, then writes: the size is kept as ftruncate would keep it.
+		h, err := s.OpenWrite(ctx, at("sized"), create)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := int64(10)
+		if err := h.(storage.AttrHandle).SetAttrs(storage.Attrs{Size: &size, Mtime: &mtime}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.WriteAt([]byte("hello"), 0); err != nil {
+			t.Fatal(err)
+		}
+		less := int64(3)
+		err = h.(storage.AttrHandle).SetAttrs(storage.Attrs{Size: &less})
+		wantKind(t, "a size below what was written", err, storage.KindNotSupported)
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(t, c, bucket, "sized"); string(got) != "hello\x00\x00\x00\x00\x00" {
+			t.Errorf("the object is %q, want hello and five zeros", got)
+		}
+	})
+
 	t.Run("existing object", func(t *testing.T) {
 		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("exists"),
 			Body: strings.NewReader("data"), ContentType: aws.String("text/csv"),

@@ -147,6 +147,7 @@ type writer struct {
 	metaSets int
 	metaSent int
 	attrs    storage.Attrs
+	minSize  int64 // a size SetAttrs gave: Close fills up to it with zeros
 
 	sem chan struct{} // a slot per upload in flight
 	wg  sync.WaitGroup
@@ -163,7 +164,7 @@ var _ storage.StatHandle = (*writer)(nil)
 func (w *writer) Stat() (fs.FileInfo, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	fi := &fileInfo{name: path.Base(w.loc.Key), size: w.end, mtime: w.mtime}
+	fi := &fileInfo{name: path.Base(w.loc.Key), size: max(w.end, w.minSize), mtime: w.mtime}
 	if w.attrs.Mtime != nil {
 		fi.mtime = *w.attrs.Mtime
 	}
@@ -387,6 +388,9 @@ func (w *writer) Close() error {
 		err = storage.Errorf("close", w.loc, storage.KindNotSupported, msgRandomAccess,
 			fmt.Errorf("bytes from %d on were never written, %d bytes after them were", w.flushed+int64(len(w.cur)), w.buffered))
 	}
+	if err == nil && w.minSize > w.end {
+		err = w.fillTo(w.minSize)
+	}
 	if err == nil {
 		err = w.commit()
 	}
@@ -453,6 +457,20 @@ func (w *writer) commit() error {
 	return nil
 }
 
+// fillTo appends zeros up to size, as the end of a file extended by SETSTAT reads.
+func (w *writer) fillTo(size int64) error {
+	zeros := make([]byte, min(size-w.end, 1<<20))
+	for w.end < size {
+		p := zeros[:min(int64(len(zeros)), size-w.end)]
+		w.extend(p, w.end)
+		w.end += int64(len(p))
+		if err := w.cutParts(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 var _ storage.AttrHandle = (*writer)(nil)
 
 // SetAttrs keeps attrs' time and mode for the object this upload makes (StoredAttrs); without
@@ -469,8 +487,18 @@ func (w *writer) SetAttrs(attrs storage.Attrs) error {
 	case attrs.UID != nil || attrs.GID != nil:
 		return storage.Errorf(op, w.loc, storage.KindNotSupported, "S3 objects have no POSIX owner", nil)
 	}
-	if err := checkSize(op, w.loc, attrs, w.end); err != nil {
-		return err
+	if attrs.Size != nil {
+		// Clients set the final size before they write (lftp does): like ftruncate on the
+		// file being written, a size beyond what was written is filled with zeros at CLOSE
+		// unless writes reach it. Less than was written would need a truncation S3 has not.
+		if *attrs.Size < w.end {
+			return storage.Errorf(op, w.loc, storage.KindNotSupported,
+				fmt.Sprintf("S3 uploads cannot be truncated below what was written (size %d asked, %d bytes written)", *attrs.Size, w.end), nil)
+		}
+		if *attrs.Size > maxObject {
+			return storage.Errorf(op, w.loc, storage.KindInvalid, msgTooLarge, nil)
+		}
+		w.minSize = *attrs.Size
 	}
 	if attrs.Mtime == nil && attrs.Mode == nil {
 		return nil
