@@ -179,7 +179,11 @@ func startLoginSSHD(t *testing.T, key *sshKey) *loginSSHD {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSSHDAs(t, fmt.Sprintf("AuthorizedKeysFile %s\nStrictModes no\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp -d %s\n", keys, dir), false)
+	// SHA-1 RSA too, as Transfer Family's older policies take it: the reference is for what
+	// sftp-server answers, and the oldest clients (curl's libssh2, JSch) know no other RSA.
+	s := startSSHDAs(t, fmt.Sprintf("AuthorizedKeysFile %s\nStrictModes no\nPubkeyAuthentication yes\nPasswordAuthentication no\n"+
+		"KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nHostKeyAlgorithms +ssh-rsa\nPubkeyAcceptedAlgorithms +ssh-rsa\n"+
+		"Subsystem sftp internal-sftp -d %s\n", keys, dir), false)
 	return &loginSSHD{privateSSHD: s, user: u.Username, dir: dir}
 }
 
