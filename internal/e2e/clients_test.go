@@ -220,16 +220,17 @@ func TestClientMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	if os.Getenv("TRANSFERD_CLIENTS_DOC") == "write" {
-		out, err := replaceBetween(string(doc), matrixBegin, matrixEnd, table+renderDetails(clients, sites, results))
+		head, _, tail, err := splitAt(string(doc), matrixBegin, matrixEnd)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out := head + matrixBegin + "\n" + table + renderDetails(clients, sites, results) + tail
 		if err := os.WriteFile(clientsDoc, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	written, err := between(string(doc), matrixBegin, matrixEnd)
+	_, written, _, err := splitAt(string(doc), matrixBegin, matrixEnd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,26 +641,16 @@ func renderDetails(clients []string, sites []*matrixSite, results map[string]map
 	return b.String()
 }
 
-func between(doc, begin, end string) (string, error) {
-	_, rest, ok := strings.Cut(doc, begin+"\n")
-	if !ok {
-		return "", fmt.Errorf("%s has no line %q", clientsDoc, begin)
-	}
-	in, _, ok := strings.Cut(rest, end)
-	if !ok {
-		return "", fmt.Errorf("%s has no line %q", clientsDoc, end)
-	}
-	return in, nil
-}
-
-func replaceBetween(doc, begin, end, with string) (string, error) {
+// splitAt cuts doc around the lines begin and end: what precedes begin's line, what is between
+// the two, and end with what follows.
+func splitAt(doc, begin, end string) (head, in, tail string, err error) {
 	head, rest, ok := strings.Cut(doc, begin+"\n")
 	if !ok {
-		return "", fmt.Errorf("%s has no line %q", clientsDoc, begin)
+		return "", "", "", fmt.Errorf("%s has no line %q", clientsDoc, begin)
 	}
-	_, tail, ok := strings.Cut(rest, end)
+	in, tail, ok = strings.Cut(rest, end)
 	if !ok {
-		return "", fmt.Errorf("%s has no line %q", clientsDoc, end)
+		return "", "", "", fmt.Errorf("%s has no line %q", clientsDoc, end)
 	}
-	return head + begin + "\n" + with + end + tail, nil
+	return head, in, end + tail, nil
 }

@@ -3,9 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
-	"golang.org/x/crypto/ssh"
 )
 
 // rcloneS3Exceptions are the tests of rclone's sftp suite that do not pass against transferd on
@@ -126,16 +122,9 @@ func importEd25519HostKey(t *testing.T, c *transfer.Client) {
 	if err != nil || len(list.Servers) != 1 {
 		t.Fatalf("ListServers: %v, %v", list, err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	body, _ := hostKeyPEM(t, "ed25519")
 	if _, err := c.ImportHostKey(ctx, &transfer.ImportHostKeyInput{ServerId: list.Servers[0].ServerId,
-		HostKeyBody: aws.String(string(pem.EncodeToMemory(block)))}); err != nil {
+		HostKeyBody: aws.String(body)}); err != nil {
 		t.Fatalf("ImportHostKey: %v", err)
 	}
 }

@@ -83,6 +83,8 @@ func fuzzSeeds() [][]byte {
 			req(fxpExtended, 3, "statvfs@openssh.com", "/")),
 		join(req(fxpClose, 1, handle), req(fxpClose, 2, string(make([]byte, 200)))),
 		{0, 0, 0, 9, fxpOpen, 0, 0, 0, 1},
+		{0, 0, 0, 2, fxpOpen, 0}, // shorter than an id: the stream reads OPENs whole
+		{0, 0, 0, 9, fxpRead, 0, 0, 0, 1, 0, 0, 0, 0},
 		{0xff, 0xff, 0xff, 0xff},
 	}
 }

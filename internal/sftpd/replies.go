@@ -386,7 +386,7 @@ func (s *stream) nextPacket() (start, error) {
 		case length == 0 || length > maxPacket:
 			// pkg/sftp would refuse it too; let it see the header and end the session.
 			return start{first: append(s.buf[:0], hdr[:]...)}, nil
-		case hdr[4] == fxpExtended, hdr[4] == fxpOpen && length <= maxOpen:
+		case hdr[4] == fxpExtended, hdr[4] == fxpOpen && length >= 5 && length <= maxOpen:
 			whole = true
 		case (hdr[4] == fxpRead || hdr[4] == fxpWrite || hdr[4] == fxpReaddir) && length >= 9:
 			st, err := s.handleRequest(hdr, length)
