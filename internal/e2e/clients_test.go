@@ -234,7 +234,7 @@ func TestClientMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(written, table) {
+	if !strings.HasPrefix(withoutVersions(written), withoutVersions(table)) {
 		t.Errorf("the clients do not do what docs/CLIENTS.md says (run scripts/clients-doc after a change on purpose).\nThis run:\n%s\nThe document:\n%s\nWhy operations failed in this run:\n%s",
 			table, written, renderDetails(clients, sites, results))
 	}
@@ -592,14 +592,14 @@ func lastRecord(t *testing.T, p *proc, pred func(r *activity.Record) bool) activ
 // renderMatrix is the table of outcomes: a row per client and storage.
 func renderMatrix(clients []string, sites []*matrixSite, results map[string]map[string]*clientRun) string {
 	var b strings.Builder
-	b.WriteString("| client | storage | connects under 2024-01 | connects under 2018-11 | " + strings.Join(matrixOps, " | ") + " |\n")
-	b.WriteString("|" + strings.Repeat(" --- |", 4+len(matrixOps)) + "\n")
+	b.WriteString("| client | version | storage | connects under 2024-01 | connects under 2018-11 | " + strings.Join(matrixOps, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat(" --- |", 5+len(matrixOps)) + "\n")
 	for _, c := range clients {
 		for _, s := range sites {
 			r := results[c][s.name]
-			cells := []string{c, s.name, r.connect[matrixPolicies[0]], r.connect[matrixPolicies[1]]}
+			cells := []string{c, r.version, s.name, r.connect[matrixPolicies[0]], r.connect[matrixPolicies[1]]}
 			if s.reference() {
-				cells = []string{c, "OpenSSH sftp-server (reference)", none, none}
+				cells = []string{c, r.version, "OpenSSH sftp-server (reference)", none, none}
 			}
 			for _, op := range matrixOps {
 				cells = append(cells, r.outcomes[op])
@@ -610,11 +610,25 @@ func renderMatrix(clients []string, sites []*matrixSite, results map[string]map[
 	return b.String()
 }
 
-// renderDetails is what the table does not compare: versions, algorithms, and why operations
-// did not work.
+// withoutVersions drops the version column of a table renderMatrix wrote: the comparison with
+// the document is of what the clients do, and a client updated by its distribution that does
+// the same still agrees.
+func withoutVersions(table string) string {
+	var b strings.Builder
+	for line := range strings.Lines(table) {
+		cells := strings.Split(line, " | ")
+		if len(cells) > 2 && strings.HasPrefix(line, "| ") {
+			cells = append(cells[:1], cells[2:]...)
+		}
+		b.WriteString(strings.Join(cells, " | "))
+	}
+	return b.String()
+}
+
+// renderDetails is what the comparison leaves out: algorithms, and why operations did not work.
 func renderDetails(clients []string, sites []*matrixSite, results map[string]map[string]*clientRun) string {
 	var b strings.Builder
-	b.WriteString("\nVersions and the algorithms each client negotiated with its own defaults (from the CONNECTED records):\n\n")
+	b.WriteString("\nThe algorithms each client negotiated with its own defaults (from the CONNECTED records):\n\n")
 	b.WriteString("| client | version | under 2024-01 | under 2018-11 |\n| --- | --- | --- | --- |\n")
 	for _, c := range clients {
 		r := results[c]["local"]
