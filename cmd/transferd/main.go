@@ -131,6 +131,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
 	auditLog := fs.String("audit-log", "", `where the audit trail of management calls goes (one JSON object per line, CloudTrail's shape: every API call, accepted or refused, and every change the config file makes): "-" for stdout, a file appended to, or nothing (the default) for none`)
 	metricsListen := fs.String("metrics-listen", "", "if set, serve Prometheus metrics (/metrics) and health (/healthz: alive; /readyz: the state store answers, every ONLINE server listens, storage answers) on this address")
+	consoleListen := fs.String("console-listen", "", "if set, serve the web console on this address (off by default); sign in with the management API's access key pair")
+	consoleCert := fs.String("console-tls-cert", "", "with --console-tls-key: serve the console over HTTPS with this certificate (PEM); its session cookie is then Secure")
+	consoleKey := fs.String("console-tls-key", "", "the private key (PEM) of --console-tls-cert")
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")
 	pidFilePath := fs.String("pid-file", "", "also write the process ID to this file (removed at exit); DIR/transferd.pid always has it")
 	readState := stateFlags(fs, "serve")
@@ -227,6 +230,9 @@ Flags:
 		APIListen:         *apiListen,
 		DebugListen:       *debugListen,
 		MetricsListen:     *metricsListen,
+		ConsoleListen:     *consoleListen,
+		ConsoleTLSCert:    *consoleCert,
+		ConsoleTLSKey:     *consoleKey,
 		AuditLog:          *auditLog,
 		EndpointHost:      *endpointHost,
 		EndpointPorts:     *endpointPorts,

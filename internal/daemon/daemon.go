@@ -61,6 +61,10 @@ type Options struct {
 	DebugListen string
 	// MetricsListen, when set, serves /metrics (Prometheus), /healthz and /readyz on this address.
 	MetricsListen string
+	// ConsoleListen, when set, serves the web console on this address, over TLS with
+	// ConsoleTLSCert and ConsoleTLSKey (PEM files).
+	ConsoleListen                 string
+	ConsoleTLSCert, ConsoleTLSKey string
 	// AuditLog is where the audit trail of management calls goes: "" for nowhere, "-" for
 	// Stdout, or a file appended to.
 	AuditLog string
@@ -122,8 +126,9 @@ type Daemon struct {
 	penalties  *limits.Penalties
 	handlePool *limits.Pool
 
-	control *control.Service
-	api     *http.Server
+	control    *control.Service
+	api        *http.Server
+	consoleSrv *http.Server // nil without --console-listen
 	// started is set once Start has synced every server; notices before that are ignored, as
 	// are those while the config file is applied (applying), which syncs every server after.
 	started  atomic.Bool
@@ -238,6 +243,13 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	if apiLn != nil {
 		d.closers = append(d.closers, apiLn) // until the API server owns it
 	}
+	consoleLn, err := d.bindConsole()
+	if err != nil {
+		return nil, err
+	}
+	if consoleLn != nil {
+		d.closers = append(d.closers, consoleLn) // until the console's server owns it
+	}
 	if opts.DebugListen != "" {
 		stopDebug, err := startDebug(opts.DebugListen, d.log)
 		if err != nil {
@@ -316,6 +328,11 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.started.Store(true) // from here API changes reach the running servers
 	if apiLn != nil {
 		d.serveAPI(apiLn, apiCreds)
+	}
+	if consoleLn != nil {
+		if err := d.serveConsole(consoleLn); err != nil {
+			return nil, err
+		}
 	}
 	d.checkS3(ctx)
 	d.watchChanges()
@@ -665,6 +682,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	if d.api != nil {
 		apiErr = d.api.Shutdown(ctx)
 	}
+	if d.consoleSrv != nil {
+		apiErr = errors.Join(apiErr, d.consoleSrv.Shutdown(ctx))
+	}
 	d.mu.Lock()
 	servers := make([]*running, 0, len(d.servers))
 	for _, r := range d.servers {
@@ -696,6 +716,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 
 func (d *Daemon) closeAll() {
 	d.stopBackground()
+	if d.consoleSrv != nil {
+		d.consoleSrv.Close()
+	}
 	if d.api != nil {
 		d.api.Close()
 	}

@@ -1,0 +1,306 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transferd/transferd/internal/console"
+	"github.com/transferd/transferd/internal/control"
+	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/policy"
+)
+
+type ports struct {
+	mu   sync.Mutex
+	next int
+}
+
+func (p *ports) Allocate([]string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next++
+	return fmt.Sprintf("127.0.0.1:%d", 41000+p.next), nil
+}
+
+var creds = console.Credentials{AccessKeyID: "AKIAEXAMPLE0000000001", SecretAccessKey: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}
+
+// clock is a settable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// env is a console over a control plane on a fresh SQLite store.
+type env struct {
+	srv   *httptest.Server
+	svc   *control.Service
+	clock *clock
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	store, err := metastore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	catalog, err := policy.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := control.New(control.Options{Store: store, Catalog: catalog, Endpoints: &ports{}})
+	clk := &clock{t: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+	c, err := console.New(console.Options{Service: svc, Credentials: []console.Credentials{creds}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	return &env{srv: srv, svc: svc, clock: clk}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects.
+func (e *env) browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// signIn signs c in and returns the CSRF token of its pages.
+func (e *env) signIn(t *testing.T, c *http.Client) string {
+	t.Helper()
+	resp, _ := post(t, c, e.srv.URL+"/signin", url.Values{"access_key_id": {creds.AccessKeyID}, "secret_access_key": {creds.SecretAccessKey}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s", resp.Status)
+	}
+	_, body := get(t, c, e.srv.URL+"/servers")
+	return csrfOf(t, body)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", body)
+	}
+	return m[1]
+}
+
+// Every page and every state change refuses a browser without a session, and every state change
+// refuses one without the CSRF token or from another origin.
+func TestNothingAnswersWithoutASession(t *testing.T) {
+	e := newEnv(t)
+	anon := e.browser(t)
+	id, err := e.svc.CreateServer(context.Background(), control.CreateServerInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []string{"/", "/servers", "/servers/" + id, "/servers/" + id + "/delete", "/servers/s-00000000000000000"}
+	changes := []string{"/servers", "/servers/" + id + "/start", "/servers/" + id + "/stop", "/servers/" + id + "/policy", "/servers/" + id + "/delete", "/signout"}
+	for _, p := range pages {
+		resp, body := get(t, anon, e.srv.URL+p)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") || strings.Contains(body, "ONLINE") {
+			t.Errorf("GET %s without a session: %s, Location %q", p, resp.Status, resp.Header.Get("Location"))
+		}
+	}
+	for _, p := range changes {
+		resp, _ := post(t, anon, e.srv.URL+p, url.Values{"confirm": {id}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without a session: %s, want 401", p, resp.Status)
+		}
+	}
+
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	for _, p := range changes {
+		for name, form := range map[string]url.Values{"no token": {"confirm": {id}}, "a wrong token": {"confirm": {id}, "csrf": {csrf + "x"}}} {
+			if resp, _ := post(t, b, e.srv.URL+p, form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s with %s: %s, want 403", p, name, resp.Status)
+			}
+		}
+		form := url.Values{"confirm": {id}, "csrf": {csrf}}
+		if resp, _ := post(t, b, e.srv.URL+p, form, "Origin", "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s from another origin: %s, want 403", p, resp.Status)
+		}
+	}
+	if d, err := e.svc.DescribeServer(context.Background(), id); err != nil || d.Server.State != "ONLINE" {
+		t.Errorf("after refused changes the server is %v, %v", d, err)
+	}
+	// Static assets need no session: the sign-in page uses them.
+	if resp, _ := get(t, anon, e.srv.URL+"/static/console.css"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the style sheet: %s", resp.Status)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	start := time.Now()
+	resp, body := post(t, b, e.srv.URL+"/signin", url.Values{"access_key_id": {creds.AccessKeyID}, "secret_access_key": {"wrong"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong") || time.Since(start) < 900*time.Millisecond {
+		t.Errorf("a wrong secret: %s after %v", resp.Status, time.Since(start))
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a refused sign-in set cookies: %v", resp.Cookies())
+	}
+	resp, _ = post(t, b, e.srv.URL+"/signin", url.Values{"access_key_id": {creds.AccessKeyID}, "secret_access_key": {creds.SecretAccessKey}, "next": {"//evil.example/x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/servers" {
+		t.Errorf("sign-in with an off-site next: %s to %q, want /servers", resp.Status, resp.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "transferd_console" {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || len(ck.Value) < 40 {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/ and a long random value", ck)
+	}
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if resp, _ := get(t, b, e.srv.URL+"/servers"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a page after sign-in: %s", resp.Status)
+	}
+
+	// Idle expiry: 30 minutes without a request end the session.
+	e.clock.Add(29 * time.Minute)
+	if resp, _ := get(t, b, e.srv.URL+"/servers"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after 29 idle minutes: %s", resp.Status)
+	}
+	e.clock.Add(31 * time.Minute)
+	if resp, _ := get(t, b, e.srv.URL+"/servers"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after 31 idle minutes: %s, want a redirect to sign in", resp.Status)
+	}
+
+	// Sign-out ends the session on the server: the old cookie no longer works.
+	csrf := e.signIn(t, b)
+	old := b.Jar.Cookies(mustURL(t, e.srv.URL))
+	if resp, _ := post(t, b, e.srv.URL+"/signout", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %s", resp.Status)
+	}
+	replay := e.browser(t)
+	replay.Jar.SetCookies(mustURL(t, e.srv.URL), old)
+	if resp, _ := get(t, replay, e.srv.URL+"/servers"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the cookie of a signed-out session: %s, want a redirect to sign in", resp.Status)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// The servers pages go through the control plane: its validation messages reach the page, and
+// what they change is what the API sees.
+func TestServerPages(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	ctx := context.Background()
+
+	resp, body := post(t, b, e.srv.URL+"/servers", url.Values{"csrf": {csrf}, "endpoint": {"not an address"}, "policy": {"TransferSecurityPolicy-2024-01"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Endpoint") {
+		t.Errorf("create with a bad endpoint: %s; the page should name the Endpoint field:\n%s", resp.Status, body)
+	}
+	resp, body = post(t, b, e.srv.URL+"/servers", url.Values{"csrf": {csrf}, "policy": {"TransferSecurityPolicy-2018-11"}, "domain": {"S3"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %s\n%s", resp.Status, body)
+	}
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/servers/")
+	d, err := e.svc.DescribeServer(ctx, id)
+	if err != nil || d.Server.SecurityPolicyName != "TransferSecurityPolicy-2018-11" {
+		t.Fatalf("the created server: %+v, %v", d, err)
+	}
+	_, body = get(t, b, e.srv.URL+"/servers/"+id)
+	for _, want := range []string{id, "Server " + id + " created.", "TransferSecurityPolicy-2018-11", d.HostKeyFingerprint} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the server's page lacks %q", want)
+		}
+	}
+	if _, body = get(t, b, e.srv.URL+"/servers/"+id); strings.Contains(body, "created.") {
+		t.Error("the message is shown twice")
+	}
+
+	post(t, b, e.srv.URL+"/servers/"+id+"/stop", url.Values{"csrf": {csrf}})
+	// Without a daemon to finish it, a stop stays STOPPING.
+	if d, _ := e.svc.DescribeServer(ctx, id); d.Server.State != "STOPPING" && d.Server.State != "OFFLINE" {
+		t.Errorf("after Stop: %s", d.Server.State)
+	}
+	post(t, b, e.srv.URL+"/servers/"+id+"/policy", url.Values{"csrf": {csrf}, "policy": {"TransferSecurityPolicy-2024-01"}})
+	if d, _ := e.svc.DescribeServer(ctx, id); d.Server.SecurityPolicyName != "TransferSecurityPolicy-2024-01" {
+		t.Errorf("after changing the policy: %s", d.Server.SecurityPolicyName)
+	}
+	post(t, b, e.srv.URL+"/servers/"+id+"/policy", url.Values{"csrf": {csrf}, "policy": {"TransferSFTPConnectorSecurityPolicy-2024-03"}})
+	if _, body := get(t, b, e.srv.URL+"/servers/"+id); !strings.Contains(body, "SecurityPolicyName") {
+		t.Errorf("a connector policy on a server: the page does not say why it was refused:\n%s", body)
+	}
+
+	// Delete asks for the ID first.
+	post(t, b, e.srv.URL+"/servers/"+id+"/delete", url.Values{"csrf": {csrf}, "confirm": {"yes"}})
+	if _, err := e.svc.DescribeServer(ctx, id); err != nil {
+		t.Fatalf("deleted without the ID typed: %v", err)
+	}
+	post(t, b, e.srv.URL+"/servers/"+id+"/delete", url.Values{"csrf": {csrf}, "confirm": {id}})
+	if _, err := e.svc.DescribeServer(ctx, id); err == nil {
+		t.Error("the server is still there after a confirmed delete")
+	}
+
+	// Long names wrap instead of breaking the layout; nothing is injected.
+	if _, body := get(t, b, e.srv.URL+"/servers/%3Cscript%3E"); strings.Contains(body, "<script>") {
+		t.Error("a server ID in the path reached the page unescaped")
+	}
+}

@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/transfer"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium is Debian's, which scripts/test installs.
+const chromium = "/usr/bin/chromium"
+
+// newBrowser starts a headless Chromium of the test's own (flags as the machine's notes say:
+// without the background networking, a closed network refuses Chromium's many connections)
+// and returns a context for chromedp, at a laptop's window size.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is not installed: run scripts/test, which installs Debian's chromium (%v)", chromium, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox, // the tests run as root here
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 800),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// screenshot saves the page as PNG (quality 100 is PNG) in the test's artifact directory (go test -artifacts keeps it).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browse runs steps in the browser, and on failure shows where it was and what the page said.
+func browse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
+	}
+}
+
+// read returns what action reads in the browser.
+func read[T any](t *testing.T, ctx context.Context, action chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		t.Fatalf("reading the page: %v", err)
+	}
+	return v
+}
+
+// TestConsole drives the web console in a real browser: sign in with the API's key pair, create
+// a server through the form, stop and start it, change its policy and delete it; the page works
+// from the keyboard and fits a phone's width; a cookie from before a restart is refused.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	consolePort := freePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(consolePort)
+	p, client, _ := apiClientFor(t, "Servers: []\n", "--console-listen", "127.0.0.1:"+strconv.Itoa(consolePort))
+	creds := readCredentials(t, p)
+	ctx := newBrowser(t)
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	location := func() string { return read(t, ctx, chromedp.Location()) }
+
+	// Signed out, every page leads to the sign-in form; the first Tab reaches the skip link.
+	browse(t, ctx, "open the console", chromedp.Navigate(base+"/servers"), chromedp.WaitVisible(css("#access_key_id")))
+	if loc := location(); !strings.Contains(loc, "/signin") {
+		t.Errorf("signed out, /servers led to %s", loc)
+	}
+	screenshot(t, ctx, "signin")
+	browse(t, ctx, "sign in with a wrong secret",
+		chromedp.SendKeys(css("#access_key_id"), creds.AccessKeyId),
+		chromedp.SendKeys(css("#secret_access_key"), "wrong"),
+		chromedp.Submit(css("#secret_access_key")),
+		chromedp.WaitVisible(css(`[role="alert"]`)))
+	browse(t, ctx, "sign in",
+		chromedp.SetValue(css("#secret_access_key"), creds.SecretAccessKey),
+		chromedp.Submit(css("#secret_access_key")),
+		chromedp.WaitVisible(css("#endpoint")))
+	if loc := location(); !strings.HasSuffix(loc, "/servers") {
+		t.Errorf("after sign-in: %s, want the page asked for, /servers", loc)
+	}
+	browse(t, ctx, "Tab to the skip link", chromedp.KeyEvent("\t"))
+	if focused := read(t, ctx, chromedp.Evaluate[string](`document.activeElement.textContent`)); focused != "Skip to the content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", focused)
+	}
+
+	// Create a server through the form.
+	sftpPort := freePort(t)
+	browse(t, ctx, "create a server",
+		chromedp.SetValue(css("#endpoint"), "127.0.0.1:"+strconv.Itoa(sftpPort)),
+		chromedp.SetValue(css("#policy"), "TransferSecurityPolicy-2018-11"),
+		chromedp.Submit(css("#endpoint")),
+		chromedp.WaitVisible(css(".flash")))
+	loc := location()
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if flash := read(t, ctx, chromedp.Text(css(".flash"))); !strings.HasPrefix(id, "s-") || !strings.Contains(flash, "created") {
+		t.Fatalf("after Create: at %s, message %q", loc, flash)
+	}
+	d := describeServer(t, client, id)
+	if d.State != "ONLINE" || d.Policy != "TransferSecurityPolicy-2018-11" || d.Endpoint != fmt.Sprintf("127.0.0.1:%d", sftpPort) {
+		t.Errorf("the server the form created: %+v", d)
+	}
+	screenshot(t, ctx, "server")
+	page := read(t, ctx, chromedp.Text(css("main")))
+	for _, want := range []string{"ONLINE", "TransferSecurityPolicy-2018-11", "ssh-rsa", "SHA256:"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the server's page lacks %q:\n%s", want, page)
+		}
+	}
+	waitListening(t, sftpPort, true)
+
+	browse(t, ctx, "stop it", chromedp.Click(css(`form[action$="/stop"] button`)),
+		chromedp.WaitVisible(css(`form[action$="/start"] button`)))
+	waitListening(t, sftpPort, false)
+	browse(t, ctx, "start it", chromedp.Click(css(`form[action$="/start"] button`)),
+		chromedp.WaitVisible(css(`form[action$="/stop"] button`)))
+	waitListening(t, sftpPort, true)
+	browse(t, ctx, "change its policy",
+		chromedp.SetValue(css("#policy"), "TransferSecurityPolicy-2024-01"),
+		chromedp.Submit(css("#policy")),
+		chromedp.WaitVisible(css(".flash")))
+	if d := describeServer(t, client, id); d.Policy != "TransferSecurityPolicy-2024-01" {
+		t.Errorf("after changing the policy: %+v", d)
+	}
+
+	// The list, at 1280x800 and on a phone: nothing wider than the screen.
+	browse(t, ctx, "the list", chromedp.Navigate(base+"/servers"), chromedp.WaitVisible(css("table")))
+	screenshot(t, ctx, "servers")
+	browse(t, ctx, "a phone-sized window", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(css("table")))
+	if read(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)) {
+		t.Error("on a 390-pixel-wide screen the page is wider than the screen")
+	}
+	screenshot(t, ctx, "servers-phone")
+	browse(t, ctx, "back to a laptop's window", chromedp.EmulateViewport(1280, 800))
+
+	// Delete, with the ID typed to confirm.
+	browse(t, ctx, "delete it",
+		chromedp.Navigate(base+"/servers/"+id+"/delete"), chromedp.WaitVisible(css("#confirm")),
+		chromedp.SendKeys(css("#confirm"), id),
+		chromedp.Submit(css("#confirm")),
+		chromedp.WaitVisible(css(".flash")))
+	if loc := location(); !strings.HasSuffix(loc, "/servers") {
+		t.Errorf("after Delete: %s", loc)
+	}
+	waitListening(t, sftpPort, false)
+
+	// A restart starts with no sessions: the browser's cookie no longer signs it in.
+	p.restart(t)
+	browse(t, ctx, "after a restart", chromedp.Navigate(base+"/servers"), chromedp.WaitVisible(css("#access_key_id")))
+	if loc := location(); !strings.Contains(loc, "/signin") {
+		t.Errorf("after a restart the old session still works: %s", loc)
+	}
+}
+
+type serverFacts struct{ State, Policy, Endpoint string }
+
+// describeServer asks the management API about a server.
+func describeServer(t *testing.T, c *transfer.Client, id string) serverFacts {
+	t.Helper()
+	out, err := c.DescribeServer(t.Context(), &transfer.DescribeServerInput{ServerId: &id})
+	if err != nil {
+		t.Fatalf("DescribeServer %s: %v", id, err)
+	}
+	f := serverFacts{State: string(out.Server.State), Policy: aws.ToString(out.Server.SecurityPolicyName)}
+	for _, tag := range out.Server.Tags {
+		if aws.ToString(tag.Key) == "transferd:Endpoint" {
+			f.Endpoint = aws.ToString(tag.Value)
+		}
+	}
+	return f
+}
+
+// waitListening waits until port accepts connections (or, with !up, refuses them).
+func waitListening(t *testing.T, port int, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, derr := dialFrom("", fmt.Sprintf("127.0.0.1:%d", port))
+		if derr == nil {
+			c.Close()
+		}
+		if (derr == nil) == up {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d: listening %v, want %v", port, derr == nil, up)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Over TLS (--console-tls-cert/--console-tls-key) the console answers HTTPS only and its session
+// cookie is Secure.
+func TestConsoleTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := newCA(t, dir, "console")
+	cert := ca.leaf(t, dir, "console")
+	port := freePort(t)
+	p, _, _ := apiClientFor(t, "Servers: []\n", "--console-listen", "127.0.0.1:"+strconv.Itoa(port),
+		"--console-tls-cert", cert, "--console-tls-key", filepath.Join(dir, "console-key.pem"))
+	creds := readCredentials(t, p)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	resp, err := c.PostForm(base+"/signin", url.Values{"access_key_id": {creds.AccessKeyId}, "secret_access_key": {creds.SecretAccessKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var secure bool
+	for _, ck := range resp.Cookies() {
+		secure = ck.Name == "transferd_console" && ck.Secure && ck.HttpOnly
+	}
+	if resp.StatusCode != http.StatusSeeOther || !secure {
+		t.Errorf("sign-in over TLS: %s, cookies %v; want a Secure, HttpOnly session cookie", resp.Status, resp.Cookies())
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/signin"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("plain HTTP to the TLS console: %s", resp.Status)
+		}
+	}
+
+	// The flags go together, and need --console-listen.
+	for _, flags := range [][]string{
+		{"--console-listen", "127.0.0.1:" + strconv.Itoa(freePort(t)), "--console-tls-cert", cert},
+		{"--console-tls-cert", cert, "--console-tls-key", filepath.Join(dir, "console-key.pem")},
+	} {
+		q := prepare(t, nil, "Servers: []\n", flags...)
+		q.spawn(t)
+		if !q.wait(startLimit) || q.exitCode() == 0 || !strings.Contains(q.stderrText(), "--console-tls") {
+			t.Errorf("serve %q: exit %d, stderr:\n%s", flags, q.exitCode(), q.stderrText())
+		}
+	}
+}
