@@ -114,6 +114,7 @@ func New(opts Options) (*Console, error) {
 		http.Redirect(w, r, "/servers", http.StatusSeeOther)
 	}))
 	c.serverRoutes(m)
+	c.userRoutes(m)
 	c.mux = m
 	return c, nil
 }
@@ -315,7 +316,11 @@ func readForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	if err := r.ParseForm(); err != nil {
+	parse := r.ParseForm
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		parse = func() error { return r.ParseMultipartForm(limit) } // a key uploaded as a file
+	}
+	if err := parse(); err != nil {
 		http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
 		return false
 	}

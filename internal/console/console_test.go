@@ -1,25 +1,35 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"html"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/transferd/transferd/internal/console"
 	"github.com/transferd/transferd/internal/control"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/policy"
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 type ports struct {
@@ -52,7 +62,7 @@ type env struct {
 	clock *clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	store, err := metastore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
 	if err != nil {
@@ -75,7 +85,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.
-func (e *env) browser(t *testing.T) *http.Client {
+func (e *env) browser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +93,7 @@ func (e *env) browser(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -94,7 +104,7 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func post(t *testing.T, c *http.Client, u string, form url.Values, header ...string) (*http.Response, string) {
+func post(t testing.TB, c *http.Client, u string, form url.Values, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -114,7 +124,7 @@ func post(t *testing.T, c *http.Client, u string, form url.Values, header ...str
 }
 
 // signIn signs c in and returns the CSRF token of its pages.
-func (e *env) signIn(t *testing.T, c *http.Client) string {
+func (e *env) signIn(t testing.TB, c *http.Client) string {
 	t.Helper()
 	resp, _ := post(t, c, e.srv.URL+"/signin", url.Values{"access_key_id": {creds.AccessKeyID}, "secret_access_key": {creds.SecretAccessKey}})
 	if resp.StatusCode != http.StatusSeeOther {
@@ -126,7 +136,7 @@ func (e *env) signIn(t *testing.T, c *http.Client) string {
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -304,5 +314,180 @@ func TestServerPages(t *testing.T) {
 	// Long names wrap instead of breaking the layout; nothing is injected.
 	if _, body := get(t, b, e.srv.URL+"/servers/%3Cscript%3E"); strings.Contains(body, "<script>") {
 		t.Error("a server ID in the path reached the page unescaped")
+	}
+}
+
+const testRole = "arn:aws:iam::123456789012:role/transfer-user"
+
+// authorizedKey makes a new public key in a .pub file's form.
+func authorizedKey(t *testing.T, kind string) string {
+	t.Helper()
+	var pub any
+	switch kind {
+	case "ed25519":
+		k, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = k
+	default:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = &k.PublicKey
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + " console-test"
+}
+
+func TestUserPages(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	ctx := context.Background()
+	id, err := e.svc.CreateServer(ctx, control.CreateServerInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := e.srv.URL + "/servers/" + id + "/users"
+
+	// The API's validation, by field, on the page.
+	resp, body := post(t, b, users, url.Values{"csrf": {csrf}, "user_name": {"a"}, "role": {testRole}, "home_type": {"LOGICAL"}, "mappings": {"/ /bucket/a"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), "UserName") {
+		t.Errorf("a one-letter user name: %s; the page should name UserName", resp.Status)
+	}
+	resp, body = post(t, b, users, url.Values{"csrf": {csrf}, "user_name": {"alice"}, "role": {testRole}, "home_type": {"LOGICAL"}, "mappings": {"/ bucket/a"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), "Target") {
+		t.Errorf("a mapping target without its leading /: %s; the page should say what is wrong with the Target", resp.Status)
+	}
+	resp, body = post(t, b, users, url.Values{"csrf": {csrf}, "user_name": {"alice"}, "role": {testRole}, "home_type": {"LOGICAL"},
+		"mappings": {"/home /bucket/alice\n/shared /bucket/shared"}, "key": {authorizedKey(t, "ed25519")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create alice: %s\n%s", resp.Status, html.UnescapeString(body))
+	}
+	u, err := e.svc.DescribeUser(ctx, id, "alice")
+	if err != nil || len(u.User.HomeDirectoryMappings) != 2 || len(u.User.SSHPublicKeys) != 1 {
+		t.Fatalf("alice as created: %+v, %v", u, err)
+	}
+
+	// A key uploaded as a .pub file.
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	mw.WriteField("csrf", csrf)
+	fw, _ := mw.CreateFormFile("key_file", "id_ecdsa.pub")
+	fw.Write([]byte(authorizedKey(t, "ecdsa") + "\n"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", users+"/alice/keys", &mp)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if resp, err := b.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("upload a key file: %v %v", resp, err)
+	}
+	if u, _ := e.svc.DescribeUser(ctx, id, "alice"); len(u.User.SSHPublicKeys) != 2 {
+		t.Errorf("after uploading a .pub file alice has %d keys", len(u.User.SSHPublicKeys))
+	}
+	_, body = get(t, b, users+"/alice")
+	if !strings.Contains(body, "Key added.") || !strings.Contains(body, "/shared /bucket/shared") {
+		t.Errorf("alice's page after adding a key:\n%s", body)
+	}
+
+	// Home directory: a bad mapping is refused with the API's message, a good one stored.
+	post(t, b, users+"/alice/home", url.Values{"csrf": {csrf}, "home_type": {"LOGICAL"}, "mappings": {"/ /bucket/alice /extra"}})
+	if _, body := get(t, b, users+"/alice"); !strings.Contains(body, "ENTRY TARGET") {
+		t.Error("a mapping line with three paths: the page does not say the line is not ENTRY TARGET")
+	}
+	post(t, b, users+"/alice/home", url.Values{"csrf": {csrf}, "home_type": {"PATH"}, "home_directory": {"/bucket/alice"}})
+	if u, _ := e.svc.DescribeUser(ctx, id, "alice"); u.User.HomeDirectoryType != "PATH" || u.User.HomeDirectory != "/bucket/alice" {
+		t.Errorf("after the change to PATH: %+v", u.User)
+	}
+
+	// Keys and the user are deleted from their pages.
+	key := u.User.SSHPublicKeys[0].SSHPublicKeyID
+	post(t, b, users+"/alice/keys/"+key+"/delete", url.Values{"csrf": {csrf}})
+	if u, _ := e.svc.DescribeUser(ctx, id, "alice"); len(u.User.SSHPublicKeys) != 1 {
+		t.Errorf("after deleting a key alice has %d", len(u.User.SSHPublicKeys))
+	}
+	post(t, b, users+"/alice/delete", url.Values{"csrf": {csrf}, "confirm": {"bob"}})
+	if _, err := e.svc.DescribeUser(ctx, id, "alice"); err != nil {
+		t.Fatal("deleted without the name typed")
+	}
+	post(t, b, users+"/alice/delete", url.Values{"csrf": {csrf}, "confirm": {"alice"}})
+	if _, err := e.svc.DescribeUser(ctx, id, "alice"); err == nil {
+		t.Error("alice is still there after a confirmed delete")
+	}
+}
+
+// 120 users page 50 at a time, in name order; a search finds names that contain the text.
+func TestUserPaging(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	e.signIn(t, b)
+	id := addUsers(t, e.svc, 120)
+	users := e.srv.URL + "/servers/" + id + "/users"
+	nameRE := regexp.MustCompile(`/users/(user-\d+)"`)
+	var seen []string
+	next := users
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("more than 3 pages for 120 users")
+		}
+		_, body := get(t, b, next)
+		for _, m := range nameRE.FindAllStringSubmatch(body, -1) {
+			seen = append(seen, m[1])
+		}
+		next = ""
+		if m := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(body); m != nil {
+			next = e.srv.URL + html.UnescapeString(m[1])
+		}
+	}
+	if len(seen) != 120 || !slices.IsSorted(seen) || seen[0] != "user-00000" || seen[119] != "user-00119" {
+		t.Errorf("the pages listed %d users (sorted: %v), first %q", len(seen), slices.IsSorted(seen), seen[:1])
+	}
+	_, body := get(t, b, users+"?q=0011")
+	if got := nameRE.FindAllStringSubmatch(body, -1); len(got) != 11 {
+		t.Errorf("a search for 0011 found %d users, want 11 (user-00011, and user-00110 to user-00119)", len(got))
+	}
+}
+
+// addUsers creates a server with n users, user-00000 on.
+func addUsers(t testing.TB, svc *control.Service, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	id, err := svc.CreateServer(ctx, control.CreateServerInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := svc.CreateUser(ctx, transfer.User{ServerID: id, UserName: fmt.Sprintf("user-%05d", i), Role: testRole,
+			HomeDirectory: "/bucket/home"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// BenchmarkUsersPage is a page of a server with 10,000 users: the first page, one in the
+// middle, and a search that reads them all.
+func BenchmarkUsersPage(b *testing.B) {
+	e := newEnv(b)
+	browser := e.browser(b)
+	e.signIn(b, browser)
+	id := addUsers(b, e.svc, 10_000)
+	base := e.srv.URL + "/servers/" + id + "/users"
+	for name, u := range map[string]string{
+		"first":  base,
+		"middle": base + "?after=" + url.QueryEscape(control.UsersAfter(id, "user-05000")),
+		"search": base + "?q=" + url.QueryEscape("9999"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if resp, _ := get(b, browser, u); resp.StatusCode != http.StatusOK {
+					b.Fatal(resp.Status)
+				}
+			}
+		})
 	}
 }

@@ -38,6 +38,10 @@ func hostKeysList(serverID string) string { return "host-keys " + serverID }
 func policiesList() string                { return "security-policies" }
 func tagsList(arn string) string          { return "tags " + arn }
 
+// UsersAfter is the NextToken with which ListUsers lists serverID's users after the one named
+// name: the console's pages start where the previous one ended.
+func UsersAfter(serverID, name string) string { return nextToken(usersList(serverID), name) }
+
 // nextToken returns the token that continues list after cursor.
 func nextToken(list, cursor string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(list + tokenSeparator + cursor))

@@ -143,6 +143,34 @@ func TestConsole(t *testing.T) {
 	}
 	waitListening(t, sftpPort, true)
 
+	// A user with a key uploaded as its .pub file, through the forms; OpenSSH's sftp logs in.
+	key := keyFor(t, "ed25519")
+	if err := os.MkdirAll(filepath.Join(p.root, "bucket1", "webuser"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, ctx, "add a user",
+		chromedp.Click(css(`a[href$="/users"]`)),
+		chromedp.WaitVisible(css("#user_name")),
+		chromedp.SendKeys(css("#user_name"), "webuser"),
+		chromedp.SendKeys(css("#role"), testRole),
+		chromedp.SetValue(css("#home_type"), "LOGICAL"),
+		chromedp.SendKeys(css("#mappings"), "/ /bucket1/webuser"),
+		chromedp.SetUploadFiles(css("#key_file"), []string{key.Path + ".pub"}),
+		chromedp.Submit(css("#user_name")),
+		chromedp.WaitVisible(css(".flash")))
+	if flash := read(t, ctx, chromedp.Text(css(".flash"))); flash != "User webuser created." {
+		t.Fatalf("after adding the user: %q", flash)
+	}
+	screenshot(t, ctx, "user")
+	if page := read(t, ctx, chromedp.Text(css("main"))); !strings.Contains(page, key.Fingerprint) {
+		t.Errorf("the user's page does not show the uploaded key's fingerprint %s:\n%s", key.Fingerprint, page)
+	}
+	mustSFTP(t, sftpPort, "webuser", key, "put "+key.Path+".pub uploaded.pub\n")
+	if _, err := os.Stat(filepath.Join(p.root, "bucket1", "webuser", "uploaded.pub")); err != nil {
+		t.Errorf("the user's upload: %v", err)
+	}
+	browse(t, ctx, "back to the server", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")))
+
 	browse(t, ctx, "stop it", chromedp.Click(css(`form[action$="/stop"] button`)),
 		chromedp.WaitVisible(css(`form[action$="/start"] button`)))
 	waitListening(t, sftpPort, false)
