@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/transferd/transferd/internal/control"
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 //go:embed templates/*.html static/*
@@ -38,10 +39,20 @@ type Credentials struct {
 	AccessKeyID, SecretAccessKey string
 }
 
+// LiveSessions are the sessions connected now.
+type LiveSessions interface {
+	Sessions() []transfer.LiveSession
+	// Disconnect ends a session, whose DISCONNECTED record gives reason; false when there is
+	// no such session.
+	Disconnect(sessionID, reason string) bool
+}
+
 // Options configure the console.
 type Options struct {
 	Service     *control.Service
 	Credentials []Credentials
+	// Live lists this process's logged-in sessions and disconnects them; nil shows none.
+	Live LiveSessions
 	// TLS says the console is served over HTTPS: its cookie is then Secure.
 	TLS bool
 	// IdleTimeout ends a session after that long without a request (default 30 minutes);
@@ -115,6 +126,8 @@ func New(opts Options) (*Console, error) {
 	}))
 	c.serverRoutes(m)
 	c.userRoutes(m)
+	m.Handle("GET /sessions", c.reads(c.sessionsPage))
+	m.Handle("POST /sessions/{id}/disconnect", c.changes(c.disconnect))
 	c.mux = m
 	return c, nil
 }

@@ -154,8 +154,11 @@ func TestNothingAnswersWithoutASession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []string{"/", "/servers", "/servers/" + id, "/servers/" + id + "/delete", "/servers/s-00000000000000000"}
-	changes := []string{"/servers", "/servers/" + id + "/start", "/servers/" + id + "/stop", "/servers/" + id + "/policy", "/servers/" + id + "/delete", "/signout"}
+	pages := []string{"/", "/servers", "/servers/" + id, "/servers/" + id + "/delete", "/servers/s-00000000000000000",
+		"/servers/" + id + "/users", "/servers/" + id + "/users/alice", "/sessions"}
+	changes := []string{"/servers", "/servers/" + id + "/start", "/servers/" + id + "/stop", "/servers/" + id + "/policy", "/servers/" + id + "/delete", "/signout",
+		"/servers/" + id + "/users", "/servers/" + id + "/users/alice/home", "/servers/" + id + "/users/alice/keys",
+		"/servers/" + id + "/users/alice/keys/key-0/delete", "/servers/" + id + "/users/alice/delete", "/sessions/abc/disconnect"}
 	for _, p := range pages {
 		resp, body := get(t, anon, e.srv.URL+p)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") || strings.Contains(body, "ONLINE") {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 
 	"golang.org/x/net/netutil"
 
 	"github.com/transferd/transferd/internal/console"
+	"github.com/transferd/transferd/internal/transfer"
 )
 
 // bindConsole opens the console's listener on Options.ConsoleListen (nil when it is ""), with
@@ -50,7 +52,7 @@ func (d *Daemon) serveConsole(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	c, err := console.New(console.Options{Service: d.control, Logger: d.log, TLS: d.opts.ConsoleTLSCert != "",
+	c, err := console.New(console.Options{Service: d.control, Logger: d.log, TLS: d.opts.ConsoleTLSCert != "", Live: liveSessions{d},
 		Credentials: []console.Credentials{{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}}})
 	if err != nil {
 		return err
@@ -70,4 +72,35 @@ func (d *Daemon) serveConsole(ln net.Listener) error {
 	}
 	d.log.Info("web console listening", "url", scheme+"://"+ln.Addr().String()+"/", "access-key-id", creds.AccessKeyID)
 	return nil
+}
+
+// liveSessions are the sessions of this process's servers, for the console.
+type liveSessions struct{ d *Daemon }
+
+func (l liveSessions) running() []*running {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	out := make([]*running, 0, len(l.d.servers))
+	for _, r := range l.d.servers {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (l liveSessions) Sessions() []transfer.LiveSession {
+	var out []transfer.LiveSession
+	for _, r := range l.running() {
+		out = append(out, r.srv.Sessions()...)
+	}
+	slices.SortFunc(out, func(a, b transfer.LiveSession) int { return a.Since.Compare(b.Since) })
+	return out
+}
+
+func (l liveSessions) Disconnect(sessionID, reason string) bool {
+	for _, r := range l.running() {
+		if r.srv.Disconnect(sessionID, reason) {
+			return true
+		}
+	}
+	return false
 }

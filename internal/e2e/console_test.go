@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/transfer"
 	"github.com/chromedp/chromedp"
+
+	"github.com/transferd/transferd/internal/activity"
 )
 
 // chromium is Debian's, which scripts/test installs.
@@ -168,6 +170,54 @@ func TestConsole(t *testing.T) {
 	mustSFTP(t, sftpPort, "webuser", key, "put "+key.Path+".pub uploaded.pub\n")
 	if _, err := os.Stat(filepath.Join(p.root, "bucket1", "webuser", "uploaded.pub")); err != nil {
 		t.Errorf("the user's upload: %v", err)
+	}
+
+	// While OpenSSH's sftp holds a session open, the live sessions page shows it with what it
+	// negotiated; Disconnect ends it, and its DISCONNECTED record says who did.
+	earlier := map[string]bool{}
+	for _, r := range p.records(t) {
+		earlier[r.SessionID] = true
+	}
+	held := sftpCommand(t.Context(), sftpPort, "webuser", key)
+	stdin, err := held.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := held.Start(); err != nil {
+		t.Fatal(err)
+	}
+	connected := p.waitRecord(t, "CONNECTED of webuser's held session", func(r *activity.Record) bool {
+		return r.ActivityType == activity.Connected && r.User == "webuser" && !earlier[r.SessionID]
+	})
+	browse(t, ctx, "live sessions", chromedp.Click(css(`a[href="/sessions"]`)), chromedp.WaitVisible(css(`form[action$="/disconnect"]`)))
+	page = read(t, ctx, chromedp.Text(css("main")))
+	for _, want := range []string{"webuser", "127.0.0.1", connected.Kex, connected.Ciphers, "OpenSSH"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the live sessions page lacks %q:\n%s", want, page)
+		}
+	}
+	screenshot(t, ctx, "sessions")
+	browse(t, ctx, "disconnect it", chromedp.Click(css(`form[action="/sessions/`+connected.SessionID+`/disconnect"] button`)),
+		chromedp.WaitVisible(css(".flash")))
+	// sftp notices at its next command: it waits on its batch input, not on the connection.
+	stdin.Write([]byte("ls\n"))
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- held.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("sftp's ls after Disconnect succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("sftp still runs 10 s after Disconnect and a command")
+	}
+	disc := p.waitRecord(t, "DISCONNECTED of the held session", func(r *activity.Record) bool {
+		return r.ActivityType == activity.Disconnected && r.SessionID == connected.SessionID
+	})
+	if !strings.Contains(disc.Message, "disconnected from the web console by "+creds.AccessKeyId) {
+		t.Errorf("the DISCONNECTED record's message is %q", disc.Message)
 	}
 	browse(t, ctx, "back to the server", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")))
 

@@ -34,6 +34,11 @@ type conn struct {
 	ip       string
 	starting bool
 	user     string
+	// For the live sessions: when it logged in and what it negotiated (its CONNECTED record),
+	// and why an operator ended it.
+	since     time.Time
+	connected *activity.Record
+	endedBy   string
 }
 
 func (c *conn) busy() bool {
@@ -108,6 +113,9 @@ func (c *conn) serve() {
 	log = log.With("session-id", sess.ID, "user", user.UserName)
 	r := connectedRecord(sess, method, pub, sigAlg, ans.IdPLatency)
 	c.recordAlgorithms(log, r, sc)
+	c.mu.Lock()
+	c.since, c.connected = time.Now(), r
+	c.mu.Unlock()
 	cfg.Activity.Log(r)
 	log.Debug("connected")
 
@@ -115,12 +123,16 @@ func (c *conn) serve() {
 	c.serveChannels(ctx, log, sess, chans, reqs)
 	cancel()
 	sc.Close()
+	c.mu.Lock()
+	why := c.endedBy
+	c.mu.Unlock()
 	cfg.Activity.Log(&activity.Record{
 		ActivityType: activity.Disconnected,
 		SessionID:    sess.ID,
 		ResourceARN:  sess.ResourceARN,
 		User:         sess.User.UserName,
 		SourceIP:     sess.RemoteIP,
+		Message:      why,
 	})
 	log.Debug("disconnected")
 }

@@ -27,6 +27,8 @@ type sniffConn struct {
 
 	// proxyHeader is set when the connection began with a PROXY header it may not send.
 	proxyHeader atomic.Bool
+	// bytesIn and bytesOut count what crossed the connection (the console's live sessions).
+	bytesIn, bytesOut atomic.Int64
 
 	// Only the connection's one reading goroutine uses these.
 	first    []byte      // the connection's first bytes until they tell whether it starts a PROXY header
@@ -84,6 +86,7 @@ func (s *sniffConn) Read(p []byte) (int, error) {
 		}
 	}
 	if n > 0 {
+		s.bytesIn.Add(int64(n))
 		s.touch()
 		if !s.sniffed.Load() {
 			s.sniff(p[:n])
@@ -96,6 +99,13 @@ func (s *sniffConn) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	return n, err
+}
+
+// Write counts what it sends.
+func (s *sniffConn) Write(p []byte) (int, error) {
+	n, err := s.Conn.Write(p)
+	s.bytesOut.Add(int64(n))
 	return n, err
 }
 

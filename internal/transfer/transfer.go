@@ -271,3 +271,13 @@ func (u *User) Buckets() []string {
 	}
 	return out
 }
+
+// LiveSession is a logged-in connection as an operator sees it (the console's live sessions):
+// who, from where, since when, what it negotiated (as its CONNECTED record names it), the bytes
+// that crossed the connection so far and the files it holds open.
+type LiveSession struct {
+	SessionID, ServerID, User, SourceIP, Client string
+	Since                                       time.Time
+	Kex, HostKeyAlgorithm, Ciphers, Macs        string
+	BytesIn, BytesOut, OpenFiles                int64
+}
