@@ -36,7 +36,7 @@ var allowedImports = map[string][]string{
 	"internal/testsrv":                {},
 	"internal/control":                {"internal/transfer", "internal/metastore", "internal/policy", "internal/config", "internal/iampolicy", "internal/metastore/pgtest"},
 	"internal/mgmtapi":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
-	"internal/console":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
+	"internal/console":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore", "internal/activity"},
 	"internal/metastore/storetest":    {"internal/transfer"},
 	"internal/storage":                {},
 	"internal/procs":                  {},

@@ -53,6 +53,9 @@ type Options struct {
 	Credentials []Credentials
 	// Live lists this process's logged-in sessions and disconnects them; nil shows none.
 	Live LiveSessions
+	// ActivityLog is the file the activity records go to, which the activity page searches; ""
+	// when they go elsewhere (standard output).
+	ActivityLog string
 	// TLS says the console is served over HTTPS: its cookie is then Secure.
 	TLS bool
 	// IdleTimeout ends a session after that long without a request (default 30 minutes);
@@ -127,6 +130,7 @@ func New(opts Options) (*Console, error) {
 	c.serverRoutes(m)
 	c.userRoutes(m)
 	m.Handle("GET /sessions", c.reads(c.sessionsPage))
+	m.Handle("GET /activity", c.reads(c.activityPage))
 	m.Handle("POST /sessions/{id}/disconnect", c.changes(c.disconnect))
 	c.mux = m
 	return c, nil

@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -62,7 +63,10 @@ type env struct {
 	clock *clock
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the console's options changed by opts.
+func newEnvWith(t testing.TB, opts func(*console.Options)) *env {
 	t.Helper()
 	store, err := metastore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
 	if err != nil {
@@ -75,7 +79,11 @@ func newEnv(t testing.TB) *env {
 	}
 	svc := control.New(control.Options{Store: store, Catalog: catalog, Endpoints: &ports{}})
 	clk := &clock{t: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
-	c, err := console.New(console.Options{Service: svc, Credentials: []console.Credentials{creds}, Now: clk.Now})
+	o := console.Options{Service: svc, Credentials: []console.Credentials{creds}, Now: clk.Now}
+	if opts != nil {
+		opts(&o)
+	}
+	c, err := console.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,5 +500,49 @@ func BenchmarkUsersPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The activity page searches the log file, newest first, 50 records a page.
+func TestActivityPage(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "activity.log")
+	var b strings.Builder
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 130 {
+		typ, user := "CONNECTED", "alice"
+		if i%2 == 1 {
+			typ, user = "CLOSE", "bob"
+		}
+		fmt.Fprintf(&b, `{"timestamp":%q,"activity-type":%q,"resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-0123456789abcdef0","user":%q,"path":"/f%03d"}`+"\n",
+			start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339Nano), typ, user, i)
+	}
+	b.WriteString("not a record\n")
+	if err := os.WriteFile(log, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(o *console.Options) { o.ActivityLog = log })
+	br := e.browser(t)
+	e.signIn(t, br)
+	paths := func(body string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(`/f(\d{3})`).FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	_, body := get(t, br, e.srv.URL+"/activity")
+	if got := paths(body); len(got) != 50 || got[0] != "129" || got[49] != "080" || !strings.Contains(body, "130 matching records") {
+		t.Errorf("the first page: %d records from %v", len(got), got[:min(2, len(got))])
+	}
+	_, body = get(t, br, e.srv.URL+"/activity?page=3")
+	if got := paths(body); len(got) != 30 || got[0] != "029" || strings.Contains(body, `rel="next"`) {
+		t.Errorf("the last page: %d records from %v", len(got), got[:min(2, len(got))])
+	}
+	_, body = get(t, br, e.srv.URL+"/activity?type=CLOSE&user=bob&since=2026-12-01T01:00&until=2026-12-01T01:10")
+	if got := paths(body); !slices.Equal(got, []string{"069", "067", "065", "063", "061"}) {
+		t.Errorf("CLOSE records of bob from 01:00 until 01:10: %v", got)
+	}
+	if resp, body := get(t, br, e.srv.URL+"/activity?since=yesterday"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "since") {
+		t.Errorf("a bad time: %s", resp.Status)
 	}
 }

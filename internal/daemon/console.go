@@ -52,7 +52,12 @@ func (d *Daemon) serveConsole(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
+	activityLog := d.opts.ActivityLog
+	if activityLog == "-" {
+		activityLog = "" // standard output: nothing to search
+	}
 	c, err := console.New(console.Options{Service: d.control, Logger: d.log, TLS: d.opts.ConsoleTLSCert != "", Live: liveSessions{d},
+		ActivityLog: activityLog,
 		Credentials: []console.Credentials{{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}}})
 	if err != nil {
 		return err

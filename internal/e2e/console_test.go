@@ -219,6 +219,16 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(disc.Message, "disconnected from the web console by "+creds.AccessKeyId) {
 		t.Errorf("the DISCONNECTED record's message is %q", disc.Message)
 	}
+	// The activity page finds the session's records, with the algorithms it negotiated.
+	browse(t, ctx, "activity of webuser", chromedp.Click(css(`a[href="/activity"]`)), chromedp.WaitVisible(css("#user")),
+		chromedp.SendKeys(css("#user"), "webuser"), chromedp.Submit(css("#user")), chromedp.WaitVisible(css("caption")))
+	page = read(t, ctx, chromedp.Text(css("main")))
+	for _, want := range []string{"CONNECTED", "DISCONNECTED", connected.Kex, connected.Ciphers, "disconnected from the web console by", "uploaded.pub"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the activity page, user webuser, lacks %q:\n%s", want, page)
+		}
+	}
+	screenshot(t, ctx, "activity")
 	browse(t, ctx, "back to the server", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")))
 
 	browse(t, ctx, "stop it", chromedp.Click(css(`form[action$="/stop"] button`)),
