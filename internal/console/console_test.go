@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"html"
 	"io"
@@ -166,7 +167,8 @@ func TestNothingAnswersWithoutASession(t *testing.T) {
 		"/servers/" + id + "/users", "/servers/" + id + "/users/alice", "/sessions"}
 	changes := []string{"/servers", "/servers/" + id + "/start", "/servers/" + id + "/stop", "/servers/" + id + "/policy", "/servers/" + id + "/delete", "/signout",
 		"/servers/" + id + "/users", "/servers/" + id + "/users/alice/home", "/servers/" + id + "/users/alice/keys",
-		"/servers/" + id + "/users/alice/keys/key-0/delete", "/servers/" + id + "/users/alice/delete", "/sessions/abc/disconnect"}
+		"/servers/" + id + "/users/alice/keys/key-0/delete", "/servers/" + id + "/users/alice/delete", "/sessions/abc/disconnect",
+		"/servers/" + id + "/hostkeys", "/servers/" + id + "/hostkeys/hostkey-0/delete"}
 	for _, p := range pages {
 		resp, body := get(t, anon, e.srv.URL+p)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") || strings.Contains(body, "ONLINE") {
@@ -544,5 +546,62 @@ func TestActivityPage(t *testing.T) {
 	}
 	if resp, body := get(t, br, e.srv.URL+"/activity?since=yesterday"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "since") {
 		t.Errorf("a bad time: %s", resp.Status)
+	}
+}
+
+// Host keys are imported from the server's page; the oldest of each type is served.
+func TestHostKeyPages(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	ctx := context.Background()
+	id, err := e.svc.CreateServer(ctx, control.CreateServerInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := e.srv.URL + "/servers/" + id
+	pemKey := func() string {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, err := ssh.MarshalPrivateKey(k, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(block))
+	}
+	for _, desc := range []string{"first ed25519", "second ed25519"} {
+		post(t, b, page+"/hostkeys", url.Values{"csrf": {csrf}, "host_key": {pemKey()}, "description": {desc}})
+	}
+	post(t, b, page+"/hostkeys", url.Values{"csrf": {csrf}, "host_key": {"not a key"}})
+	_, body := get(t, b, page)
+	if !strings.Contains(body, "HostKeyBody") {
+		t.Error("a pasted non-key: the page does not say what is wrong with HostKeyBody")
+	}
+	keys, _, err := e.svc.ListHostKeys(ctx, id, control.Page{})
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("host keys: %d, %v", len(keys), err)
+	}
+	served := regexp.MustCompile(`(?s)<th scope="row" class="wrap">(hostkey-[0-9a-f]+).*?</td><td>(yes|no)</td>`)
+	got := map[string]string{}
+	for _, m := range served.FindAllStringSubmatch(body, -1) {
+		got[m[1]] = m[2]
+	}
+	var first, second string
+	for _, k := range keys {
+		switch k.HostKey.Description {
+		case "first ed25519":
+			first = k.HostKey.HostKeyID
+		case "second ed25519":
+			second = k.HostKey.HostKeyID
+		}
+	}
+	if got[first] != "yes" || got[second] != "no" {
+		t.Errorf("served: %v; want the first ed25519 key (%s) yes and the second (%s) no", got, first, second)
+	}
+	post(t, b, page+"/hostkeys/"+first+"/delete", url.Values{"csrf": {csrf}})
+	if _, err := e.svc.DescribeHostKey(ctx, id, first); err == nil {
+		t.Error("the deleted host key is still there")
 	}
 }

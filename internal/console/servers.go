@@ -21,6 +21,30 @@ func (c *Console) serverRoutes(m *http.ServeMux) {
 	m.Handle("POST /servers/{id}/policy", c.changes(c.changePolicy))
 	m.Handle("GET /servers/{id}/delete", c.reads(c.confirmDelete))
 	m.Handle("POST /servers/{id}/delete", c.changes(c.deleteServer))
+	m.Handle("POST /servers/{id}/hostkeys", c.changes(c.importHostKey))
+	m.Handle("POST /servers/{id}/hostkeys/{key}/delete", c.changes(c.deleteHostKey))
+}
+
+// importHostKey adds a private host key, pasted or uploaded as a PEM file.
+func (c *Console) importHostKey(w http.ResponseWriter, r *http.Request, s *session) {
+	c.serverAction(w, r, s, "has a new host key", func(ctx context.Context, id string) error {
+		body, err := uploaded(r, strings.TrimSpace(r.PostForm.Get("host_key")), "host_key_file")
+		if err != nil {
+			return err
+		}
+		if body == "" {
+			return transfer.Invalid("HostKeyBody", "paste a private key or choose its file")
+		}
+		_, err = c.opts.Service.ImportHostKey(ctx, id, body+"\n", strings.TrimSpace(r.PostForm.Get("description")), nil)
+		return err
+	})
+}
+
+func (c *Console) deleteHostKey(w http.ResponseWriter, r *http.Request, s *session) {
+	key := r.PathValue("key")
+	c.serverAction(w, r, s, "no longer has host key "+key, func(ctx context.Context, id string) error {
+		return c.opts.Service.DeleteHostKey(ctx, id, key)
+	})
 }
 
 // serverRow is a server as the list shows it.

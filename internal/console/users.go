@@ -168,20 +168,25 @@ func formatMappings(ms []transfer.Mapping) string {
 
 // uploadedKey is the public key pasted, or else the one in an uploaded .pub file.
 func uploadedKey(r *http.Request, pasted string) (string, error) {
+	return uploaded(r, pasted, "key_file")
+}
+
+// uploaded is what was pasted, or else the content of the file uploaded as field.
+func uploaded(r *http.Request, pasted, field string) (string, error) {
 	if pasted != "" || r.MultipartForm == nil {
 		return pasted, nil
 	}
-	f, _, err := r.FormFile("key_file")
+	f, _, err := r.FormFile(field)
 	if err == http.ErrMissingFile {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("the key file: %w", err)
+		return "", fmt.Errorf("the uploaded file: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
-		return "", fmt.Errorf("the key file: %w", err)
+		return "", fmt.Errorf("the uploaded file: %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
