@@ -143,6 +143,19 @@ func (e *env) signIn(t testing.TB, c *http.Client) string {
 	return csrfOf(t, body)
 }
 
+// withServer signs a browser in and creates a server; it returns the browser, its CSRF token
+// and the server's ID.
+func (e *env) withServer(t *testing.T) (*http.Client, string, string) {
+	t.Helper()
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	id, err := e.svc.CreateServer(context.Background(), control.CreateServerInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, csrf, id
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func csrfOf(t testing.TB, body string) string {
@@ -359,13 +372,8 @@ func authorizedKey(t *testing.T, kind string) string {
 
 func TestUserPages(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser(t)
-	csrf := e.signIn(t, b)
+	b, csrf, id := e.withServer(t)
 	ctx := context.Background()
-	id, err := e.svc.CreateServer(ctx, control.CreateServerInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	users := e.srv.URL + "/servers/" + id + "/users"
 
 	// The API's validation, by field, on the page.
@@ -552,13 +560,8 @@ func TestActivityPage(t *testing.T) {
 // Host keys are imported from the server's page; the oldest of each type is served.
 func TestHostKeyPages(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser(t)
-	csrf := e.signIn(t, b)
+	b, csrf, id := e.withServer(t)
 	ctx := context.Background()
-	id, err := e.svc.CreateServer(ctx, control.CreateServerInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	page := e.srv.URL + "/servers/" + id
 	pemKey := func() string {
 		_, k, err := ed25519.GenerateKey(rand.Reader)
