@@ -100,19 +100,20 @@ func (c *Console) servedKeys(ctx context.Context, serverID string) []string {
 	if err != nil {
 		return nil
 	}
-	seen := map[string]bool{}
 	var out []string
-	slices.SortStableFunc(keys, func(a, b control.HostKeyDescription) int {
-		return a.HostKey.DateImported.Compare(b.HostKey.DateImported)
-	})
-	for _, k := range keys {
-		if seen[k.HostKey.Type] {
-			continue
-		}
-		seen[k.HostKey.Type] = true
-		out = append(out, k.HostKey.Type+" "+k.HostKey.Fingerprint)
+	for _, k := range served(keys) {
+		out = append(out, k.Type+" "+k.Fingerprint)
 	}
 	return out
+}
+
+// served are the keys presented, of keys the control plane lists oldest first.
+func served(keys []control.HostKeyDescription) []transfer.HostKey {
+	all := make([]transfer.HostKey, len(keys))
+	for i, k := range keys {
+		all[i] = k.HostKey
+	}
+	return transfer.ServedHostKeys(all)
 }
 
 // serverPolicies are the security policies a server may have, sorted.
@@ -179,21 +180,16 @@ func (c *Console) serverPage(w http.ResponseWriter, r *http.Request, s *session)
 		c.failPage(w, s, err)
 		return
 	}
-	slices.SortStableFunc(keys, func(a, b control.HostKeyDescription) int {
-		return a.HostKey.DateImported.Compare(b.HostKey.DateImported)
-	})
-	served, types := map[string]bool{}, map[string]bool{}
-	for _, k := range keys {
-		if !types[k.HostKey.Type] {
-			types[k.HostKey.Type], served[k.HostKey.HostKeyID] = true, true
-		}
+	presented := map[string]bool{}
+	for _, k := range served(keys) {
+		presented[k.HostKeyID] = true
 	}
 	policies, err := c.serverPolicies(ctx)
 	if err != nil {
 		c.failPage(w, s, err)
 		return
 	}
-	c.render(w, http.StatusOK, "server", s, "Server "+id, "servers", serverData{Server: d, HostKeys: keys, Served: served, Policies: policies})
+	c.render(w, http.StatusOK, "server", s, "Server "+id, "servers", serverData{Server: d, HostKeys: keys, Served: presented, Policies: policies})
 }
 
 func (c *Console) startServer(w http.ResponseWriter, r *http.Request, s *session) {

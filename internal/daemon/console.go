@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -97,7 +98,9 @@ func (l liveSessions) Sessions() []transfer.LiveSession {
 	for _, r := range l.running() {
 		out = append(out, r.srv.Sessions()...)
 	}
-	slices.SortFunc(out, func(a, b transfer.LiveSession) int { return a.Since.Compare(b.Since) })
+	slices.SortFunc(out, func(a, b transfer.LiveSession) int {
+		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.SessionID, b.SessionID))
+	})
 	return out
 }
 

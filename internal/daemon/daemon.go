@@ -574,7 +574,7 @@ func (d *Daemon) sshConfig(ctx context.Context, s *transfer.Server) (sshd.Config
 	if err != nil {
 		return sshd.Config{}, err
 	}
-	signers, err := hostSigners(servedHostKeys(keys))
+	signers, err := hostSigners(transfer.ServedHostKeys(keys))
 	if err != nil {
 		return sshd.Config{}, err
 	}

@@ -8,21 +8,6 @@ import (
 	"github.com/transferd/transferd/internal/transfer"
 )
 
-// servedHostKeys are the keys a server presents, of keys listed oldest first: the oldest of each
-// type, as Transfer Family presents them. A newer key of a type is staged: it takes over when the
-// older one is deleted.
-func servedHostKeys(keys []transfer.HostKey) []transfer.HostKey {
-	seen := map[string]bool{}
-	var served []transfer.HostKey
-	for _, k := range keys {
-		if !seen[k.Type] {
-			seen[k.Type] = true
-			served = append(served, k)
-		}
-	}
-	return served
-}
-
 // hostSigners parses a server's stored host keys.
 func hostSigners(keys []transfer.HostKey) ([]ssh.Signer, error) {
 	signers := make([]ssh.Signer, 0, len(keys))

@@ -1,13 +1,10 @@
 package sshd
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/transferd/transferd/internal/transfer"
 )
 
-// Sessions lists the server's logged-in connections, oldest first.
+// Sessions lists the server's logged-in connections (the daemon sorts all servers' together).
 func (s *Server) Sessions() []transfer.LiveSession {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
@@ -21,9 +18,6 @@ func (s *Server) Sessions() []transfer.LiveSession {
 			out = append(out, l)
 		}
 	}
-	slices.SortFunc(out, func(a, b transfer.LiveSession) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.SessionID, b.SessionID))
-	})
 	return out
 }
 

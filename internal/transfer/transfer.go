@@ -281,3 +281,18 @@ type LiveSession struct {
 	Kex, HostKeyAlgorithm, Ciphers, Macs        string
 	BytesIn, BytesOut, OpenFiles                int64
 }
+
+// ServedHostKeys are the keys a server presents, of keys listed oldest first: the oldest of each
+// type, as Transfer Family presents them. A newer key of a type is staged: it takes over when the
+// older one is deleted.
+func ServedHostKeys(keys []HostKey) []HostKey {
+	seen := map[string]bool{}
+	var served []HostKey
+	for _, k := range keys {
+		if !seen[k.Type] {
+			seen[k.Type] = true
+			served = append(served, k)
+		}
+	}
+	return served
+}
