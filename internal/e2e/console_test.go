@@ -47,14 +47,48 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancel3)
+	// Start the browser on this context: the first run's context owns it, and the steps run on
+	// contexts of their own, with deadlines.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
 	return ctx
+}
+
+// browserStep bounds each step in the browser (the whole suite shares two cores with Chromium).
+const browserStep = time.Minute
+
+// leaving marks the page shown, so that arrived can tell when the next one has replaced it: a
+// wait for an element could otherwise find it on the page being left.
+func leaving() chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](`window.__leaving = true`)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+// arrived waits until a new page has replaced the one leaving marked, and has loaded.
+func arrived() chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			// While the page changes, evaluating may fail: the old document is gone.
+			if done, err := chromedp.Evaluate[bool](`window.__leaving !== true && document.readyState === "complete"`)(ctx, tg); err == nil && done {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // screenshot saves the page as PNG (quality 100 is PNG) in the test's artifact directory (go test -artifacts keeps it).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -67,7 +101,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // browse runs steps in the browser, and on failure shows where it was and what the page said.
 func browse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	step, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Do(step, steps...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
 		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
@@ -77,6 +113,8 @@ func browse(t *testing.T, ctx context.Context, what string, steps ...chromedp.Ac
 // read returns what action reads in the browser.
 func read[T any](t *testing.T, ctx context.Context, action chromedp.Action[T]) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
 	v, err := chromedp.Run(ctx, action)
 	if err != nil {
 		t.Fatalf("reading the page: %v", err)
@@ -106,11 +144,11 @@ func TestConsole(t *testing.T) {
 	browse(t, ctx, "sign in with a wrong secret",
 		chromedp.SendKeys(css("#access_key_id"), creds.AccessKeyId),
 		chromedp.SendKeys(css("#secret_access_key"), "wrong"),
-		chromedp.Submit(css("#secret_access_key")),
+		leaving(), chromedp.Submit(css("#secret_access_key")), arrived(),
 		chromedp.WaitVisible(css(`[role="alert"]`)))
 	browse(t, ctx, "sign in",
 		chromedp.SetValue(css("#secret_access_key"), creds.SecretAccessKey),
-		chromedp.Submit(css("#secret_access_key")),
+		leaving(), chromedp.Submit(css("#secret_access_key")), arrived(),
 		chromedp.WaitVisible(css("#endpoint")))
 	if loc := location(); !strings.HasSuffix(loc, "/servers") {
 		t.Errorf("after sign-in: %s, want the page asked for, /servers", loc)
@@ -125,7 +163,7 @@ func TestConsole(t *testing.T) {
 	browse(t, ctx, "create a server",
 		chromedp.SetValue(css("#endpoint"), "127.0.0.1:"+strconv.Itoa(sftpPort)),
 		chromedp.SetValue(css("#policy"), "TransferSecurityPolicy-2018-11"),
-		chromedp.Submit(css("#endpoint")),
+		leaving(), chromedp.Submit(css("#endpoint")), arrived(),
 		chromedp.WaitVisible(css(".flash")))
 	loc := location()
 	id := loc[strings.LastIndex(loc, "/")+1:]
@@ -151,14 +189,14 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	browse(t, ctx, "add a user",
-		chromedp.Click(css(`a[href$="/users"]`)),
+		leaving(), chromedp.Click(css(`a[href$="/users"]`)), arrived(),
 		chromedp.WaitVisible(css("#user_name")),
 		chromedp.SendKeys(css("#user_name"), "webuser"),
 		chromedp.SendKeys(css("#role"), testRole),
 		chromedp.SetValue(css("#home_type"), "LOGICAL"),
 		chromedp.SendKeys(css("#mappings"), "/ /bucket1/webuser"),
 		chromedp.SetUploadFiles(css("#key_file"), []string{key.Path + ".pub"}),
-		chromedp.Submit(css("#user_name")),
+		leaving(), chromedp.Submit(css("#user_name")), arrived(),
 		chromedp.WaitVisible(css(".flash")))
 	if flash := read(t, ctx, chromedp.Text(css(".flash"))); flash != "User webuser created." {
 		t.Fatalf("after adding the user: %q", flash)
@@ -190,7 +228,7 @@ func TestConsole(t *testing.T) {
 	connected := p.waitRecord(t, "CONNECTED of webuser's held session", func(r *activity.Record) bool {
 		return r.ActivityType == activity.Connected && r.User == "webuser" && !earlier[r.SessionID]
 	})
-	browse(t, ctx, "live sessions", chromedp.Click(css(`a[href="/sessions"]`)), chromedp.WaitVisible(css(`form[action$="/disconnect"]`)))
+	browse(t, ctx, "live sessions", leaving(), chromedp.Click(css(`a[href="/sessions"]`)), arrived(), chromedp.WaitVisible(css(`form[action$="/disconnect"]`)))
 	page = read(t, ctx, chromedp.Text(css("main")))
 	for _, want := range []string{"webuser", "127.0.0.1", connected.Kex, connected.Ciphers, "OpenSSH"} {
 		if !strings.Contains(page, want) {
@@ -198,7 +236,7 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "sessions")
-	browse(t, ctx, "disconnect it", chromedp.Click(css(`form[action="/sessions/`+connected.SessionID+`/disconnect"] button`)),
+	browse(t, ctx, "disconnect it", leaving(), chromedp.Click(css(`form[action="/sessions/`+connected.SessionID+`/disconnect"] button`)), arrived(),
 		chromedp.WaitVisible(css(".flash")))
 	// sftp notices at its next command: it waits on its batch input, not on the connection.
 	stdin.Write([]byte("ls\n"))
@@ -220,8 +258,8 @@ func TestConsole(t *testing.T) {
 		t.Errorf("the DISCONNECTED record's message is %q", disc.Message)
 	}
 	// The activity page finds the session's records, with the algorithms it negotiated.
-	browse(t, ctx, "activity of webuser", chromedp.Click(css(`a[href="/activity"]`)), chromedp.WaitVisible(css("#user")),
-		chromedp.SendKeys(css("#user"), "webuser"), chromedp.Submit(css("#user")), chromedp.WaitVisible(css("caption")))
+	browse(t, ctx, "activity of webuser", leaving(), chromedp.Click(css(`a[href="/activity"]`)), arrived(), chromedp.WaitVisible(css("#user")),
+		chromedp.SendKeys(css("#user"), "webuser"), leaving(), chromedp.Submit(css("#user")), arrived(), chromedp.WaitVisible(css("caption")))
 	page = read(t, ctx, chromedp.Text(css("main")))
 	for _, want := range []string{"CONNECTED", "DISCONNECTED", connected.Kex, connected.Ciphers, "disconnected from the web console by", "uploaded.pub"} {
 		if !strings.Contains(page, want) {
@@ -231,15 +269,15 @@ func TestConsole(t *testing.T) {
 	screenshot(t, ctx, "activity")
 	browse(t, ctx, "back to the server", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")))
 
-	browse(t, ctx, "stop it", chromedp.Click(css(`form[action$="/stop"] button`)),
+	browse(t, ctx, "stop it", leaving(), chromedp.Click(css(`form[action$="/stop"] button`)), arrived(),
 		chromedp.WaitVisible(css(`form[action$="/start"] button`)))
 	waitListening(t, sftpPort, false)
-	browse(t, ctx, "start it", chromedp.Click(css(`form[action$="/start"] button`)),
+	browse(t, ctx, "start it", leaving(), chromedp.Click(css(`form[action$="/start"] button`)), arrived(),
 		chromedp.WaitVisible(css(`form[action$="/stop"] button`)))
 	waitListening(t, sftpPort, true)
 	browse(t, ctx, "change its policy",
 		chromedp.SetValue(css("#policy"), "TransferSecurityPolicy-2024-01"),
-		chromedp.Submit(css("#policy")),
+		leaving(), chromedp.Submit(css("#policy")), arrived(),
 		chromedp.WaitVisible(css(".flash")))
 	if d := describeServer(t, client, id); d.Policy != "TransferSecurityPolicy-2024-01" {
 		t.Errorf("after changing the policy: %+v", d)
@@ -259,7 +297,7 @@ func TestConsole(t *testing.T) {
 	browse(t, ctx, "delete it",
 		chromedp.Navigate(base+"/servers/"+id+"/delete"), chromedp.WaitVisible(css("#confirm")),
 		chromedp.SendKeys(css("#confirm"), id),
-		chromedp.Submit(css("#confirm")),
+		leaving(), chromedp.Submit(css("#confirm")), arrived(),
 		chromedp.WaitVisible(css(".flash")))
 	if loc := location(); !strings.HasSuffix(loc, "/servers") {
 		t.Errorf("after Delete: %s", loc)
