@@ -16,7 +16,7 @@ const module = "github.com/transferd/transferd/"
 // allowedImports is the package layout: which of transferd's own packages each package may import
 // (tests included). Arrows flow one way: cmd -> daemon -> protocols -> domain -> storage contract.
 var allowedImports = map[string][]string{
-	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs", "internal/activity"},
+	"cmd/transferd":                   {"internal/daemon", "internal/config", "internal/policy", "internal/mgmtapi", "internal/explain", "internal/negotiate", "internal/procs", "internal/activity", "internal/console"},
 	"internal/daemon":                 {"internal/identity", "internal/control", "internal/mgmtapi", "internal/activity", "internal/config", "internal/metastore", "internal/policy", "internal/sftpd", "internal/sshd", "internal/storage", "internal/storage/disk", "internal/storage/s3store", "internal/transfer", "internal/procs", "internal/limits", "internal/metrics", "internal/console"},
 	"internal/config":                 {"internal/transfer", "internal/iampolicy"},
 	"internal/sshd":                   {"internal/transfer", "internal/policy", "internal/activity", "internal/negotiate", "internal/procs", "internal/limits", "internal/metrics"},
@@ -36,7 +36,7 @@ var allowedImports = map[string][]string{
 	"internal/testsrv":                {},
 	"internal/control":                {"internal/transfer", "internal/metastore", "internal/policy", "internal/config", "internal/iampolicy", "internal/metastore/pgtest"},
 	"internal/mgmtapi":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore"},
-	"internal/console":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore", "internal/activity"},
+	"internal/console":                {"internal/transfer", "internal/control", "internal/policy", "internal/metastore", "internal/activity", "internal/explain", "internal/negotiate"},
 	"internal/metastore/storetest":    {"internal/transfer"},
 	"internal/storage":                {},
 	"internal/procs":                  {},

@@ -24,6 +24,7 @@ const usage = `transferd: self-hosted SFTP servers that behave like AWS Transfer
 Usage:
   transferd serve --data-dir DIR --config FILE [--activity-log PATH] [--api-listen ADDR] [flags]
   transferd credentials --data-dir DIR [--export [--endpoint-url URL]]
+  transferd console-password --data-dir DIR [--delete] NAME
   transferd backup --data-dir DIR --out FILE
   transferd policies list
   transferd policies describe NAME
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = policies(args[1:], stdout)
 	case "credentials":
 		err = credentials(args[1:], stdout, stderr)
+	case "console-password":
+		err = consolePassword(args[1:], os.Stdin, stdout, stderr)
 	case "explain":
 		err = explainCmd(args[1:], stdout, stderr)
 	case "probe":
@@ -76,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			switch args[1] {
-			case "serve", "credentials", "explain", "probe", "policy-impact", "test-idp", "activity", "backup":
+			case "serve", "credentials", "console-password", "explain", "probe", "policy-impact", "test-idp", "activity", "backup":
 				return run([]string{args[1], "--help"}, stdout, stderr)
 			}
 		}
@@ -131,7 +134,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	endpointPorts := fs.String("endpoint-ports", "2300-2399", "ports (LOW-HIGH) handed out to servers created through the API without a transferd:Endpoint tag")
 	auditLog := fs.String("audit-log", "", `where the audit trail of management calls goes (one JSON object per line, CloudTrail's shape: every API call, accepted or refused, and every change the config file makes): "-" for stdout, a file appended to, or nothing (the default) for none`)
 	metricsListen := fs.String("metrics-listen", "", "if set, serve Prometheus metrics (/metrics) and health (/healthz: alive; /readyz: the state store answers, every ONLINE server listens, storage answers) on this address")
-	consoleListen := fs.String("console-listen", "", "if set, serve the web console on this address (off by default); sign in with the management API's access key pair")
+	consoleListen := fs.String("console-listen", "", "if set, serve the web console on this address (off by default); sign in with the management API's access key pair or as a console user (transferd console-password)")
 	consoleCert := fs.String("console-tls-cert", "", "with --console-tls-key: serve the console over HTTPS with this certificate (PEM); its session cookie is then Secure")
 	consoleKey := fs.String("console-tls-key", "", "the private key (PEM) of --console-tls-cert")
 	debugListen := fs.String("debug-listen", "", "if set, serve Go's profiles (/debug/pprof/) on this address (keep it on loopback)")

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +25,7 @@ func TestPolicies(t *testing.T) {
 		{"serve bad flag", []string{"serve", "--nope"}, 2, nil, "flag provided but not defined: -nope", false},
 		{"serve help", []string{"serve", "--help"}, 0, nil, "SIGHUP reopens the log files", false},
 		{"test-idp help", []string{"test-idp", "--help"}, 0, nil, "Asks the custom identity provider", false},
+		{"console-password help", []string{"help", "console-password"}, 0, nil, "Sets the password with which console user NAME signs in", false},
 		{"test-idp without flags", []string{"test-idp"}, 1, nil, "--data-dir, --config, --server-id and --user-name are required", false},
 		{"test-idp without a state store", []string{"test-idp", "--data-dir", t.TempDir(), "--config", "../../examples/transferd.yaml",
 			"--server-id", "s-0123456789abcdef0", "--user-name", "alice"}, 1, nil, "no state store in", false},
@@ -158,4 +161,49 @@ func TestStateFlags(t *testing.T) {
 			t.Errorf("the data directory was created before the state flags were checked: %v", err)
 		}
 	})
+}
+
+// console-password reads the password from standard input when it is not a terminal, keeps only
+// its hash, and removes it with --delete.
+func TestConsolePasswordCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "console-passwords")
+	runPW := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := consolePassword(args, strings.NewReader(stdin), &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"a long enough password\n", []string{"ops"}, "give --data-dir DIR and one console user NAME"},
+		{"a long enough password\n", []string{"--data-dir", dir}, "give --data-dir DIR and one console user NAME"},
+		{"a long enough password\n", []string{"--data-dir", dir, "bad name"}, `console user name "bad name"`},
+		{"short\n", []string{"--data-dir", dir, "ops"}, "use at least 12"},
+		{"", []string{"--data-dir", dir, "ops"}, "no password on standard input"},
+		{"", []string{"--data-dir", dir, "--delete", "ops"}, `console user "ops" has no password`},
+	} {
+		if _, err := runPW(c.stdin, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("refused commands wrote the file: %v", err)
+	}
+	out, err := runPW("a long enough password\r\n", "--data-dir", dir, "ops")
+	if err != nil || !strings.Contains(out, "Console user ops has a new password") {
+		t.Fatalf("setting a password: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || !strings.HasPrefix(string(data), "ops:$2a$12$") || strings.Contains(string(data), "long enough") {
+		t.Fatalf("the file: %v\n%s", err, data)
+	}
+	if out, err := runPW("", "--delete", "ops", "--data-dir", dir); err != nil || !strings.Contains(out, "can no longer sign in") {
+		t.Errorf("--delete: %v\n%s", err, out)
+	}
+	if data, _ := os.ReadFile(file); len(data) != 0 {
+		t.Errorf("after --delete the file holds %q", data)
+	}
 }

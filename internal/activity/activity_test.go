@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,34 @@ func TestJSONLinesConcurrent(t *testing.T) {
 	for _, l := range lines {
 		if !bytes.HasPrefix(l, []byte(`{"timestamp":`)) || !bytes.HasSuffix(l, []byte(`}`)) {
 			t.Fatalf("broken line %q", l)
+		}
+	}
+}
+
+// Skim skips lines undecoded, and finds what a query that decodes every line finds: a
+// DISCONNECTED line holds the word CONNECTED, and another server's ARN only its own ID.
+func TestQuerySkim(t *testing.T) {
+	lines := strings.Join([]string{
+		`{"timestamp":"2026-12-05T10:00:00Z","activity-type":"CONNECTED","resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-0123456789abcdef0","user":"a"}`,
+		`{"timestamp":"2026-12-05T10:00:01Z","activity-type":"DISCONNECTED","resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-0123456789abcdef0","user":"a"}`,
+		`{"timestamp":"2026-12-05T10:00:02Z","activity-type":"CONNECTED","resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-1111111111111111f","user":"b"}`,
+		`{"timestamp":"2026-12-05T10:00:03Z","activity-type":"KEX_FAILURE","resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-0123456789abcdef0"}`,
+		`{"timestamp":"2026-12-05T10:00:04Z","activity-type":"CLOSE","resource-arn":"arn:aws:transfer:us-east-1:000000000000:server/s-0123456789abcdef0","path":"/CONNECTED"}`,
+		`not a record`,
+	}, "\n")
+	for _, types := range [][]string{{"CONNECTED"}, {"CONNECTED", "KEX_FAILURE"}, {"CLOSE"}, nil} {
+		for _, server := range []string{"s-0123456789abcdef0", ""} {
+			var outs [2]strings.Builder
+			var res [2]Result
+			for i, skim := range []bool{false, true} {
+				q := Query{Types: types, Server: server, Skim: skim}
+				if err := q.Run(strings.NewReader(lines), &outs[i], &res[i], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if outs[0].String() != outs[1].String() || res[0].Matched != res[1].Matched {
+				t.Errorf("types %v, server %q: skimmed %d records, decoded %d", types, server, res[1].Matched, res[0].Matched)
+			}
 		}
 	}
 }

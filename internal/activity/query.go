@@ -2,6 +2,7 @@ package activity
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -26,6 +27,10 @@ type Query struct {
 	By []string
 	// SumBytes adds the bytes-in and bytes-out of each group's records.
 	SumBytes bool
+	// Skim skips, without decoding them, the lines that cannot match Types and Server because
+	// they do not contain any of the types or the server ID (JSON encoders leave these ASCII
+	// names as they are). Result.Unreadable then counts only the lines decoded.
+	Skim bool
 }
 
 // Match is one --where condition: Field = Value, != Value, or ~ Regexp (a match anywhere).
@@ -133,6 +138,22 @@ func (q *Query) Check() error {
 	return nil
 }
 
+// mayMatch is Skim's test: false when line cannot be a record of the query's types and server.
+func (q *Query) mayMatch(line []byte) bool {
+	if q.Server != "" && !bytes.Contains(line, []byte(q.Server)) {
+		return false
+	}
+	if len(q.Types) == 0 {
+		return true
+	}
+	for _, t := range q.Types {
+		if bytes.Contains(line, []byte(`"`+t+`"`)) { // quoted: DISCONNECTED holds CONNECTED
+			return true
+		}
+	}
+	return false
+}
+
 // matches reports whether r passes the query's filters.
 func (q *Query) matches(r *Record) bool {
 	if len(q.Types) > 0 && !slices.Contains(q.Types, r.ActivityType) {
@@ -194,6 +215,9 @@ func (q *Query) Run(r io.Reader, out io.Writer, res *Result, groups map[string]*
 			continue
 		}
 		res.Read++
+		if q.Skim && !q.mayMatch(line) {
+			continue
+		}
 		var rec Record
 		if err := json.Unmarshal(line, &rec); err != nil {
 			res.Unreadable++

@@ -49,7 +49,7 @@ func (c *Console) activityPage(w http.ResponseWriter, r *http.Request, s *sessio
 		c.render(w, http.StatusOK, "activity", s, "Activity", "activity", d)
 		return
 	}
-	query := activity.Query{User: d.User, Server: d.Server}
+	query := activity.Query{User: d.User, Server: d.Server, Skim: true}
 	if d.Type != "" {
 		query.Types = []string{d.Type}
 	}

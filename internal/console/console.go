@@ -4,7 +4,7 @@
 // apply.
 //
 // Nothing answers without a session. Operators sign in with the management API's access key
-// pair; a session is a random token in an HttpOnly, SameSite=Strict cookie (Secure when the
+// pair, or as a console user with the password `transferd console-password` set; a session is a random token in an HttpOnly, SameSite=Strict cookie (Secure when the
 // console is served over TLS), held in this process only, so a restart signs everyone out. It
 // ends at sign-out, after IdleTimeout without a request, and after MaxAge. Every request that
 // changes something must carry the session's CSRF token (a hidden form field) and, when the
@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/transferd/transferd/internal/control"
+	"github.com/transferd/transferd/internal/negotiate"
+	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/transfer"
 )
 
@@ -53,6 +55,9 @@ type Options struct {
 	Credentials []Credentials
 	// Live lists this process's logged-in sessions and disconnects them; nil shows none.
 	Live LiveSessions
+	// PasswordFile holds the console users' passwords (PasswordFileName in the data
+	// directory); "" allows only the key pairs.
+	PasswordFile string
 	// ActivityLog is the file the activity records go to, which the activity page searches; ""
 	// when they go elsewhere (standard output).
 	ActivityLog string
@@ -78,10 +83,14 @@ const (
 
 // Console serves the pages.
 type Console struct {
-	opts  Options
-	mux   *http.ServeMux
-	pages map[string]*template.Template
-	log   *slog.Logger
+	opts      Options
+	mux       *http.ServeMux
+	pages     map[string]*template.Template
+	log       *slog.Logger
+	passwords *passwords
+	// catalog and profiles are the security policies and client profiles explain uses.
+	catalog  *policy.Catalog
+	profiles *negotiate.Profiles
 
 	mu       sync.Mutex
 	sessions map[[32]byte]*session // by the SHA-256 of the cookie's token
@@ -89,12 +98,15 @@ type Console struct {
 
 // session is one signed-in browser.
 type session struct {
-	who      string // the access key ID it signed in with
-	csrf     string
-	created  time.Time
-	lastSeen time.Time
-	flash    string // a message for the next page shown
-	flashErr bool
+	who string // the access key ID it signed in with, or "console user NAME"
+	// user and hash are the console user and the password hash it signed in with; a change of
+	// that password ends the session.
+	user, hash string
+	csrf       string
+	created    time.Time
+	lastSeen   time.Time
+	flash      string // a message for the next page shown
+	flashErr   bool
 }
 
 // New returns the console's handler.
@@ -111,8 +123,16 @@ func New(opts Options) (*Console, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{opts: opts, log: opts.Logger, sessions: map[[32]byte]*session{}, pages: map[string]*template.Template{}}
+	c := &Console{opts: opts, log: opts.Logger, sessions: map[[32]byte]*session{}, pages: map[string]*template.Template{},
+		passwords: &passwords{file: opts.PasswordFile}}
 	if err := c.parseTemplates(); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.catalog, err = policy.NewCatalog(); err != nil {
+		return nil, err
+	}
+	if c.profiles, err = negotiate.NewProfiles(); err != nil {
 		return nil, err
 	}
 	static, err := fs.Sub(assets, "static")
@@ -129,6 +149,7 @@ func New(opts Options) (*Console, error) {
 	}))
 	c.serverRoutes(m)
 	c.userRoutes(m)
+	c.negotiationRoutes(m)
 	m.Handle("GET /sessions", c.reads(c.sessionsPage))
 	m.Handle("GET /activity", c.reads(c.activityPage))
 	m.Handle("POST /sessions/{id}/disconnect", c.changes(c.disconnect))
@@ -178,6 +199,8 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"lower": strings.ToLower,
+	// when writes a datetime-local value for reading: 2026-12-05 14:30.
+	"when": func(v string) string { return strings.Replace(v, "T", " ", 1) },
 }
 
 // page is what every page's template gets.
@@ -251,11 +274,21 @@ func (c *Console) session(r *http.Request) *session {
 		return nil
 	}
 	s.lastSeen = now
+	if s.hash == "" {
+		return s
+	}
+	c.mu.Unlock()
+	hash, err := c.passwords.hash(s.user) // a changed or removed password ends its sessions
+	c.mu.Lock()
+	if err != nil || hash != s.hash {
+		delete(c.sessions, key)
+		return nil
+	}
 	return s
 }
 
-// startSession signs who in and sets the cookie.
-func (c *Console) startSession(w http.ResponseWriter, who string) {
+// startSession signs in s (who, and user and hash for a console user) and sets the cookie.
+func (c *Console) startSession(w http.ResponseWriter, s *session) {
 	token := newToken()
 	now := c.opts.Now()
 	c.mu.Lock()
@@ -269,7 +302,8 @@ func (c *Console) startSession(w http.ResponseWriter, who string) {
 		}
 		delete(c.sessions, oldest)
 	}
-	c.sessions[sha256.Sum256([]byte(token))] = &session{who: who, csrf: newToken(), created: now, lastSeen: now}
+	s.csrf, s.created, s.lastSeen = newToken(), now, now
+	c.sessions[sha256.Sum256([]byte(token))] = s
 	c.mu.Unlock()
 	http.SetCookie(w, c.cookie(token, int(c.opts.MaxAge/time.Second)))
 }
@@ -376,16 +410,35 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	id, secret := strings.TrimSpace(r.PostForm.Get("access_key_id")), r.PostForm.Get("secret_access_key")
 	next := safeNext(r.PostForm.Get("next"))
-	if !c.valid(id, secret) {
-		c.log.Warn("console: sign-in refused", "remote", r.RemoteAddr, "access-key-id", id)
+	s := c.authenticate(id, secret)
+	if s == nil {
+		c.log.Warn("console: sign-in refused", "remote", r.RemoteAddr, "name", id)
 		time.Sleep(failedSignInDelay)
 		c.render(w, http.StatusUnauthorized, "signin", nil, "Sign in", "",
-			signInData{Next: next, KeyID: id, Error: "The access key ID or the secret access key is wrong."})
+			signInData{Next: next, KeyID: id, Error: "The name or the secret is wrong."})
 		return
 	}
-	c.log.Info("console: signed in", "remote", r.RemoteAddr, "access-key-id", id)
-	c.startSession(w, id)
+	c.log.Info("console: signed in", "remote", r.RemoteAddr, "operator", s.who)
+	c.startSession(w, s)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// authenticate returns a session for an access key pair or a console user's password, or nil.
+func (c *Console) authenticate(id, secret string) *session {
+	if c.valid(id, secret) {
+		return &session{who: id}
+	}
+	if c.opts.PasswordFile == "" || CheckUserName(id) != nil {
+		return nil
+	}
+	hash, ok, err := c.passwords.check(id, secret)
+	if err != nil {
+		c.log.Error("console: the password file cannot be read: no console user can sign in", "err", err)
+	}
+	if !ok {
+		return nil
+	}
+	return &session{who: "console user " + id, user: id, hash: hash}
 }
 
 // valid compares the key pair with every credential, in constant time.
@@ -401,7 +454,7 @@ func (c *Console) valid(id, secret string) bool {
 }
 
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s *session) {
-	c.log.Info("console: signed out", "remote", r.RemoteAddr, "access-key-id", s.who)
+	c.log.Info("console: signed out", "remote", r.RemoteAddr, "operator", s.who)
 	c.endSession(w, r)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }

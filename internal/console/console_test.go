@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -29,7 +30,9 @@ import (
 
 	"github.com/transferd/transferd/internal/console"
 	"github.com/transferd/transferd/internal/control"
+	"github.com/transferd/transferd/internal/explain"
 	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/negotiate"
 	"github.com/transferd/transferd/internal/policy"
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -177,11 +180,12 @@ func TestNothingAnswersWithoutASession(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := []string{"/", "/servers", "/servers/" + id, "/servers/" + id + "/delete", "/servers/s-00000000000000000",
-		"/servers/" + id + "/users", "/servers/" + id + "/users/alice", "/sessions"}
+		"/servers/" + id + "/users", "/servers/" + id + "/users/alice", "/sessions",
+		"/servers/" + id + "/negotiation", "/servers/" + id + "/impact?policy=TransferSecurityPolicy-2024-01", "/explain?policy=TransferSecurityPolicy-2024-01&client=putty-0.84"}
 	changes := []string{"/servers", "/servers/" + id + "/start", "/servers/" + id + "/stop", "/servers/" + id + "/policy", "/servers/" + id + "/delete", "/signout",
 		"/servers/" + id + "/users", "/servers/" + id + "/users/alice/home", "/servers/" + id + "/users/alice/keys",
 		"/servers/" + id + "/users/alice/keys/key-0/delete", "/servers/" + id + "/users/alice/delete", "/sessions/abc/disconnect",
-		"/servers/" + id + "/hostkeys", "/servers/" + id + "/hostkeys/hostkey-0/delete"}
+		"/servers/" + id + "/hostkeys", "/servers/" + id + "/hostkeys/hostkey-0/delete", "/explain"}
 	for _, p := range pages {
 		resp, body := get(t, anon, e.srv.URL+p)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") || strings.Contains(body, "ONLINE") {
@@ -563,19 +567,8 @@ func TestHostKeyPages(t *testing.T) {
 	b, csrf, id := e.withServer(t)
 	ctx := context.Background()
 	page := e.srv.URL + "/servers/" + id
-	pemKey := func() string {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		block, err := ssh.MarshalPrivateKey(k, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(pem.EncodeToMemory(block))
-	}
 	for _, desc := range []string{"first ed25519", "second ed25519"} {
-		post(t, b, page+"/hostkeys", url.Values{"csrf": {csrf}, "host_key": {pemKey()}, "description": {desc}})
+		post(t, b, page+"/hostkeys", url.Values{"csrf": {csrf}, "host_key": {ed25519PEM(t)}, "description": {desc}})
 	}
 	post(t, b, page+"/hostkeys", url.Values{"csrf": {csrf}, "host_key": {"not a key"}})
 	_, body := get(t, b, page)
@@ -606,5 +599,339 @@ func TestHostKeyPages(t *testing.T) {
 	post(t, b, page+"/hostkeys/"+first+"/delete", url.Values{"csrf": {csrf}})
 	if _, err := e.svc.DescribeHostKey(ctx, id, first); err == nil {
 		t.Error("the deleted host key is still there")
+	}
+}
+
+// negotiationEnv is a console whose activity log is explain's test log, with its server
+// s-0123456789abcdef0 renamed to a server of the control plane.
+func negotiationEnv(t *testing.T) (*env, *http.Client, string, string) {
+	t.Helper()
+	data, err := os.ReadFile("../explain/testdata/activity.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "activity.log")
+	e := newEnvWith(t, func(o *console.Options) { o.ActivityLog = log })
+	id, err := e.svc.CreateServer(context.Background(), control.CreateServerInput{SecurityPolicyName: "TransferSecurityPolicy-2018-11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, bytes.ReplaceAll(data, []byte("s-0123456789abcdef0"), []byte(id)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	csrf := e.signIn(t, b)
+	return e, b, csrf, id
+}
+
+// The negotiation page charts what each client version of one server negotiated, in a time
+// range, from the activity log.
+func TestNegotiationCharts(t *testing.T) {
+	e, b, _, id := negotiationEnv(t)
+	base := e.srv.URL + "/servers/" + id + "/negotiation"
+	resp, body := get(t, b, base+"?since=2026-11-01T00:00")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the page: %s\n%s", resp.Status, body)
+	}
+	body = html.UnescapeString(body)
+	for _, want := range []string{
+		"6 connections and 1 failed negotiation",
+		// The client table: paramiko failed in one category; the other server's client is not counted.
+		"<code>SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10</code></th><td>2</td><td>0</td>",
+		"<code>SSH-2.0-paramiko_3.5.1</code></th><td>0</td><td>1</td><td>client to server cipher</td>",
+		// Legends count every connection, most used first; the record's pair of directions is one name.
+		`<rect class="s0" width="10" height="10"/></svg><code>curve25519-sha256</code> 5`,
+		`<rect class="s1" width="10" height="10"/></svg><code>ecdh-sha2-nistp256</code> 1`,
+		`<code>aes128-ctr</code> 4`, `<code>aes128-gcm@openssh.com</code> 1`, `<code>aes256-ctr</code> 1`,
+		`<code>&lt;implicit&gt;</code> 1`,
+		// A bar per client version, split by algorithm.
+		`aria-label="curve25519-sha256 2"`, `<rect class="s0" x="0.0" y="0" width="1000.0" height="20"><title>curve25519-sha256: 2</title>`,
+	} {
+		if !strings.Contains(body, html.UnescapeString(want)) {
+			t.Errorf("the charts lack %q", want)
+		}
+	}
+	if strings.Contains(body, "s-1234567890abcdef0") || strings.Contains(body, "<title>rsa-sha2-512: 3") {
+		t.Error("the charts count another server's records")
+	}
+	// A later start leaves out the first day; the default range (7 days before 2026-12-05 12:00)
+	// leaves out all of them.
+	_, body = get(t, b, base+"?since=2026-11-22T00:00")
+	if !strings.Contains(body, "4 connections and 1 failed negotiation") {
+		t.Errorf("from 2026-11-22: %s", regexp.MustCompile(`\d+ connections? and \d+ failed`).FindString(body))
+	}
+	_, body = get(t, b, base)
+	if !strings.Contains(body, "0 connections and 0 failed negotiations from 2026-11-28 12:00 (UTC)") || strings.Contains(body, "<figure") {
+		t.Errorf("the default range: %s", regexp.MustCompile(`\d+ connections? and \d+ failed[^<]*`).FindString(body))
+	}
+	if resp, body := get(t, b, base+"?until=soon"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "until: &#34;soon&#34; is not a time") {
+		t.Errorf("a bad time: %s", resp.Status)
+	}
+	if resp, _ := get(t, b, e.srv.URL+"/servers/s-00000000000000000/negotiation"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown server: %s", resp.Status)
+	}
+}
+
+var choiceRE = regexp.MustCompile(`<tr(?: class="failed")?><th scope="row">([^<]+)</th><td class="wrap">(?:<code>([^<]+)</code>|none in common)</td><td>([^<]+)</td></tr>`)
+
+// choicesOf reads the "both sides choose" table: category, chosen and rule.
+func choicesOf(body string) [][3]string {
+	var out [][3]string
+	for _, m := range choiceRE.FindAllStringSubmatch(body, -1) {
+		out = append(out, [3]string{html.UnescapeString(m[1]), html.UnescapeString(m[2]), html.UnescapeString(m[3])})
+	}
+	return out
+}
+
+// The explain page gives explain's answer, drawn as the exchange: for a profile, for a pasted
+// record, and for a server's own policy and host keys.
+func TestExplainPage(t *testing.T) {
+	e, b, csrf, id := negotiationEnv(t)
+	profiles, err := negotiate.NewProfiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, _ := policy.NewCatalog()
+	want := func(profile, pol string, keys ...string) [][3]string {
+		p, _ := profiles.Lookup(profile)
+		pp, _ := catalog.Lookup(pol)
+		var out [][3]string
+		for _, c := range explain.Explain(explain.ProfileClient(p), explain.PolicyServer(pp, keys)).Choices {
+			out = append(out, [3]string{c.Category, c.Chosen, c.Rule})
+		}
+		return out
+	}
+	resp, body := get(t, b, e.srv.URL+"/explain?policy=TransferSecurityPolicy-2024-01&client=openssh-9.2-debian12")
+	if got := choicesOf(body); resp.StatusCode != http.StatusOK || len(got) != 8 || !slices.Equal(got, want("openssh-9.2-debian12", "TransferSecurityPolicy-2024-01", "ssh-rsa")) {
+		t.Errorf("openssh-9.2 against 2024-01: %s\n%q", resp.Status, got)
+	}
+	for _, s := range []string{"Connects", "<code>SSH-2.0-transferd</code>", "SSH_MSG_KEXINIT", "<mark><code>curve25519-sha256</code></mark>",
+		"kex-strict-c-v00@openssh.com</code> <span class=\"muted\">(marker)", "<code>CONNECTED</code> with kex <code>curve25519-sha256</code>"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("the exchange lacks %q", s)
+		}
+	}
+	// A server's host keys decide the host key algorithm: PuTTY prefers ed25519 when offered.
+	if _, err := e.svc.ImportHostKey(context.Background(), id, ed25519PEM(t), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, b, e.srv.URL+"/explain?server="+id+"&client=putty-0.84")
+	if got := choicesOf(body); !slices.Equal(got, want("putty-0.84", "TransferSecurityPolicy-2018-11", "ssh-rsa", "ssh-ed25519")) || got[1][1] != "ssh-ed25519" {
+		t.Errorf("putty against the server with an ed25519 key: %q", got)
+	}
+	// A pasted KEX_FAILURE record: its offer and identification line; the failure as OpenSSH says it.
+	var record string
+	for _, l := range strings.Split(string(mustRead(t, "../explain/testdata/activity.log")), "\n") {
+		if strings.Contains(l, "AcmeScanner") {
+			record = l
+		}
+	}
+	resp, body = post(t, b, e.srv.URL+"/explain", url.Values{"csrf": {csrf}, "policy": {"TransferSecurityPolicy-FIPS-2024-01"}, "host_keys": {"ssh-rsa"}, "offer": {record}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Fails: no common key exchange algorithm") ||
+		!strings.Contains(body, "<code>SSH-2.0-AcmeScanner_2.1</code>") || !strings.Contains(body, "no matching key exchange method found") {
+		t.Errorf("the pasted record: %s", resp.Status)
+	}
+	// Bad input names its field and keeps the form.
+	for _, c := range []struct{ form url.Values }{
+		{url.Values{"policy": {"TransferSecurityPolicy-Nope"}, "client": {"putty-0.84"}}},
+		{url.Values{"policy": {"TransferSecurityPolicy-2024-01"}, "client": {"putty-0.1"}}},
+		{url.Values{"policy": {"TransferSecurityPolicy-2024-01"}, "offer": {"{not json"}}},
+		{url.Values{"policy": {"TransferSecurityPolicy-2024-01"}, "client": {"putty-0.84"}, "host_keys": {"ssh-dss"}}},
+	} {
+		c.form.Set("csrf", csrf)
+		resp, body := post(t, b, e.srv.URL+"/explain", c.form)
+		if resp.StatusCode != http.StatusBadRequest || !regexp.MustCompile(`role="alert">(Security policy|Client profile|Recorded offer|Host keys): `).MatchString(body) {
+			t.Errorf("%v: %s, %s", c.form, resp.Status, regexp.MustCompile(`role="alert">[^<]*`).FindString(body))
+		}
+	}
+}
+
+// ed25519PEM is a new private host key, as ssh-keygen writes it.
+func ed25519PEM(t *testing.T) string {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(k, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The policy preview is policy-impact over the server's records in the range, worst first, and
+// offers the change.
+func TestPolicyImpactPage(t *testing.T) {
+	e, b, _, id := negotiationEnv(t)
+	base := e.srv.URL + "/servers/" + id + "/impact?since=2026-11-01T00:00&policy="
+	resp, body := get(t, b, base+"TransferSecurityPolicy-FIPS-2024-01")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the preview: %s", resp.Status)
+	}
+	rows := regexp.MustCompile(`<tr class="change-([a-z ]+)"><th scope="row">[^<]+</th><td class="wrap"><code>([^<]+)</code>`).FindAllStringSubmatch(body, -1)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[1]+" "+html.UnescapeString(r[2]))
+	}
+	wantRows := []string{"breaks SSH-2.0-AcmeScanner_2.1", "changes SSH-2.0-Go", "changes SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10",
+		"changes SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3", "unknown SSH-2.0-libssh_0.10.6", "fixed SSH-2.0-paramiko_3.5.1"}
+	if !slices.Equal(got, wantRows) {
+		t.Errorf("rows:\n%s", strings.Join(got, "\n"))
+	}
+	if !strings.Contains(body, `<strong class="bad">1</strong> would break`) || !strings.Contains(body, "FAILS: no matching key exchange method found") ||
+		!strings.Contains(body, `<button type="submit" class="danger">Change the server to TransferSecurityPolicy-FIPS-2024-01</button>`) {
+		t.Error("the preview lacks its totals, a prediction or the change button")
+	}
+	// Only the records in the range count.
+	_, body = get(t, b, strings.Replace(base, "2026-11-01", "2026-11-24", 1)+"TransferSecurityPolicy-FIPS-2024-01")
+	if n := strings.Count(body, `<tr class="change-`); n != 1 {
+		t.Errorf("from 2026-11-24: %d rows, want AcmeScanner's", n)
+	}
+	// The current policy is no change to make.
+	_, body = get(t, b, base+"TransferSecurityPolicy-2018-11")
+	if strings.Contains(body, "Change the server to") || !strings.Contains(body, "(current)") {
+		t.Error("the current policy is offered as a change")
+	}
+	if resp, body := get(t, b, base+"TransferSecurityPolicy-Nope"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "policy: ") {
+		t.Errorf("an unknown policy: %s", resp.Status)
+	}
+}
+
+// Console users sign in with the password console-password set; changing or removing it ends
+// their sessions, and a password file that cannot be read lets no console user in.
+func TestConsolePasswords(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "data", console.PasswordFileName)
+	e := newEnvWith(t, func(o *console.Options) { o.PasswordFile = file })
+	signIn := func(b *http.Client, name, password string) int {
+		resp, _ := post(t, b, e.srv.URL+"/signin", url.Values{"access_key_id": {name}, "secret_access_key": {password}})
+		return resp.StatusCode
+	}
+	b := e.browser(t)
+	if got := signIn(b, "ops", "correct horse battery"); got != http.StatusUnauthorized {
+		t.Fatalf("before any password is set: %d", got)
+	}
+	for _, c := range []struct{ name, password, want string }{
+		{"ops", "short", "at least 12"},
+		{"ops", strings.Repeat("x", 73), "at most 72"},
+		{"ops:root", "correct horse battery", "console user name"},
+		{"", "correct horse battery", "console user name"},
+	} {
+		if err := console.SetPassword(file, c.name, c.password); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("SetPassword(%q, %d bytes): %v, want %q", c.name, len(c.password), err, c.want)
+		}
+	}
+	if err := console.SetPassword(file, "ops", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if err := console.SetPassword(file, "audit", "another long password"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the password file: %v, %v; want mode 0600", fi, err)
+	}
+	if data := mustRead(t, file); strings.Contains(string(data), "correct horse") || !regexp.MustCompile(`(?m)^audit:\$2a\$12\$.{53}\nops:\$2a\$12\$`).Match(data) {
+		t.Errorf("the file holds:\n%s", data)
+	}
+	if got := signIn(b, "ops", "wrong password!!"); got != http.StatusUnauthorized {
+		t.Errorf("a wrong password: %d", got)
+	}
+	if got := signIn(b, "audit", "correct horse battery"); got != http.StatusUnauthorized {
+		t.Errorf("another user's password: %d", got)
+	}
+	if got := signIn(b, "ops", "correct horse battery"); got != http.StatusSeeOther {
+		t.Fatalf("the right password: %d", got)
+	}
+	if resp, _ := get(t, b, e.srv.URL+"/servers"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a page after signing in with a password: %s", resp.Status)
+	}
+	other := e.browser(t)
+	if got := signIn(other, "audit", "another long password"); got != http.StatusSeeOther {
+		t.Fatalf("the second user: %d", got)
+	}
+	// A new password for ops ends its sessions, not audit's.
+	if err := console.SetPassword(file, "ops", "a new long password"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, b, e.srv.URL+"/servers"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("ops's session after its password changed: %s, want a redirect to sign in", resp.Status)
+	}
+	if resp, _ := get(t, other, e.srv.URL+"/servers"); resp.StatusCode != http.StatusOK {
+		t.Errorf("audit's session after ops's password changed: %s", resp.Status)
+	}
+	if got := signIn(b, "ops", "correct horse battery"); got != http.StatusUnauthorized {
+		t.Errorf("the old password: %d", got)
+	}
+	// Removing audit's password ends its session.
+	if found, err := console.DeletePassword(file, "audit"); !found || err != nil {
+		t.Fatalf("DeletePassword: %v, %v", found, err)
+	}
+	if resp, _ := get(t, other, e.srv.URL+"/servers"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("audit's session after its password was removed: %s", resp.Status)
+	}
+	// A damaged file: nobody signs in with a password, the key pair still works.
+	if err := os.WriteFile(file, []byte("ops:not-a-hash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := signIn(b, "ops", "a new long password"); got != http.StatusUnauthorized {
+		t.Errorf("a damaged password file: %d", got)
+	}
+	if got := signIn(b, creds.AccessKeyID, creds.SecretAccessKey); got != http.StatusSeeOther {
+		t.Errorf("the key pair with a damaged password file: %d", got)
+	}
+}
+
+// BenchmarkNegotiationPage charts a server's negotiations over an activity log of 100,000
+// records (CONNECTED, CLOSE and DISCONNECTED of 33,334 sessions from four client versions, about
+// 30 MB), all in the range: the page reads the whole file each time.
+func BenchmarkNegotiationPage(b *testing.B) {
+	log := filepath.Join(b.TempDir(), "activity.log")
+	e := newEnvWith(b, func(o *console.Options) { o.ActivityLog = log })
+	id, err := e.svc.CreateServer(context.Background(), control.CreateServerInput{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	clients := []string{"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10", "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13", "SSH-2.0-PuTTY_Release_0.81", "SSH-2.0-paramiko_3.5.1"}
+	at := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	arn := "arn:aws:transfer:us-east-1:000000000000:server/" + id
+	for i := range 100_000 {
+		ts := at.Add(time.Duration(i) * 100 * time.Millisecond).Format(time.RFC3339Nano)
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(w, `{"timestamp":%q,"activity-type":"CONNECTED","session-id":"%020d","resource-arn":%q,"user":"user%d","client":%q,"source-ip":"10.0.%d.%d","kex":"curve25519-sha256","host-key-algorithm":"rsa-sha2-512","ciphers":"aes128-gcm@openssh.com,aes128-gcm@openssh.com","macs":"<implicit>,<implicit>","ssh-public-key-fingerprint":"SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","method":"publickey"}`+"\n",
+				ts, i, arn, i%500, clients[i%4], i%200, i%250)
+		case 1:
+			fmt.Fprintf(w, `{"timestamp":%q,"activity-type":"CLOSE","session-id":"%020d","resource-arn":%q,"user":"user%d","operation":"WRITE","path":"/bucket/user%d/file-%d.csv","bytes-in":"123456"}`+"\n", ts, i-1, arn, i%500, i%500, i)
+		default:
+			fmt.Fprintf(w, `{"timestamp":%q,"activity-type":"DISCONNECTED","session-id":"%020d","resource-arn":%q,"user":"user%d"}`+"\n", ts, i-2, arn, i%500)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	br := e.browser(b)
+	e.signIn(b, br)
+	u := e.srv.URL + "/servers/" + id + "/negotiation?since=2026-12-01T00:00"
+	if _, body := get(b, br, u); !strings.Contains(body, "33334 connections") {
+		b.Fatalf("the page counts %s", regexp.MustCompile(`\d+ connections`).FindString(body))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		get(b, br, u)
 	}
 }

@@ -155,7 +155,7 @@ func (c *Console) createServer(w http.ResponseWriter, r *http.Request, s *sessio
 		c.showServers(w, r, s, statusOf(err), form)
 		return
 	}
-	c.log.Info("console: server created", "server-id", id, "access-key-id", s.who)
+	c.log.Info("console: server created", "server-id", id, "operator", s.who)
 	c.flash(s, false, "Server %s created.", id)
 	http.Redirect(w, r, "/servers/"+id, http.StatusSeeOther)
 }
@@ -213,7 +213,7 @@ func (c *Console) serverAction(w http.ResponseWriter, r *http.Request, s *sessio
 	if err := do(r.Context(), id); err != nil {
 		c.flash(s, true, "%s", describe(err))
 	} else {
-		c.log.Info("console: server changed", "server-id", id, "change", done, "access-key-id", s.who)
+		c.log.Info("console: server changed", "server-id", id, "change", done, "operator", s.who)
 		c.flash(s, false, "Server %s %s.", id, done)
 	}
 	http.Redirect(w, r, "/servers/"+id, http.StatusSeeOther)
@@ -240,7 +240,7 @@ func (c *Console) deleteServer(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Redirect(w, r, "/servers/"+id, http.StatusSeeOther)
 		return
 	}
-	c.log.Info("console: server deleted", "server-id", id, "access-key-id", s.who)
+	c.log.Info("console: server deleted", "server-id", id, "operator", s.who)
 	c.flash(s, false, "Server %s deleted, with its users and host keys.", id)
 	http.Redirect(w, r, "/servers", http.StatusSeeOther)
 }

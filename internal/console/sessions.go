@@ -27,7 +27,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, s *sessio
 func (c *Console) disconnect(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
 	if c.opts.Live != nil && c.opts.Live.Disconnect(id, "disconnected from the web console by "+s.who) {
-		c.log.Info("console: session disconnected", "session-id", id, "access-key-id", s.who)
+		c.log.Info("console: session disconnected", "session-id", id, "operator", s.who)
 		c.flash(s, false, "Session %s disconnected.", id)
 	} else {
 		c.flash(s, true, "There is no session %s: it has ended already, or another node serves it.", id)

@@ -131,7 +131,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *session)
 		c.showUsers(w, r, s, statusOf(err), form)
 		return
 	}
-	c.log.Info("console: user created", "server-id", id, "user", u.UserName, "access-key-id", s.who)
+	c.log.Info("console: user created", "server-id", id, "user", u.UserName, "operator", s.who)
 	c.flash(s, false, "User %s created.", u.UserName)
 	http.Redirect(w, r, userPath(id, u.UserName), http.StatusSeeOther)
 }
@@ -213,7 +213,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *session,
 	if err := do(); err != nil {
 		c.flash(s, true, "%s", describe(err))
 	} else {
-		c.log.Info("console: user changed", "server-id", id, "user", name, "change", done, "access-key-id", s.who)
+		c.log.Info("console: user changed", "server-id", id, "user", name, "change", done, "operator", s.who)
 		c.flash(s, false, "%s", done)
 	}
 	http.Redirect(w, r, userPath(id, name), http.StatusSeeOther)
@@ -275,7 +275,7 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, s *session)
 		http.Redirect(w, r, userPath(id, name), http.StatusSeeOther)
 		return
 	}
-	c.log.Info("console: user deleted", "server-id", id, "user", name, "access-key-id", s.who)
+	c.log.Info("console: user deleted", "server-id", id, "user", name, "operator", s.who)
 	c.flash(s, false, "User %s deleted.", name)
 	http.Redirect(w, r, "/servers/"+url.PathEscape(id)+"/users", http.StatusSeeOther)
 }

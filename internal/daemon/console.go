@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 
 	"golang.org/x/net/netutil"
@@ -58,7 +59,7 @@ func (d *Daemon) serveConsole(ln net.Listener) error {
 		activityLog = "" // standard output: nothing to search
 	}
 	c, err := console.New(console.Options{Service: d.control, Logger: d.log, TLS: d.opts.ConsoleTLSCert != "", Live: liveSessions{d},
-		ActivityLog: activityLog,
+		ActivityLog: activityLog, PasswordFile: filepath.Join(d.opts.DataDir, console.PasswordFileName),
 		Credentials: []console.Credentials{{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}}})
 	if err != nil {
 		return err

@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,6 +145,7 @@ func TestConsole(t *testing.T) {
 		t.Errorf("signed out, /servers led to %s", loc)
 	}
 	screenshot(t, ctx, "signin")
+	checkPage(t, ctx, "signin")
 	browse(t, ctx, "sign in with a wrong secret",
 		chromedp.SendKeys(css("#access_key_id"), creds.AccessKeyId),
 		chromedp.SendKeys(css("#secret_access_key"), "wrong"),
@@ -267,6 +272,67 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "activity")
+	checkPage(t, ctx, "activity")
+
+	// The server's negotiation charts show what the session negotiated, under its client version.
+	browse(t, ctx, "negotiation", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")),
+		leaving(), chromedp.Click(css(`a[href$="/negotiation"]`)), arrived(), chromedp.WaitVisible(css("#chart-kex")))
+	for chart, want := range map[string]string{"#clients": connected.Client, "#chart-kex": connected.Kex,
+		"#chart-host-key-algorithm": connected.HostKeyAlgorithm, "#chart-ciphers": oneWay(t, connected.Ciphers), "#chart-macs": oneWay(t, connected.Macs)} {
+		if text := read(t, ctx, chromedp.Text(css(chart))); !strings.Contains(text, want) || !strings.Contains(text, "OpenSSH") {
+			t.Errorf("%s lacks %q or the client's version:\n%s", chart, want, text)
+		}
+	}
+	screenshot(t, ctx, "negotiation")
+	checkPage(t, ctx, "negotiation")
+
+	// Explain, from the server's page (its policy and host keys): the answer is transferd
+	// explain's, and what the real client negotiated.
+	browse(t, ctx, "explain", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")),
+		leaving(), chromedp.Click(css(`a[href^="/explain?server="]`)), arrived(), chromedp.WaitVisible(css("#client")),
+		chromedp.SetValue(css("#client"), "openssh-9.2-debian12"),
+		leaving(), chromedp.Submit(css("#client")), arrived(), chromedp.WaitVisible(css("#choices")))
+	shown := read(t, ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#choices tbody tr")].map(tr => [...tr.cells].map(c => c.textContent))`))
+	var cli struct {
+		Choices []struct{ Category, Chosen, Rule string }
+		Record  struct {
+			Kex              string `json:"kex"`
+			HostKeyAlgorithm string `json:"host-key-algorithm"`
+			Ciphers          string `json:"ciphers"`
+			Macs             string `json:"macs"`
+		} `json:"record"`
+	}
+	out, err := exec.Command(suite.bin, "explain", "--policy", "TransferSecurityPolicy-2018-11", "--host-keys", "ssh-rsa",
+		"--client", "openssh-9.2-debian12", "--json").Output()
+	if err != nil || json.Unmarshal(out, &cli) != nil {
+		t.Fatalf("transferd explain: %v\n%s", err, out)
+	}
+	var want [][]string
+	for _, c := range cli.Choices {
+		want = append(want, []string{c.Category, cmp.Or(c.Chosen, "none in common"), c.Rule})
+	}
+	if !slices.EqualFunc(shown, want, slices.Equal) {
+		t.Errorf("the explain page chose\n%q\ntransferd explain chose\n%q", shown, want)
+	}
+	if r := cli.Record; r.Kex != connected.Kex || r.HostKeyAlgorithm != connected.HostKeyAlgorithm || r.Ciphers != connected.Ciphers || r.Macs != connected.Macs {
+		t.Errorf("explain predicts %+v; the session negotiated kex %s, host key %s, ciphers %s, macs %s",
+			r, connected.Kex, connected.HostKeyAlgorithm, connected.Ciphers, connected.Macs)
+	}
+	screenshot(t, ctx, "explain")
+	checkPage(t, ctx, "explain")
+
+	// A policy change previewed over the server's records: the session's client, and what it
+	// would negotiate under FIPS-2024-01.
+	browse(t, ctx, "preview a policy change", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")),
+		leaving(), chromedp.Click(css(`a[href$="/impact"]`)), arrived(), chromedp.WaitVisible(css("#policy")),
+		chromedp.SetValue(css("#policy"), "TransferSecurityPolicy-FIPS-2024-01"),
+		leaving(), chromedp.Submit(css("#policy")), arrived(), chromedp.WaitVisible(css("#impact")))
+	if text := read(t, ctx, chromedp.Text(css("#impact"))); !strings.Contains(text, connected.Client) || !strings.Contains(text, "webuser") ||
+		!strings.Contains(text, "connects: kex ") {
+		t.Errorf("the preview lacks the session's client, user or prediction:\n%s", text)
+	}
+	screenshot(t, ctx, "impact")
+	checkPage(t, ctx, "impact")
 	browse(t, ctx, "back to the server", chromedp.Navigate(base+"/servers/"+id), chromedp.WaitVisible(css("#policy")))
 
 	browse(t, ctx, "stop it", leaving(), chromedp.Click(css(`form[action$="/stop"] button`)), arrived(),
@@ -283,15 +349,29 @@ func TestConsole(t *testing.T) {
 		t.Errorf("after changing the policy: %+v", d)
 	}
 
-	// The list, at 1280x800 and on a phone: nothing wider than the screen.
-	browse(t, ctx, "the list", chromedp.Navigate(base+"/servers"), chromedp.WaitVisible(css("table")))
-	screenshot(t, ctx, "servers")
-	browse(t, ctx, "a phone-sized window", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(css("table")))
-	if read(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)) {
-		t.Error("on a 390-pixel-wide screen the page is wider than the screen")
+	// Every page, at 1280x800 and on a phone, with a user whose name is as long as a name can
+	// be: nothing wider than the screen, and nothing axe-core finds against WCAG 2.1 A and AA.
+	long := strings.Repeat("long.user-name_", 6) + "0123456789"
+	if _, err := client.CreateUser(t.Context(), &transfer.CreateUserInput{ServerId: &id, UserName: &long, Role: aws.String(testRole),
+		HomeDirectory: aws.String("/bucket1/" + long)}); err != nil {
+		t.Fatal(err)
 	}
-	screenshot(t, ctx, "servers-phone")
-	browse(t, ctx, "back to a laptop's window", chromedp.EmulateViewport(1280, 800))
+	for _, pg := range []string{"/servers", "/servers/" + id, "/servers/" + id + "/users", "/servers/" + id + "/users/" + long,
+		"/sessions", "/activity?user=webuser", "/servers/" + id + "/negotiation", "/servers/" + id + "/impact?policy=TransferSecurityPolicy-FIPS-2024-01",
+		"/explain?server=" + id + "&client=putty-0.84"} {
+		name := strings.NewReplacer("/", "-", "?", "-", "=", "-", "&", "-", id, "s", long, "long").Replace(strings.Trim(pg, "/"))
+		browse(t, ctx, pg, chromedp.Navigate(base+pg), chromedp.WaitVisible(css("h1")))
+		if pg == "/servers" {
+			screenshot(t, ctx, "servers")
+		}
+		checkPage(t, ctx, pg)
+		browse(t, ctx, "a phone-sized window", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(css("h1")))
+		if wide := read(t, ctx, chromedp.Evaluate[[]string](tooWide)); len(wide) > 0 {
+			t.Errorf("%s: on a 390-pixel-wide screen the page is wider than the screen, from %q", pg, wide)
+		}
+		screenshot(t, ctx, name+"-phone")
+		browse(t, ctx, "back to a laptop's window", chromedp.EmulateViewport(1280, 800))
+	}
 
 	// Delete, with the ID typed to confirm.
 	browse(t, ctx, "delete it",
@@ -309,6 +389,74 @@ func TestConsole(t *testing.T) {
 	browse(t, ctx, "after a restart", chromedp.Navigate(base+"/servers"), chromedp.WaitVisible(css("#access_key_id")))
 	if loc := location(); !strings.Contains(loc, "/signin") {
 		t.Errorf("after a restart the old session still works: %s", loc)
+	}
+
+	// A console user made with transferd console-password signs in, no restart needed.
+	cmd := exec.Command(suite.bin, "console-password", "--data-dir", p.dataDir, "ops")
+	cmd.Stdin = strings.NewReader("a console password\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("transferd console-password: %v\n%s", err, out)
+	}
+	browse(t, ctx, "sign in as a console user",
+		chromedp.SendKeys(css("#access_key_id"), "ops"),
+		chromedp.SendKeys(css("#secret_access_key"), "a console password"),
+		leaving(), chromedp.Submit(css("#secret_access_key")), arrived(),
+		chromedp.WaitVisible(css("#endpoint")))
+	if loc := location(); !strings.HasSuffix(loc, "/servers") {
+		t.Errorf("after signing in as console user ops: %s", loc)
+	}
+}
+
+// tooWide names the innermost elements that reach beyond the window's right edge, when the page
+// is wider than the window.
+const tooWide = `document.documentElement.scrollWidth <= window.innerWidth ? [] :
+	[...document.querySelectorAll("body *")]
+		.filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+		.filter(e => !e.closest(".scroll"))
+		.slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "") + " " + e.textContent.slice(0, 40))`
+
+// oneWay is the name a record's "client to server,server to client" pair shows as when both
+// directions agree, as they do for OpenSSH.
+func oneWay(t *testing.T, pair string) string {
+	a, b, ok := strings.Cut(pair, ",")
+	if !ok || a != b {
+		t.Fatalf("the pair %q does not name one algorithm for both directions", pair)
+	}
+	return a
+}
+
+// axeCore is the accessibility checker scripts/install-clients puts in the cache.
+func axeCore(t *testing.T) string {
+	src, err := os.ReadFile(filepath.Join(cacheHome(), "transferd-test", "npm", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		t.Fatalf("axe-core is not installed: run scripts/install-clients (%v)", err)
+	}
+	return string(src)
+}
+
+// axeResult is what checkPage reads of axe-core's results.
+type axeResult struct {
+	Passes     int
+	Violations []struct {
+		ID, Impact, Help string
+		Nodes            []string
+	}
+}
+
+// checkPage runs axe-core in the page shown and reports what it finds against WCAG 2.0 and 2.1,
+// levels A and AA, and its best practices.
+func checkPage(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	res := read(t, ctx, chromedp.Evaluate[axeResult](axeCore(t)+`;
+		axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+			.then(r => ({Passes: r.passes.length,
+				Violations: r.violations.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Nodes: v.nodes.map(n => n.target.join(" "))}))}))`,
+		chromedp.EvalAwaitPromise))
+	if res.Passes < 10 {
+		t.Errorf("%s: axe-core passed only %d rules: did it run?", page, res.Passes)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("%s: axe-core: %s (%s): %s, at %q", page, v.ID, v.Impact, v.Help, v.Nodes)
 	}
 }
 

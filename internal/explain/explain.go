@@ -302,7 +302,8 @@ func brief(a *negotiate.Algorithms) string {
 	return s
 }
 
-func (o *Outcome) brief() string {
+// Brief says in one line whether it connects and with what, or why it fails.
+func (o *Outcome) Brief() string {
 	if o.Connects {
 		return "connects: " + brief(o.Negotiated)
 	}

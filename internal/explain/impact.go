@@ -235,10 +235,10 @@ func (im *Impact) WriteText(w io.Writer) error {
 			seen += fmt.Sprintf(", %d failed", r.Failed)
 		}
 		wrapText(&b, "    seen:       ", seen, width)
-		wrapText(&b, "    in the log: ", r.Logged.brief(), width)
+		wrapText(&b, "    in the log: ", r.Logged.Brief(), width)
 		predicted := "-"
 		if r.Predicted != nil {
-			predicted = r.Predicted.brief()
+			predicted = r.Predicted.Brief()
 			switch r.Change {
 			case "same":
 				predicted = "the same"
@@ -248,7 +248,7 @@ func (im *Impact) WriteText(w io.Writer) error {
 		}
 		wrapText(&b, "    predicted:  ", predicted, width)
 		if r.TransferFamily != nil {
-			wrapText(&b, "    on AWS:     ", "with every algorithm of the policy, as Transfer Family offers it: "+r.TransferFamily.brief(), width)
+			wrapText(&b, "    on AWS:     ", "with every algorithm of the policy, as Transfer Family offers it: "+r.TransferFamily.Brief(), width)
 		}
 		basis := r.Basis
 		if r.Profile != "" {

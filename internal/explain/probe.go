@@ -177,7 +177,7 @@ func (r *ProbeReport) WriteText(w io.Writer) error {
 	}
 	rows := [][]string{{"  CLIENT", "RESULT"}}
 	for _, c := range r.Clients {
-		rows = append(rows, []string{"  " + c.Client, c.brief()})
+		rows = append(rows, []string{"  " + c.Client, c.Brief()})
 	}
 	return table(w, rows)
 }

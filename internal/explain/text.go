@@ -117,7 +117,7 @@ func (e *Explanation) WriteText(w io.Writer) error {
 		b.WriteString("\nNot negotiable by this build, so left out of the server's offer although the policy names them:\n")
 		wrap(&b, "  ", nn.all(), width)
 		if tf := e.TransferFamily; tf != nil {
-			fmt.Fprintf(&b, "With every algorithm of the policy, as Transfer Family offers it, the result would be: %s\n", tf.brief())
+			fmt.Fprintf(&b, "With every algorithm of the policy, as Transfer Family offers it, the result would be: %s\n", tf.Brief())
 		} else {
 			b.WriteString("With every algorithm of the policy, as Transfer Family offers it, the result would be the same.\n")
 		}
@@ -186,9 +186,9 @@ func WriteSummary(w io.Writer, es []*Explanation) error {
 			name = e.Server.Address
 		}
 		o := Outcome{Connects: e.Connects, Negotiated: e.Negotiated, Failure: e.Failure}
-		r := o.brief()
+		r := o.Brief()
 		if e.TransferFamily != nil {
-			r += " (with every algorithm of the policy: " + e.TransferFamily.brief() + ")"
+			r += " (with every algorithm of the policy: " + e.TransferFamily.Brief() + ")"
 		}
 		rows = append(rows, []string{name, r})
 	}

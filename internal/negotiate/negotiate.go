@@ -19,6 +19,9 @@ const (
 	CompressionServerToClient = "server to client compression"
 )
 
+// ServerVersion is the identification line transferd's SSH server sends.
+const ServerVersion = "SSH-2.0-transferd"
+
 // Implicit is the MAC of an AEAD cipher, written as OpenSSH writes it.
 const Implicit = "<implicit>"
 

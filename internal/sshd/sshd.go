@@ -91,7 +91,7 @@ type Config struct {
 	Logger   *slog.Logger
 	// Subsystems maps a subsystem name ("sftp") to its handler.
 	Subsystems map[string]SubsystemHandler
-	// ServerVersion is the SSH identification string; default "SSH-2.0-transferd".
+	// ServerVersion is the SSH identification string; default negotiate.ServerVersion.
 	ServerVersion string
 	// Limits are the server's resource limits; a zero field has its default
 	// (transfer.DefaultLimits). Changed by Update, they apply to connections and handles already
@@ -188,7 +188,7 @@ func build(cfg Config) (*built, error) {
 		cfg.Activity = activity.Discard{}
 	}
 	if cfg.ServerVersion == "" {
-		cfg.ServerVersion = "SSH-2.0-transferd"
+		cfg.ServerVersion = negotiate.ServerVersion
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.IdleTimeout <= 0 {
