@@ -397,10 +397,11 @@ func TestConsole(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("transferd console-password: %v\n%s", err, out)
 	}
-	browse(t, ctx, "sign in as a console user",
-		chromedp.SendKeys(css("#access_key_id"), "ops"),
-		chromedp.SendKeys(css("#secret_access_key"), "a console password"),
-		leaving(), chromedp.Submit(css("#secret_access_key")), arrived(),
+	// From the keyboard alone: the name field has the focus, Tab goes to the password, Enter
+	// submits.
+	browse(t, ctx, "sign in as a console user, from the keyboard",
+		chromedp.KeyEvent("ops"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("a console password"),
+		leaving(), chromedp.KeyEvent("\r"), arrived(),
 		chromedp.WaitVisible(css("#endpoint")))
 	if loc := location(); !strings.HasSuffix(loc, "/servers") {
 		t.Errorf("after signing in as console user ops: %s", loc)
