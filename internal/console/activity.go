@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -62,9 +61,9 @@ func (c *Console) activityPage(w http.ResponseWriter, r *http.Request, s *sessio
 		c.render(w, http.StatusBadRequest, "activity", s, "Activity", "activity", d)
 		return
 	}
-	f, err := os.Open(d.Log)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.Error = "the activity log cannot be read: " + err.Error()
+	f, err := c.openLog()
+	if err != nil {
+		d.Error = err.Error()
 		c.render(w, http.StatusInternalServerError, "activity", s, "Activity", "activity", d)
 		return
 	}

@@ -389,36 +389,21 @@ func (c *Console) explain(policyName string, keyTypes []string, profile, offer s
 	return explain.Explain(cl, explain.PolicyServer(p, keyTypes)), line, nil
 }
 
-// exchangeLists are the KEXINIT's name-lists in wire order; a pair of directions with the same
-// lists and choice is shown once, as `transferd explain` shows it.
+// exchangeLists are the KEXINIT's name-lists in wire order, grouped as `transferd explain`
+// groups them.
 func exchangeLists(choices []negotiate.Choice) []exchangeList {
-	byCat := map[string]negotiate.Choice{}
-	for _, ch := range choices {
-		byCat[ch.Category] = ch
-	}
-	list := func(title string, ch negotiate.Choice) exchangeList {
+	var out []exchangeList
+	for _, g := range explain.ListGroups(choices) {
 		names := func(l []string, chosen int) []listName {
-			out := make([]listName, len(l))
+			ns := make([]listName, len(l))
 			for i, n := range l {
-				out[i] = listName{Name: n, Chosen: i+1 == chosen,
-					Marker: ch.Category == negotiate.KeyExchange && negotiate.IsMarker(n)}
+				ns[i] = listName{Name: n, Chosen: i+1 == chosen,
+					Marker: g.Choice.Category == negotiate.KeyExchange && negotiate.IsMarker(n)}
 			}
-			return out
+			return ns
 		}
-		return exchangeList{Title: title, Client: names(ch.Client, ch.ClientIndex), Server: names(ch.Server, ch.ServerIndex)}
-	}
-	out := []exchangeList{list("key exchange", byCat[negotiate.KeyExchange]), list("host key", byCat[negotiate.HostKey])}
-	for _, pair := range [][3]string{
-		{"cipher", negotiate.CipherClientToServer, negotiate.CipherServerToClient},
-		{"MAC", negotiate.MACClientToServer, negotiate.MACServerToClient},
-		{"compression", negotiate.CompressionClientToServer, negotiate.CompressionServerToClient},
-	} {
-		c2s, s2c := byCat[pair[1]], byCat[pair[2]]
-		if slices.Equal(c2s.Client, s2c.Client) && slices.Equal(c2s.Server, s2c.Server) && c2s.Chosen == s2c.Chosen {
-			out = append(out, list(pair[0]+" (both directions)", c2s))
-			continue
-		}
-		out = append(out, list(pair[1], c2s), list(pair[2], s2c))
+		out = append(out, exchangeList{Title: g.Title, Client: names(g.Choice.Client, g.Choice.ClientIndex),
+			Server: names(g.Choice.Server, g.Choice.ServerIndex)})
 	}
 	return out
 }

@@ -129,17 +129,27 @@ func (e *Explanation) WriteText(w io.Writer) error {
 // writeLists writes each category's two lists; when both directions have the same lists (as
 // almost every client and server has) they are written once.
 func writeLists(b *strings.Builder, choices []negotiate.Choice) {
+	for _, g := range ListGroups(choices) {
+		b.WriteString(g.Title + "\n")
+		wrap(b, "  client: ", mark(g.Choice.Category, g.Choice.Client, g.Choice.ClientIndex), width)
+		wrap(b, "  server: ", mark(g.Choice.Category, g.Choice.Server, g.Choice.ServerIndex), width)
+	}
+}
+
+// ListGroup is a category's lists as explain shows them, titled.
+type ListGroup struct {
+	Title  string
+	Choice negotiate.Choice
+}
+
+// ListGroups orders the categories of a KEXINIT as on the wire; the two directions of the cipher,
+// MAC and compression are one group, "(both directions)", when their lists and choice agree.
+func ListGroups(choices []negotiate.Choice) []ListGroup {
 	byCat := map[string]negotiate.Choice{}
 	for _, c := range choices {
 		byCat[c.Category] = c
 	}
-	write := func(title string, c negotiate.Choice) {
-		b.WriteString(title + "\n")
-		wrap(b, "  client: ", mark(c.Category, c.Client, c.ClientIndex), width)
-		wrap(b, "  server: ", mark(c.Category, c.Server, c.ServerIndex), width)
-	}
-	write("key exchange", byCat[negotiate.KeyExchange])
-	write("host key", byCat[negotiate.HostKey])
+	out := []ListGroup{{"key exchange", byCat[negotiate.KeyExchange]}, {"host key", byCat[negotiate.HostKey]}}
 	for _, pair := range [][3]string{
 		{"cipher", negotiate.CipherClientToServer, negotiate.CipherServerToClient},
 		{"MAC", negotiate.MACClientToServer, negotiate.MACServerToClient},
@@ -147,12 +157,12 @@ func writeLists(b *strings.Builder, choices []negotiate.Choice) {
 	} {
 		c2s, s2c := byCat[pair[1]], byCat[pair[2]]
 		if slices.Equal(c2s.Client, s2c.Client) && slices.Equal(c2s.Server, s2c.Server) && c2s.Chosen == s2c.Chosen {
-			write(pair[0]+" (both directions)", c2s)
+			out = append(out, ListGroup{pair[0] + " (both directions)", c2s})
 			continue
 		}
-		write(pair[1], c2s)
-		write(pair[2], s2c)
+		out = append(out, ListGroup{pair[1], c2s}, ListGroup{pair[2], s2c})
 	}
+	return out
 }
 
 // mark returns list with the i-th (1-based) name starred and key exchange markers labelled.
