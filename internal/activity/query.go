@@ -28,8 +28,8 @@ type Query struct {
 	// SumBytes adds the bytes-in and bytes-out of each group's records.
 	SumBytes bool
 	// Skim skips, without decoding them, the lines that cannot match Types and Server because
-	// they do not contain any of the types or the server ID (JSON encoders leave these ASCII
-	// names as they are). Result.Unreadable then counts only the lines decoded.
+	// they contain neither any of the types nor the server ID, and no \u escape (which could
+	// spell them otherwise). Result.Unreadable then counts only the lines decoded.
 	Skim bool
 }
 
@@ -140,6 +140,9 @@ func (q *Query) Check() error {
 
 // mayMatch is Skim's test: false when line cannot be a record of the query's types and server.
 func (q *Query) mayMatch(line []byte) bool {
+	if bytes.Contains(line, []byte(`\u`)) {
+		return true
+	}
 	if q.Server != "" && !bytes.Contains(line, []byte(q.Server)) {
 		return false
 	}

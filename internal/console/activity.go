@@ -72,7 +72,7 @@ func (c *Console) activityPage(w http.ResponseWriter, r *http.Request, s *sessio
 	ring := &lastLines{max: keep}
 	var res activity.Result
 	if f != nil {
-		err = query.Run(f, ring, &res, nil)
+		err = query.Run(logReader(r.Context(), f), ring, &res, nil)
 		f.Close()
 	}
 	if err != nil {

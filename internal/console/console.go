@@ -17,6 +17,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -278,8 +279,11 @@ func (c *Console) session(r *http.Request) *session {
 		return s
 	}
 	c.mu.Unlock()
-	hash, err := c.passwords.hash(s.user) // a changed or removed password ends its sessions
+	hash, _, err := c.passwords.hash(s.user) // a changed or removed password ends its sessions
 	c.mu.Lock()
+	if c.sessions[key] != s { // signed out meanwhile
+		return nil
+	}
 	if err != nil || hash != s.hash {
 		delete(c.sessions, key)
 		return nil
@@ -410,7 +414,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	id, secret := strings.TrimSpace(r.PostForm.Get("access_key_id")), r.PostForm.Get("secret_access_key")
 	next := safeNext(r.PostForm.Get("next"))
-	s := c.authenticate(id, secret)
+	s, err := c.authenticate(id, secret)
+	if errors.Is(err, errBusy) {
+		c.log.Warn("console: sign-in refused: too many at once", "remote", r.RemoteAddr, "name", id)
+		c.render(w, http.StatusServiceUnavailable, "signin", nil, "Sign in", "",
+			signInData{Next: next, KeyID: id, Error: "Too many sign-ins at once: try again in a moment."})
+		return
+	}
 	if s == nil {
 		c.log.Warn("console: sign-in refused", "remote", r.RemoteAddr, "name", id)
 		time.Sleep(failedSignInDelay)
@@ -423,22 +433,26 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// authenticate returns a session for an access key pair or a console user's password, or nil.
-func (c *Console) authenticate(id, secret string) *session {
+// authenticate returns a session for an access key pair or a console user's password, nil for
+// neither, or errBusy.
+func (c *Console) authenticate(id, secret string) (*session, error) {
 	if c.valid(id, secret) {
-		return &session{who: id}
+		return &session{who: id}, nil
 	}
 	if c.opts.PasswordFile == "" || CheckUserName(id) != nil {
-		return nil
+		return nil, nil
 	}
 	hash, ok, err := c.passwords.check(id, secret)
+	if errors.Is(err, errBusy) {
+		return nil, err
+	}
 	if err != nil {
 		c.log.Error("console: the password file cannot be read: no console user can sign in", "err", err)
 	}
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	return &session{who: "console user " + id, user: id, hash: hash}
+	return &session{who: "console user " + id, user: id, hash: hash}, nil
 }
 
 // valid compares the key pair with every credential, in constant time.

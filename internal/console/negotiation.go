@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,20 @@ func (c *Console) openLog() (*os.File, error) {
 	}
 	return f, nil
 }
+
+// logReader reads r until ctx ends (the browser went away): a long log is not read for nobody.
+func logReader(ctx context.Context, r io.Reader) io.Reader {
+	return readerFunc(func(p []byte) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return r.Read(p)
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // ---- charts ----
 
@@ -149,8 +164,11 @@ func (c *Console) negotiationPage(w http.ResponseWriter, r *http.Request, s *ses
 	var res activity.Result
 	f, err := c.openLog()
 	if err == nil && f != nil {
-		err = q.Run(f, io.Discard, &res, groups)
+		err = q.Run(logReader(r.Context(), f), io.Discard, &res, groups)
 		f.Close()
+		if err != nil {
+			err = fmt.Errorf("reading the activity log: %w", err)
+		}
 	}
 	if err != nil {
 		d.Error = err.Error()
@@ -334,7 +352,10 @@ func (c *Console) explainPage(w http.ResponseWriter, r *http.Request, s *session
 			d.Policy = desc.Server.SecurityPolicyName
 		}
 		if len(keyTypes) == 0 {
-			keyTypes = c.servedTypes(r, d.ServerID)
+			if keyTypes, err = c.servedTypes(r, d.ServerID); err != nil {
+				c.failPage(w, s, err)
+				return
+			}
 		}
 	}
 	if len(keyTypes) == 0 {
@@ -409,16 +430,16 @@ func exchangeLists(choices []negotiate.Choice) []exchangeList {
 }
 
 // servedTypes are the types of the host keys a server presents.
-func (c *Console) servedTypes(r *http.Request, serverID string) []string {
+func (c *Console) servedTypes(r *http.Request, serverID string) ([]string, error) {
 	keys, _, err := c.opts.Service.ListHostKeys(r.Context(), serverID, control.Page{MaxResults: 100})
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var out []string
 	for _, k := range served(keys) {
 		out = append(out, k.Type)
 	}
-	return out
+	return out, nil
 }
 
 // ---- policy change preview ----
@@ -450,8 +471,13 @@ func (c *Console) impactPage(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	query := r.URL.Query()
+	keyTypes, err := c.servedTypes(r, id)
+	if err != nil {
+		c.failPage(w, s, err)
+		return
+	}
 	d := impactData{ServerID: id, Current: desc.Server.SecurityPolicyName, Policies: policies, Policy: query.Get("policy"),
-		Log: c.opts.ActivityLog, HostKeyTypes: c.servedTypes(r, id)}
+		Log: c.opts.ActivityLog, HostKeyTypes: keyTypes}
 	if len(d.HostKeyTypes) == 0 {
 		d.HostKeyTypes = explain.DefaultHostKeyTypes
 	}
@@ -459,7 +485,7 @@ func (c *Console) impactPage(w http.ResponseWriter, r *http.Request, s *session)
 	var q activity.Query
 	d.Since, d.Until, q, err = c.timeRange(query)
 	if err == nil && d.Policy != "" && !slices.Contains(policies, d.Policy) {
-		err = fmt.Errorf("policy: %q is not a security policy for servers", d.Policy)
+		err = fmt.Errorf("Candidate policy: %q is not a security policy for servers", d.Policy)
 	}
 	if err != nil {
 		d.Error = err.Error()
@@ -473,7 +499,7 @@ func (c *Console) impactPage(w http.ResponseWriter, r *http.Request, s *session)
 	p, err := c.catalog.Lookup(d.Policy)
 	if err == nil {
 		q.Server, q.Types, q.Skim = id, []string{activity.Connected, activity.KexFailure}, true
-		d.Impact, err = c.impact(q, explain.PolicyServer(p, d.HostKeyTypes), id)
+		d.Impact, err = c.impact(r.Context(), q, explain.PolicyServer(p, d.HostKeyTypes), id)
 	}
 	if err != nil {
 		d.Error = err.Error()
@@ -484,7 +510,7 @@ func (c *Console) impactPage(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 // impact runs policy-impact over the records of the log that q matches, streamed through a pipe.
-func (c *Console) impact(q activity.Query, server *explain.Server, serverID string) (*explain.Impact, error) {
+func (c *Console) impact(ctx context.Context, q activity.Query, server *explain.Server, serverID string) (*explain.Impact, error) {
 	f, err := c.openLog()
 	if err != nil {
 		return nil, err
@@ -495,14 +521,14 @@ func (c *Console) impact(q activity.Query, server *explain.Server, serverID stri
 		pr, pw := io.Pipe()
 		go func() {
 			var res activity.Result
-			pw.CloseWithError(q.Run(f, pw, &res, nil))
+			pw.CloseWithError(q.Run(logReader(ctx, f), pw, &res, nil))
 		}()
 		defer pr.CloseWithError(io.ErrClosedPipe) // ends the writer if PolicyImpact stopped early
 		logs = []explain.Log{{Name: c.opts.ActivityLog, R: pr}}
 	}
 	im, err := explain.PolicyImpact(server, c.profiles, logs, serverID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the activity log: %w", err)
 	}
 	slices.SortStableFunc(im.Clients, func(a, b *explain.ClientRow) int {
 		return cmp.Compare(slices.Index(changeOrder, a.Change), slices.Index(changeOrder, b.Change))

@@ -8,15 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // PasswordFileName is the file, in serve's data directory, that holds console passwords: one
-// "NAME:HASH" line per console user (HASH is bcrypt's, as htpasswd -B writes it), mode 0600.
+// "NAME:HASH" line per console user (HASH is bcrypt's at cost 12 or more, as htpasswd -B -C 12
+// also writes it), mode 0600.
 // `transferd console-password` writes it; the console reads it at each sign-in, so a password
 // set, changed or removed takes effect without a restart, and a change or removal ends that
 // user's sessions.
@@ -29,6 +32,17 @@ const (
 	MaxPasswordLength = 72
 	bcryptCost        = 12
 )
+
+// bcryptSlots bounds the password checks that run at once: each takes about a quarter of a
+// second of a core, and the cores serve SFTP too. A sign-in that waits longer than bcryptWait
+// for one is refused.
+var (
+	bcryptSlots = make(chan struct{}, max(1, runtime.NumCPU()/2))
+	bcryptWait  = 2 * time.Second
+)
+
+// errBusy refuses a sign-in while too many passwords are being checked.
+var errBusy = errors.New("too many sign-ins at once; try again in a moment")
 
 var userNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
@@ -72,8 +86,18 @@ func DeletePassword(file, name string) (bool, error) {
 	return found, err
 }
 
-// updatePasswords reads file, lets change edit it and, when change says so, writes it back.
+// updatePasswords reads file, lets change edit it and, when change says so, writes it back. The
+// file's directory (the data directory) must exist.
 func updatePasswords(file string, change func(map[string]string) bool) error {
+	dir, err := os.Stat(filepath.Dir(file))
+	if err != nil {
+		return fmt.Errorf("the data directory: %w", err)
+	}
+	unlock, err := lockPasswords(file)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	users, err := readPasswords(file)
 	if err != nil {
 		return err
@@ -90,14 +114,19 @@ func updatePasswords(file string, change func(map[string]string) bool) error {
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s:%s\n", n, users[n])
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	like := dir
+	if fi, err := os.Stat(file); err == nil {
+		like = fi
+	}
+	if err := keepOwner(tmp, like); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := tmp.Write(b.Bytes()); err != nil {
 		tmp.Close()
 		return err
@@ -129,8 +158,13 @@ func readPasswords(file string) (map[string]string, error) {
 			continue
 		}
 		name, hash, ok := strings.Cut(line, ":")
-		if _, err := bcrypt.Cost([]byte(hash)); !ok || CheckUserName(name) != nil || err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if !ok || CheckUserName(name) != nil || err != nil {
 			return nil, fmt.Errorf("%s line %d: not NAME:BCRYPT-HASH", file, n)
+		}
+		// A cheaper hash would tell, by how fast it fails, which names exist.
+		if cost < bcryptCost {
+			return nil, fmt.Errorf("%s line %d: console user %s has a bcrypt hash of cost %d; use %d or more (transferd console-password sets it again)", file, n, name, cost, bcryptCost)
 		}
 		users[name] = hash
 	}
@@ -147,10 +181,11 @@ type passwords struct {
 	err   error
 }
 
-// hash returns user name's password hash, "" when it has none.
-func (p *passwords) hash(name string) (string, error) {
+// hash returns user name's password hash, "" when it has none; any is false when there are no
+// console users at all.
+func (p *passwords) hash(name string) (hash string, any bool, err error) {
 	if p == nil || p.file == "" {
-		return "", nil
+		return "", false, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -159,15 +194,15 @@ func (p *passwords) hash(name string) (string, error) {
 	case errors.Is(err, os.ErrNotExist):
 		p.read, p.users, p.err = nil, nil, nil
 	case err != nil:
-		return "", err
+		return "", false, err
 	case p.read == nil || !os.SameFile(fi, p.read) || !fi.ModTime().Equal(p.read.ModTime()) || fi.Size() != p.read.Size():
 		p.users, p.err = readPasswords(p.file)
 		p.read = fi
 	}
 	if p.err != nil {
-		return "", p.err
+		return "", false, p.err
 	}
-	return p.users[name], nil
+	return p.users[name], len(p.users) > 0, nil
 }
 
 // dummyHash is compared with when the user has no password, so that an unknown name takes as
@@ -179,11 +214,22 @@ var dummyHash = sync.OnceValue(func() []byte {
 
 // check reports whether password is user name's; the hash it matched is returned so that a
 // session can end when the password changes. err is a password file that cannot be read.
+// With no console users at all it answers at once: there is no name to tell apart. The checks
+// that run at once are bounded (bcryptSlots); errBusy says none was free in time.
 func (p *passwords) check(name, password string) (hash string, ok bool, err error) {
-	hash, err = p.hash(name)
-	if err != nil || hash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+	hash, any, err := p.hash(name)
+	if err != nil || !any {
 		return "", false, err
+	}
+	select {
+	case bcryptSlots <- struct{}{}:
+		defer func() { <-bcryptSlots }()
+	case <-time.After(bcryptWait):
+		return "", false, errBusy
+	}
+	if hash == "" {
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return "", false, nil
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return "", false, nil
