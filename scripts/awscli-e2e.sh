@@ -125,6 +125,28 @@ else
   [[ $out == *InvalidSignatureException* ]] && ok "wrong secret: InvalidSignatureException" || bad "wrong secret: $out"
 fi
 
+# Managed workflows: created from the JSON a user would write for AWS, described, listed, deleted.
+cat >"$WORK/steps.json" <<'JSON'
+[{"Type": "COPY", "CopyStepDetails": {"Name": "archive", "OverwriteExisting": "TRUE",
+   "DestinationFileLocation": {"S3FileLocation": {"Bucket": "archive", "Key": "${transfer:UserName}/"}}}},
+ {"Type": "TAG", "TagStepDetails": {"Name": "mark", "Tags": [{"Key": "state", "Value": "archived"}]}},
+ {"Type": "DELETE", "DeleteStepDetails": {"Name": "remove", "SourceFileLocation": "${original.file}"}}]
+JSON
+wid=$(aws transfer create-workflow --description "archive then delete" --steps "file://$WORK/steps.json" \
+  --on-exception-steps '[{"Type":"DELETE","DeleteStepDetails":{"Name":"cleanup"}}]' --tags Key=team,Value=ops --query WorkflowId)
+[[ $wid =~ ^w-[a-z0-9]{17}$ ]] && ok "create-workflow returned $wid" || bad "create-workflow returned [$wid]"
+expect "describe-workflow steps" "COPY	TAG	DELETE" "$(aws transfer describe-workflow --workflow-id "$wid" --query 'Workflow.Steps[].Type')"
+expect "describe-workflow copy destination" "archive" "$(aws transfer describe-workflow --workflow-id "$wid" --query 'Workflow.Steps[0].CopyStepDetails.DestinationFileLocation.S3FileLocation.Bucket')"
+expect "describe-workflow tags" "team" "$(aws transfer describe-workflow --workflow-id "$wid" --query 'Workflow.Tags[].Key')"
+expect "list-workflows" "$wid	archive then delete" "$(aws transfer list-workflows --query 'Workflows[].[WorkflowId,Description]')"
+if out=$(aws transfer create-workflow --steps '[{"Type":"COPY"}]' 2>&1); then
+  bad "create-workflow of a COPY step without details succeeded"
+else
+  [[ $out == *InvalidRequestException*CopyStepDetails* ]] && ok "a COPY step without details: InvalidRequestException naming CopyStepDetails" || bad "a COPY step without details: $out"
+fi
+aws transfer delete-workflow --workflow-id "$wid" >/dev/null
+expect "list-workflows after delete-workflow" "" "$(aws transfer list-workflows --query 'Workflows[].WorkflowId')"
+
 aws transfer delete-user --server-id "$sid" --user-name alice >/dev/null
 try_sftp "$WORK/key1" "ls" && bad "alice logs in after delete-user" || ok "delete-user refuses new logins"
 aws transfer delete-server --server-id "$sid" >/dev/null

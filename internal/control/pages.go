@@ -37,6 +37,7 @@ func usersList(serverID string) string    { return "users " + serverID }
 func hostKeysList(serverID string) string { return "host-keys " + serverID }
 func policiesList() string                { return "security-policies" }
 func tagsList(arn string) string          { return "tags " + arn }
+func workflowsList() string               { return "workflows" }
 
 // UsersAfter is the NextToken with which ListUsers lists serverID's users after the one named
 // name: the console's pages start where the previous one ended.

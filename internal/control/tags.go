@@ -16,11 +16,11 @@ const (
 	maxARNLength = 1600
 )
 
-// resource is what an ARN names: a server, a user or a host key.
+// resource is what an ARN names: a server, a user, a host key or a workflow.
 type resource struct {
-	kind     string // typeServer, typeUser or typeHostKey
-	serverID string
-	name     string // user name or host key ID
+	kind     string // typeServer, typeUser, typeHostKey or typeWorkflow
+	serverID string // "" for a workflow
+	name     string // user name, host key ID or workflow ID
 	arn      string
 }
 
@@ -48,8 +48,10 @@ func (s *Service) parseARN(arn string) (resource, error) {
 		r.kind, r.serverID, r.name = typeUser, fields[0], fields[1]
 	case kind == "host-key" && len(fields) == 2 && transfer.ValidServerID(fields[0]) && transfer.ValidHostKeyID(fields[1]):
 		r.kind, r.serverID, r.name = typeHostKey, fields[0], fields[1]
+	case kind == "workflow" && len(fields) == 1 && transfer.ValidWorkflowID(fields[0]):
+		r.kind, r.name = typeWorkflow, fields[0]
 	default:
-		return resource{}, transfer.Invalid("Arn", "%q names no resource transferd has: it tags servers (server/SERVERID), users (user/SERVERID/USERNAME) and host keys (host-key/SERVERID/HOSTKEYID)", arn)
+		return resource{}, transfer.Invalid("Arn", "%q names no resource transferd has: it tags servers (server/SERVERID), users (user/SERVERID/USERNAME), host keys (host-key/SERVERID/HOSTKEYID) and workflows (workflow/WORKFLOWID)", arn)
 	}
 	return r, nil
 }
@@ -65,6 +67,8 @@ func (s *Service) requireResource(ctx context.Context, r resource) (*transfer.Se
 		_, err = s.store.GetUser(ctx, r.serverID, r.name)
 	case typeHostKey:
 		_, err = s.store.GetHostKey(ctx, r.serverID, r.name)
+	case typeWorkflow:
+		_, err = s.store.GetWorkflow(ctx, r.name)
 	}
 	return nil, err
 }

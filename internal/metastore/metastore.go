@@ -283,6 +283,8 @@ const (
 	msgUserExists     = "User already exists"
 	msgHostKeyExists  = "Host key already exists"
 	msgKeyExists      = "SSH public key already exists"
+	msgUnknownWflow   = "Unknown workflow"
+	msgWorkflowExists = "Workflow already exists"
 )
 
 // Resource types of the errors the store returns.
@@ -291,6 +293,7 @@ const (
 	typeUser    = "User"
 	typeHostKey = "HostKey"
 	typeKey     = "SshPublicKey"
+	typeWflow   = "Workflow"
 )
 
 // required returns an invalid-input error when v is empty.

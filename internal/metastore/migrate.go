@@ -121,6 +121,20 @@ func migrations() []migration {
 			)`,
 			`CREATE INDEX uploads_instance ON uploads (instance)`,
 		},
+	}, {
+		version: 6,
+		name:    "managed workflows",
+		stmts: []string{
+			// Steps and OnExceptionSteps are JSON with the API model's member names.
+			`CREATE TABLE workflows (
+				workflow_id TEXT NOT NULL PRIMARY KEY,
+				description TEXT NOT NULL DEFAULT '',
+				steps TEXT NOT NULL DEFAULT '[]',
+				on_exception_steps TEXT NOT NULL DEFAULT '[]',
+				source TEXT NOT NULL DEFAULT '',
+				created_at TEXT NOT NULL
+			)`,
+		},
 	}}
 }
 

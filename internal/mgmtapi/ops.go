@@ -42,6 +42,10 @@ func (h *Handler) operations() map[string]operation {
 		"UntagResource":          handle(h.untagResource),
 		"ListTagsForResource":    handle(h.listTagsForResource),
 		"TestIdentityProvider":   handle(h.testIdentityProvider),
+		"CreateWorkflow":         handle(h.createWorkflow),
+		"DescribeWorkflow":       handle(h.describeWorkflow),
+		"ListWorkflows":          handle(h.listWorkflows),
+		"DeleteWorkflow":         handle(h.deleteWorkflow),
 	}
 }
 

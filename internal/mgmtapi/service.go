@@ -20,6 +20,15 @@ type Service interface {
 	SecurityPolicies
 	Tagging
 	IdentityProviders
+	Workflows
+}
+
+// Workflows creates, reads and removes managed workflows.
+type Workflows interface {
+	CreateWorkflow(ctx context.Context, w transfer.Workflow) (string, error)
+	DescribeWorkflow(ctx context.Context, workflowID string) (*control.WorkflowDescription, error)
+	ListWorkflows(ctx context.Context, page control.Page) ([]control.WorkflowSummary, string, error)
+	DeleteWorkflow(ctx context.Context, workflowID string) error
 }
 
 // Servers creates, reads, changes and removes servers.

@@ -58,6 +58,14 @@ type Tags interface {
 	ListTags(ctx context.Context, arn string) ([]transfer.Tag, error)
 }
 
+// Workflows stores managed workflows.
+type Workflows interface {
+	CreateWorkflow(ctx context.Context, w *transfer.Workflow) error
+	GetWorkflow(ctx context.Context, workflowID string) (*transfer.Workflow, error)
+	DeleteWorkflow(ctx context.Context, workflowID string) error
+	ListWorkflows(ctx context.Context, afterID string, limit int) ([]transfer.Workflow, error)
+}
+
 // Store is everything the suite exercises.
 type Store interface {
 	Servers
@@ -65,6 +73,7 @@ type Store interface {
 	Users
 	SSHPublicKeys
 	Tags
+	Workflows
 }
 
 // acct is the account the suite builds ARNs with: open must return stores built with the zero
@@ -92,6 +101,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"CascadeDelete", testCascadeDelete},
 		{"DeleteUserCascade", testDeleteUserCascade},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Workflows", testWorkflows},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -884,5 +894,64 @@ func testConcurrentWriters(t *testing.T, s Store) {
 		if len(u.SSHPublicKeys) != 2 {
 			t.Errorf("user %s has %d keys, want 2", u.UserName, len(u.SSHPublicKeys))
 		}
+	}
+}
+
+// Workflows round-trip with every kind of step, list in ID order over pages, keep their tags under
+// the workflow ARN and lose them when deleted.
+func testWorkflows(t *testing.T, s Store) {
+	ctx := t.Context()
+	w := &transfer.Workflow{
+		WorkflowId:  transfer.NewWorkflowID(),
+		Description: "copy tag decrypt call delete",
+		Steps: []transfer.WorkflowStep{
+			{Type: transfer.StepCopy, CopyStepDetails: &transfer.CopyStepDetails{Name: "copy", OverwriteExisting: "TRUE",
+				DestinationFileLocation: &transfer.InputFileLocation{S3FileLocation: &transfer.S3InputFileLocation{Bucket: "archive", Key: "${transfer:UserName}/"}}}},
+			{Type: transfer.StepTag, TagStepDetails: &transfer.TagStepDetails{Tags: []transfer.S3Tag{{Key: "state", Value: ""}}}},
+			{Type: transfer.StepDecrypt, DecryptStepDetails: &transfer.DecryptStepDetails{Type: "PGP", SourceFileLocation: transfer.OriginalFile,
+				DestinationFileLocation: &transfer.InputFileLocation{EfsFileLocation: &transfer.EfsFileLocation{FileSystemId: "fs-0123456789abcdef0", Path: "/plain"}}}},
+			{Type: transfer.StepCustom, CustomStepDetails: &transfer.CustomStepDetails{Target: "arn:aws:lambda:us-east-1:000000000000:function:f", TimeoutSeconds: 90}},
+		},
+		OnExceptionSteps: []transfer.WorkflowStep{{Type: transfer.StepDelete, DeleteStepDetails: &transfer.DeleteStepDetails{Name: "cleanup"}}},
+		Tags:             []transfer.Tag{{Key: "team", Value: "ops"}},
+		Source:           transfer.SourceAPI,
+		CreatedAt:        base(),
+	}
+	must(t, s.CreateWorkflow(ctx, w), "create workflow")
+	got, err := s.GetWorkflow(ctx, w.WorkflowId)
+	must(t, err, "get workflow")
+	diff(t, "workflow", *got, *w)
+	wantErr(t, s.CreateWorkflow(ctx, &transfer.Workflow{WorkflowId: w.WorkflowId, Steps: []transfer.WorkflowStep{}}), transfer.KindExists, "Workflow", "create a workflow with a taken ID")
+	tags, err := s.ListTags(ctx, acct().WorkflowARN(w.WorkflowId))
+	must(t, err, "list tags")
+	diff(t, "tags under the workflow ARN", tags, w.Tags)
+
+	ids := []string{w.WorkflowId}
+	for range 11 {
+		o := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{}}
+		must(t, s.CreateWorkflow(ctx, o), "create workflow")
+		ids = append(ids, o.WorkflowId)
+	}
+	slices.Sort(ids)
+	var listed []string
+	for after := ""; ; {
+		page, err := s.ListWorkflows(ctx, after, 5)
+		must(t, err, "list workflows")
+		for _, l := range page {
+			listed = append(listed, l.WorkflowId)
+		}
+		if len(page) < 5 {
+			break
+		}
+		after = page[len(page)-1].WorkflowId
+	}
+	diff(t, "workflow IDs over pages", listed, ids)
+
+	must(t, s.DeleteWorkflow(ctx, w.WorkflowId), "delete workflow")
+	_, err = s.GetWorkflow(ctx, w.WorkflowId)
+	wantErr(t, err, transfer.KindNotFound, "Workflow", "get a deleted workflow")
+	wantErr(t, s.DeleteWorkflow(ctx, w.WorkflowId), transfer.KindNotFound, "Workflow", "delete a deleted workflow")
+	if tags, err := s.ListTags(ctx, acct().WorkflowARN(w.WorkflowId)); err != nil || len(tags) != 0 {
+		t.Errorf("tags of a deleted workflow: %v, %v", tags, err)
 	}
 }
