@@ -144,6 +144,17 @@ if out=$(aws transfer create-workflow --steps '[{"Type":"COPY"}]' 2>&1); then
 else
   [[ $out == *InvalidRequestException*CopyStepDetails* ]] && ok "a COPY step without details: InvalidRequestException naming CopyStepDetails" || bad "a COPY step without details: $out"
 fi
+aws transfer update-server --server-id "$sid" --workflow-details \
+  "{\"OnUpload\":[{\"WorkflowId\":\"$wid\",\"ExecutionRole\":\"arn:aws:iam::123456789012:role/workflow\"}]}" >/dev/null
+expect "describe-server WorkflowDetails" "$wid" "$(aws transfer describe-server --server-id "$sid" --query 'Server.WorkflowDetails.OnUpload[0].WorkflowId')"
+expect "list-executions" "" "$(aws transfer list-executions --workflow-id "$wid" --query 'Executions[].ExecutionId')"
+if out=$(aws transfer delete-workflow --workflow-id "$wid" 2>&1); then
+  bad "delete-workflow of a workflow in use succeeded"
+else
+  [[ $out == *InvalidRequestException*"in use by server $sid"* ]] && ok "delete-workflow of a workflow in use: refused" || bad "delete-workflow of a workflow in use: $out"
+fi
+aws transfer update-server --server-id "$sid" --workflow-details '{"OnUpload":[]}' >/dev/null
+expect "describe-server after removing the workflow" "None" "$(aws transfer describe-server --server-id "$sid" --query 'Server.WorkflowDetails')"
 aws transfer delete-workflow --workflow-id "$wid" >/dev/null
 expect "list-workflows after delete-workflow" "" "$(aws transfer list-workflows --query 'Workflows[].WorkflowId')"
 

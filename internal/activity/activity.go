@@ -139,13 +139,19 @@ func (j *JSONLines) Log(r *Record) {
 	if r.Node == "" {
 		r.Node = j.Node
 	}
+	j.LogValue(r)
+}
+
+// LogValue writes v, any JSON-encodable value, as one line: the workflow records, which have
+// Transfer Family's own shape, share the activity log.
+func (j *JSONLines) LogValue(v any) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	// HTML escaping is off so that "<implicit>" reads as itself.
 	j.buf.Reset()
 	enc := json.NewEncoder(&j.buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(v); err != nil {
 		if j.err == nil {
 			j.err = err
 		}

@@ -152,7 +152,9 @@ type CreateServerInput struct {
 	LoggingRole                   string
 	// HostKey is a private key in PEM/OpenSSH form; empty generates an RSA-3072 key.
 	HostKey string
-	Tags    []transfer.Tag
+	// WorkflowDetails are the workflows the server runs after uploads (nil: none).
+	WorkflowDetails *transfer.WorkflowDetails
+	Tags            []transfer.Tag
 	// Source is transfer.SourceAPI or transfer.SourceConfig; empty means API.
 	Source string
 }
@@ -172,6 +174,8 @@ type UpdateServerInput struct {
 	LoggingRole             *string
 	// HostKey replaces the server's host key of the same type (as AWS's UpdateServer HostKey).
 	HostKey *string
+	// WorkflowDetails replaces the server's workflows; an empty one removes them.
+	WorkflowDetails *transfer.WorkflowDetails
 }
 
 // IdentityDetailsUpdate is UpdateServer's IdentityProviderDetails: nil members are left as they

@@ -64,6 +64,7 @@ func (s *Service) newServer(in CreateServerInput) (*transfer.Server, error) {
 		Protocols:                     slices.Clone(in.Protocols),
 		SetStatOption:                 cmp.Or(in.SetStatOption, transfer.SetStatDefault),
 		LoggingRole:                   in.LoggingRole,
+		WorkflowDetails:               in.WorkflowDetails,
 		State:                         transfer.StateOnline,
 		Tags:                          slices.Clone(in.Tags),
 		Source:                        cmp.Or(in.Source, transfer.SourceAPI),
@@ -93,6 +94,12 @@ func (s *Service) newServer(in CreateServerInput) (*transfer.Server, error) {
 		if _, err := transfer.ParseEndpoint("Endpoint", srv.Endpoint); err != nil {
 			return nil, err
 		}
+	}
+	if err := transfer.ValidateWorkflowDetails(srv.WorkflowDetails); err != nil {
+		return nil, err
+	}
+	if srv.WorkflowDetails.Empty() {
+		srv.WorkflowDetails = nil
 	}
 	return srv, transfer.ValidateServerTags("Tags", srv.Tags, 0)
 }
@@ -127,6 +134,9 @@ func (s *Service) createServer(ctx context.Context, srv *transfer.Server, hk *tr
 		}
 	}
 	if err := checkEndpoint(srv.Endpoint, srv.ServerID, servers); err != nil {
+		return err
+	}
+	if err := s.checkWorkflowDetails(ctx, srv.WorkflowDetails); err != nil {
 		return err
 	}
 	srv.CreatedAt = s.stamp()
@@ -220,6 +230,18 @@ func (s *Service) updateServer(ctx context.Context, serverID string, in UpdateSe
 	set(&srv.LoggingRole, in.LoggingRole)
 	if in.Protocols != nil {
 		srv.Protocols = slices.Clone(in.Protocols)
+	}
+	if in.WorkflowDetails != nil {
+		srv.WorkflowDetails = in.WorkflowDetails
+		if err := transfer.ValidateWorkflowDetails(srv.WorkflowDetails); err != nil {
+			return err
+		}
+		if err := s.checkWorkflowDetails(ctx, srv.WorkflowDetails); err != nil {
+			return err
+		}
+		if srv.WorkflowDetails.Empty() {
+			srv.WorkflowDetails = nil
+		}
 	}
 	if err := s.checkServer(srv); err != nil {
 		return err

@@ -2,6 +2,9 @@ package control
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/transferd/transferd/internal/transfer"
 )
@@ -80,12 +83,26 @@ func (s *Service) ListWorkflows(ctx context.Context, p Page) ([]WorkflowSummary,
 	return out, next, nil
 }
 
-// DeleteWorkflow deletes a workflow and its tags.
+// DeleteWorkflow deletes a workflow and its tags; one a server runs cannot be deleted.
 func (s *Service) DeleteWorkflow(ctx context.Context, workflowID string) error {
 	if err := checkWorkflowID(workflowID); err != nil {
 		return err
 	}
-	if err := s.store.DeleteWorkflow(ctx, workflowID); err != nil {
+	err := s.exclusive(ctx, func(ts *Service) error {
+		if _, err := ts.store.GetWorkflow(ctx, workflowID); err != nil {
+			return err
+		}
+		servers, err := ts.store.ServersUsingWorkflow(ctx, workflowID)
+		if err != nil {
+			return err
+		}
+		if len(servers) > 0 {
+			return transfer.Invalid("WorkflowId", "workflow %s is in use by server %s: remove it from the WorkflowDetails of %s first (update-server --workflow-details '{\"OnUpload\":[]}')",
+				workflowID, strings.Join(servers, ", "), plural(len(servers), "that server", "those servers"))
+		}
+		return ts.store.DeleteWorkflow(ctx, workflowID)
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Info("deleted workflow", "workflow-id", workflowID)
@@ -100,4 +117,101 @@ func checkWorkflowID(id string) error {
 		return transfer.Invalid("WorkflowId", "%q is not a workflow ID: w- and 17 lowercase letters and digits", id)
 	}
 	return nil
+}
+
+// checkWorkflowDetails checks that the workflows a server is to run exist and hold only steps
+// this build runs.
+func (s *Service) checkWorkflowDetails(ctx context.Context, d *transfer.WorkflowDetails) error {
+	if d == nil {
+		return nil
+	}
+	for _, list := range []struct {
+		field   string
+		details []transfer.WorkflowDetail
+	}{{"WorkflowDetails.OnUpload", d.OnUpload}, {"WorkflowDetails.OnPartialUpload", d.OnPartialUpload}} {
+		for i, wd := range list.details {
+			f := fmt.Sprintf("%s[%d].WorkflowId", list.field, i)
+			w, err := s.store.GetWorkflow(ctx, wd.WorkflowId)
+			if transfer.KindOf(err) == transfer.KindNotFound {
+				return transfer.Invalid(f, "there is no workflow %s", wd.WorkflowId)
+			}
+			if err != nil {
+				return err
+			}
+			for _, st := range append(slices.Clone(w.Steps), w.OnExceptionSteps...) {
+				if !slices.Contains(transfer.RunnableStepTypes, st.Type) {
+					return transfer.Invalid(f, "workflow %s has a %s step, which this build does not run yet (it runs %s)",
+						wd.WorkflowId, st.Type, strings.Join(transfer.RunnableStepTypes, ", "))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// ExecutionDescription is an execution as DescribeExecution and ListExecutions show it.
+type ExecutionDescription struct {
+	Execution transfer.Execution
+	// LoggingRole is the server's.
+	LoggingRole string
+}
+
+// ListExecutions returns one page of a workflow's executions in progress, in ID order, and the
+// token of the next page ("" on the last).
+func (s *Service) ListExecutions(ctx context.Context, workflowID string, p Page) ([]transfer.Execution, string, error) {
+	if err := checkWorkflowID(workflowID); err != nil {
+		return nil, "", err
+	}
+	size, err := pageSize(p)
+	if err != nil {
+		return nil, "", err
+	}
+	list := "executions " + workflowID
+	after, err := pageCursor(p, list)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.store.GetWorkflow(ctx, workflowID); err != nil {
+		return nil, "", err
+	}
+	xs, err := s.store.ListExecutions(ctx, workflowID, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(xs) > size {
+		xs = xs[:size]
+		next = nextToken(list, xs[size-1].ExecutionId)
+	}
+	return xs, next, nil
+}
+
+// DescribeExecution returns an execution of a workflow still in progress, as AWS does: an ended
+// one, or one of another workflow, is not found.
+func (s *Service) DescribeExecution(ctx context.Context, workflowID, executionID string) (*ExecutionDescription, error) {
+	if err := checkWorkflowID(workflowID); err != nil {
+		return nil, err
+	}
+	if !transfer.ValidExecutionID(executionID) {
+		return nil, transfer.Invalid("ExecutionId", "%q is not an execution ID (a UUID)", executionID)
+	}
+	x, err := s.store.GetExecution(ctx, executionID)
+	if err != nil {
+		return nil, err
+	}
+	if x.WorkflowId != workflowID || (x.Status != transfer.ExecutionInProgress && x.Status != transfer.ExecutionHandlingException) {
+		return nil, transfer.NotFound("Execution", executionID, "Unknown execution: DescribeExecution shows executions in progress")
+	}
+	d := &ExecutionDescription{Execution: *x}
+	if srv, err := s.store.GetServer(ctx, x.ServerId); err == nil {
+		d.LoggingRole = srv.LoggingRole
+	}
+	return d, nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/transferd/transferd/internal/storage/disk"
 	"github.com/transferd/transferd/internal/storage/s3store"
 	"github.com/transferd/transferd/internal/transfer"
+	"github.com/transferd/transferd/internal/workflow"
 )
 
 // Options configure a daemon run. Zero values mean defaults.
@@ -112,7 +113,9 @@ type Daemon struct {
 	audit    *auditLog        // nil without --audit-log
 	logFiles []*LogFile       // the activity and audit log files, reopened by ReopenLogs
 	activity activity.Sink
-	account  transfer.Account
+	// workflows runs the servers' workflows after uploads.
+	workflows *workflow.Engine
+	account   transfer.Account
 	// idp calls custom identity providers, with the settings read at start.
 	idp         *identity.Client
 	idpSettings config.IdentityProviders
@@ -337,6 +340,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 	d.checkS3(ctx)
 	d.watchChanges()
 	d.heartbeat()
+	d.wg.Go(func() { d.workflows.Run(d.background) })
 	d.sweepPenalties()
 	d.releaseMemory()
 	return d, nil
@@ -552,7 +556,9 @@ func (d *Daemon) openActivityLog() (activity.Sink, error) {
 	}
 	j := activity.NewJSONLines(w, nil)
 	j.Node = d.opts.NodeName
-	return d.metrics.Sink(j), nil
+	d.workflows = workflow.New(workflow.Options{Store: d.store, Storage: d.backendFor, Records: j,
+		Instance: d.instance, NodeTimeout: d.opts.NodeTimeout, Count: d.metrics.WorkflowExecution, Logger: d.log})
+	return d.workflows.Sink(d.metrics.Sink(j)), nil
 }
 
 // sshConfig builds what sshd needs for one server.
@@ -702,14 +708,13 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	d.wg.Wait()
-	if d.s3store != nil {
-		// Its uploads ended with its sessions: nothing for the other nodes to abort.
-		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := d.store.NodeGone(gctx, d.instance); err != nil {
-			d.log.Warn("could not remove this node from the state store", "err", err)
-		}
-		cancel()
+	// Its uploads ended with its sessions and its executions are handed back: nothing for the
+	// other nodes to take over.
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if err := d.store.NodeGone(gctx, d.instance); err != nil {
+		d.log.Warn("could not remove this node from the state store", "err", err)
 	}
+	cancel()
 	d.closeAll()
 	return errors.Join(append(errs, apiErr)...)
 }

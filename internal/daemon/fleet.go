@@ -146,13 +146,11 @@ func (u uploadRegistry) Ended(ctx context.Context, token string) {
 	}
 }
 
-// heartbeat records this process as alive every NodeTimeout/4 (at most every 5 s) and aborts
-// the multipart uploads of processes unheard of for NodeTimeout: a node that died (or a previous
-// run of this one that was killed) leaves no upload behind for longer than about that.
+// heartbeat records this process as alive every NodeTimeout/4 (at most every 5 s), so that the
+// other nodes leave its workflow executions to it, and aborts the multipart uploads of processes
+// unheard of for NodeTimeout: a node that died (or a previous run of this one that was killed)
+// leaves no upload behind for longer than about that.
 func (d *Daemon) heartbeat() {
-	if d.s3store == nil {
-		return
-	}
 	every := min(5*time.Second, d.opts.NodeTimeout/4)
 	ctx := d.background
 	d.wg.Go(func() {
@@ -169,7 +167,7 @@ func (d *Daemon) heartbeat() {
 				d.log.Info("this node is recorded as alive in the state store again")
 				failing = false
 			}
-			if !failing {
+			if !failing && d.s3store != nil {
 				d.abortOrphans(ctx)
 			}
 			select {

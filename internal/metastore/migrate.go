@@ -135,6 +135,41 @@ func migrations() []migration {
 				created_at TEXT NOT NULL
 			)`,
 		},
+	}, {
+		version: 7,
+		name:    "the workflows servers run, and their executions",
+		stmts: []string{
+			`ALTER TABLE servers ADD COLUMN workflow_details TEXT NOT NULL DEFAULT '{}'`,
+			// An execution is recorded before the client hears its upload closed, and updated
+			// after each step; instance is the process running it ('' when none does).
+			`CREATE TABLE executions (
+				execution_id TEXT NOT NULL PRIMARY KEY,
+				workflow_id TEXT NOT NULL,
+				trigger_name TEXT NOT NULL,
+				execution_role TEXT NOT NULL DEFAULT '',
+				server_id TEXT NOT NULL,
+				user_name TEXT NOT NULL DEFAULT '',
+				session_id TEXT NOT NULL DEFAULT '',
+				domain TEXT NOT NULL DEFAULT '',
+				file TEXT NOT NULL,
+				status TEXT NOT NULL,
+				results TEXT NOT NULL DEFAULT '{}',
+				instance TEXT NOT NULL DEFAULT '',
+				created_at TEXT NOT NULL,
+				updated_at TEXT NOT NULL
+			)`,
+			`CREATE INDEX executions_workflow ON executions (workflow_id, status)`,
+			`CREATE INDEX executions_instance ON executions (instance, status)`,
+			// The tags TAG steps set on files of storage without object tags (a local directory
+			// serving S3-domain servers).
+			`CREATE TABLE file_tags (
+				bucket TEXT NOT NULL,
+				object_key TEXT NOT NULL,
+				key TEXT NOT NULL,
+				value TEXT NOT NULL,
+				PRIMARY KEY (bucket, object_key, key)
+			)`,
+		},
 	}}
 }
 

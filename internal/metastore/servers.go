@@ -13,7 +13,7 @@ import (
 
 const serverColumns = `server_id, endpoint, security_policy_name, pre_auth_banner, post_auth_banner,
 	domain, identity_provider_type, protocols, set_stat_option, logging_role, state, source, created_at,
-	identity_provider_details, state_reason`
+	identity_provider_details, state_reason, workflow_details`
 
 // identityJSON is how a server's IdentityProviderDetails are stored: a JSON object with the API's
 // member names, empty members left out.
@@ -43,6 +43,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *transfer.Server) error {
 	if err != nil {
 		return fmt.Errorf("create server %s: %w", srv.ServerID, err)
 	}
+	wd, err := marshalWorkflowDetails(srv.WorkflowDetails)
+	if err != nil {
+		return fmt.Errorf("create server %s: %w", srv.ServerID, err)
+	}
 	created := s.stamp(srv.CreatedAt)
 	err = s.write(ctx, func(r runner) error {
 		if ok, err := serverExists(ctx, r, srv.ServerID); err != nil {
@@ -54,10 +58,10 @@ func (s *Store) CreateServer(ctx context.Context, srv *transfer.Server) error {
 			return err
 		}
 		if _, err := r.exec(ctx, `INSERT INTO servers (`+serverColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			srv.ServerID, srv.Endpoint, srv.SecurityPolicyName, srv.PreAuthenticationLoginBanner,
 			srv.PostAuthenticationLoginBanner, srv.Domain, srv.IdentityProviderType, protocols,
-			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created), idp, srv.StateReason); err != nil {
+			srv.SetStatOption, srv.LoggingRole, srv.State, srv.Source, formatTime(created), idp, srv.StateReason, wd); err != nil {
 			if s.d.isUniqueViolation(err) {
 				// A concurrent writer won a race the checks above could not see (not in SQLite,
 				// whose writers are serialized).
@@ -96,10 +100,14 @@ func (s *Store) GetServer(ctx context.Context, serverID string) (*transfer.Serve
 }
 
 // UpdateServer replaces a server's mutable settings: endpoint, security policy, banners,
-// identity provider type and details, protocols, SetStat option and logging role. ID, domain,
-// state, source, creation time and tags stay as they are.
+// identity provider type and details, protocols, SetStat option, logging role and workflow
+// details. ID, domain, state, source, creation time and tags stay as they are.
 func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 	protocols, err := marshalList(srv.Protocols)
+	if err != nil {
+		return fmt.Errorf("update server %s: %w", srv.ServerID, err)
+	}
+	wd, err := marshalWorkflowDetails(srv.WorkflowDetails)
 	if err != nil {
 		return fmt.Errorf("update server %s: %w", srv.ServerID, err)
 	}
@@ -118,10 +126,10 @@ func (s *Store) UpdateServer(ctx context.Context, srv *transfer.Server) error {
 		}
 		_, err := r.exec(ctx, `UPDATE servers SET endpoint = ?, security_policy_name = ?,
 			pre_auth_banner = ?, post_auth_banner = ?, identity_provider_type = ?, protocols = ?,
-			set_stat_option = ?, logging_role = ?, identity_provider_details = ? WHERE server_id = ?`,
+			set_stat_option = ?, logging_role = ?, identity_provider_details = ?, workflow_details = ? WHERE server_id = ?`,
 			srv.Endpoint, srv.SecurityPolicyName, srv.PreAuthenticationLoginBanner,
 			srv.PostAuthenticationLoginBanner, srv.IdentityProviderType, protocols,
-			srv.SetStatOption, srv.LoggingRole, idp, srv.ServerID)
+			srv.SetStatOption, srv.LoggingRole, idp, wd, srv.ServerID)
 		if s.d.isUniqueViolation(err) {
 			return transfer.Exists(typeServer, srv.ServerID, fmt.Sprintf("Endpoint %s is already in use", srv.Endpoint))
 		}
@@ -274,11 +282,17 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanServer(sc scanner) (*transfer.Server, error) {
 	var srv transfer.Server
-	var protocols, created, idp string
+	var protocols, created, idp, wd string
 	if err := sc.Scan(&srv.ServerID, &srv.Endpoint, &srv.SecurityPolicyName, &srv.PreAuthenticationLoginBanner,
 		&srv.PostAuthenticationLoginBanner, &srv.Domain, &srv.IdentityProviderType, &protocols,
-		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created, &idp, &srv.StateReason); err != nil {
+		&srv.SetStatOption, &srv.LoggingRole, &srv.State, &srv.Source, &created, &idp, &srv.StateReason, &wd); err != nil {
 		return nil, err
+	}
+	if wd != "{}" && wd != "" {
+		srv.WorkflowDetails = &transfer.WorkflowDetails{}
+		if err := json.Unmarshal([]byte(wd), srv.WorkflowDetails); err != nil {
+			return nil, fmt.Errorf("server %s workflow details: %w", srv.ServerID, err)
+		}
 	}
 	var d identityJSON
 	if err := json.Unmarshal([]byte(idp), &d); err != nil {
@@ -331,4 +345,45 @@ func wrapInternal(err error, format string, args ...any) error {
 		return &transfer.Error{Kind: transfer.KindUnavailable, Message: "the state store is unreachable", Err: err}
 	}
 	return err
+}
+
+// marshalWorkflowDetails stores a server's WorkflowDetails as JSON with the API's member names;
+// none is {}.
+func marshalWorkflowDetails(d *transfer.WorkflowDetails) (string, error) {
+	if d.Empty() {
+		return "{}", nil
+	}
+	b, err := json.Marshal(d)
+	return string(b), err
+}
+
+// ServersUsingWorkflow returns the IDs of the servers whose WorkflowDetails name a workflow.
+func (s *Store) ServersUsingWorkflow(ctx context.Context, workflowID string) ([]string, error) {
+	var out []string
+	err := s.read(ctx, func(r runner) error {
+		rows, err := r.query(ctx, `SELECT server_id, workflow_details FROM servers WHERE workflow_details LIKE ? ORDER BY server_id`,
+			"%"+workflowID+"%")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, wd string
+			if err := rows.Scan(&id, &wd); err != nil {
+				return err
+			}
+			var d transfer.WorkflowDetails
+			if err := json.Unmarshal([]byte(wd), &d); err != nil {
+				return fmt.Errorf("server %s workflow details: %w", id, err)
+			}
+			for _, w := range append(d.OnUpload, d.OnPartialUpload...) {
+				if w.WorkflowId == workflowID {
+					out = append(out, id)
+					break
+				}
+			}
+		}
+		return rows.Err()
+	})
+	return out, wrapInternal(err, "find the servers of workflow %s", workflowID)
 }

@@ -37,6 +37,7 @@ type Metrics struct {
 	storageSeconds                       *prometheus.HistogramVec
 	storageErrors                        *prometheus.CounterVec
 	apiRequests                          *prometheus.CounterVec
+	workflowExecutions                   *prometheus.CounterVec
 }
 
 // New returns the metrics of a process named node (transferd_node_info's label), with Go's
@@ -64,6 +65,8 @@ func New(node string) *Metrics {
 			[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "backend", "operation"),
 		storageErrors: f.counter("storage_request_errors_total", "Requests to storage that failed, by backend and operation.", "backend", "operation"),
 		apiRequests:   f.counter("api_requests_total", "Management API requests, by operation and result (OK or the AWS error code).", "operation", "code"),
+		workflowExecutions: f.counter("workflow_executions_total",
+			"Workflow executions by trigger (OnUpload, OnPartialUpload) and event (started, success, failed): Transfer Family's OnUploadExecutionsStarted/Success/Failed and OnPartialUpload's.", "server_id", "trigger", "event"),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "transferd_node_info", Help: "1, labelled with this process's --node-name.",
 		ConstLabels: prometheus.Labels{"node": node}})
@@ -155,6 +158,13 @@ func (m *Metrics) StorageRequest(backend, operation string, d time.Duration, err
 func (m *Metrics) APIRequest(operation, code string) {
 	if m != nil {
 		m.apiRequests.WithLabelValues(operation, code).Inc()
+	}
+}
+
+// WorkflowExecution counts an execution of a server's workflow starting, succeeding or failing.
+func (m *Metrics) WorkflowExecution(serverID, trigger, event string) {
+	if m != nil {
+		m.workflowExecutions.WithLabelValues(serverID, trigger, event).Inc()
 	}
 }
 

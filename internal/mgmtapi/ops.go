@@ -46,6 +46,8 @@ func (h *Handler) operations() map[string]operation {
 		"DescribeWorkflow":       handle(h.describeWorkflow),
 		"ListWorkflows":          handle(h.listWorkflows),
 		"DeleteWorkflow":         handle(h.deleteWorkflow),
+		"ListExecutions":         handle(h.listExecutions),
+		"DescribeExecution":      handle(h.describeExecution),
 	}
 }
 
@@ -63,6 +65,10 @@ func (h *Handler) createServer(ctx context.Context, in *createServerInput) (*ser
 	if err != nil {
 		return nil, err
 	}
+	wd, err := workflowDetails(in.WorkflowDetails)
+	if err != nil {
+		return nil, err
+	}
 	id, err := h.svc.CreateServer(ctx, control.CreateServerInput{
 		IdentityProviderDetails:       identityDetails(in.IdentityProviderDetails),
 		Endpoint:                      endpoint,
@@ -75,6 +81,7 @@ func (h *Handler) createServer(ctx context.Context, in *createServerInput) (*ser
 		SetStatOption:                 deref(setStatOption(in.ProtocolDetails)),
 		LoggingRole:                   deref(in.LoggingRole),
 		HostKey:                       deref(in.HostKey),
+		WorkflowDetails:               wd,
 		Tags:                          tags,
 		Source:                        transfer.SourceAPI,
 	})
@@ -113,8 +120,9 @@ func (h *Handler) describeServer(ctx context.Context, in *serverIDInput) (*descr
 		State:                         s.State,
 		// The listen address also shows as a tag (control adds it): the AWS CLI and SDKs parse
 		// answers by their model and drop the Endpoint member, but they print Tags.
-		Tags:      tagsOut(d.Tags),
-		UserCount: d.UserCount,
+		Tags:            tagsOut(d.Tags),
+		UserCount:       d.UserCount,
+		WorkflowDetails: workflowDetailsOut(s.WorkflowDetails),
 	}}, nil
 }
 
@@ -124,6 +132,10 @@ func (h *Handler) updateServer(ctx context.Context, in *updateServerInput) (*ser
 		return nil, err
 	}
 	if err := in.checkSupported(); err != nil {
+		return nil, err
+	}
+	wd, err := workflowDetails(in.WorkflowDetails)
+	if err != nil {
 		return nil, err
 	}
 	if err := h.svc.UpdateServer(ctx, id, control.UpdateServerInput{
@@ -136,6 +148,7 @@ func (h *Handler) updateServer(ctx context.Context, in *updateServerInput) (*ser
 		SetStatOption:                 setStatOption(in.ProtocolDetails),
 		LoggingRole:                   in.LoggingRole,
 		HostKey:                       in.HostKey,
+		WorkflowDetails:               wd,
 	}); err != nil {
 		return nil, err
 	}

@@ -129,12 +129,12 @@ func TestErrorTypes(t *testing.T) {
 			_, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{Certificate: aws.String("arn:aws:acm:us-east-1:000000000000:certificate/x")})
 			return err
 		}, wantInvalidRequest("Certificate is not supported by transferd")},
-		{"workflows", func() error {
+		{"unknown workflow", func() error {
 			_, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{
-				OnUpload: []types.WorkflowDetail{{WorkflowId: aws.String("w-0123456789abcdef0"), ExecutionRole: aws.String("arn:aws:iam::000000000000:role/wf")}},
+				OnUpload: []types.WorkflowDetail{{WorkflowId: aws.String("w-0123456789abcdefg"), ExecutionRole: aws.String("arn:aws:iam::000000000000:role/wf")}},
 			}})
 			return err
-		}, wantInvalidRequest("WorkflowDetails is not supported by transferd")},
+		}, wantInvalidRequest("WorkflowDetails.OnUpload[0].WorkflowId: there is no workflow w-0123456789abcdefg")},
 		{"structured logs", func() error {
 			_, err := e.client.CreateServer(ctx, &transfer.CreateServerInput{StructuredLogDestinations: []string{"arn:aws:logs:us-east-1:000000000000:log-group:x"}})
 			return err

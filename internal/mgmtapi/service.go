@@ -29,6 +29,8 @@ type Workflows interface {
 	DescribeWorkflow(ctx context.Context, workflowID string) (*control.WorkflowDescription, error)
 	ListWorkflows(ctx context.Context, page control.Page) ([]control.WorkflowSummary, string, error)
 	DeleteWorkflow(ctx context.Context, workflowID string) error
+	ListExecutions(ctx context.Context, workflowID string, page control.Page) ([]transfer.Execution, string, error)
+	DescribeExecution(ctx context.Context, workflowID, executionID string) (*control.ExecutionDescription, error)
 }
 
 // Servers creates, reads, changes and removes servers.

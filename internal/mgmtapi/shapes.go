@@ -97,8 +97,13 @@ type s3StorageOptionsIn struct {
 }
 
 type workflowDetailsIn struct {
-	OnPartialUpload []json.RawMessage
-	OnUpload        []json.RawMessage
+	OnPartialUpload []workflowDetailIn
+	OnUpload        []workflowDetailIn
+}
+
+type workflowDetailIn struct {
+	WorkflowId    *string
+	ExecutionRole *string
 }
 
 // serverSettings are the members CreateServer and UpdateServer share.
@@ -159,6 +164,7 @@ type describedServer struct {
 	State                         string `json:",omitempty"`
 	Tags                          []tagOut
 	UserCount                     int
+	WorkflowDetails               *transfer.WorkflowDetails `json:",omitempty"`
 }
 
 type describeServerOutput struct {
@@ -647,10 +653,42 @@ func (s *serverSettings) checkSupported() error {
 	if len(s.StructuredLogDestinations) > 0 {
 		return notSupported("StructuredLogDestinations", "transferd writes its activity log where its configuration says")
 	}
-	if wd := s.WorkflowDetails; wd != nil && len(wd.OnUpload)+len(wd.OnPartialUpload) > 0 {
-		return notSupported("WorkflowDetails", "transferd has no managed workflows")
-	}
 	return nil
+}
+
+// workflowDetails converts CreateServer's and UpdateServer's WorkflowDetails; nil stays nil.
+func workflowDetails(d *workflowDetailsIn) (*transfer.WorkflowDetails, error) {
+	if d == nil {
+		return nil, nil
+	}
+	out := &transfer.WorkflowDetails{}
+	for _, list := range []struct {
+		member string
+		in     []workflowDetailIn
+		out    *[]transfer.WorkflowDetail
+	}{{"WorkflowDetails.OnUpload", d.OnUpload, &out.OnUpload}, {"WorkflowDetails.OnPartialUpload", d.OnPartialUpload, &out.OnPartialUpload}} {
+		for i, w := range list.in {
+			f := fmt.Sprintf("%s[%d]", list.member, i)
+			id, err := required(f+".WorkflowId", w.WorkflowId)
+			if err != nil {
+				return nil, err
+			}
+			role, err := required(f+".ExecutionRole", w.ExecutionRole)
+			if err != nil {
+				return nil, err
+			}
+			*list.out = append(*list.out, transfer.WorkflowDetail{WorkflowId: id, ExecutionRole: role})
+		}
+	}
+	return out, nil
+}
+
+// workflowDetailsOut is DescribeServer's WorkflowDetails: nil when the server runs none.
+func workflowDetailsOut(d *transfer.WorkflowDetails) *transfer.WorkflowDetails {
+	if d.Empty() {
+		return nil
+	}
+	return d
 }
 
 // identityDetails converts CreateServer's IdentityProviderDetails.

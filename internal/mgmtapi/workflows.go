@@ -101,3 +101,140 @@ func (h *Handler) deleteWorkflow(ctx context.Context, in *workflowIDInput) (*emp
 	}
 	return &emptyOutput{}, h.svc.DeleteWorkflow(ctx, id)
 }
+
+// Executions.
+
+type listExecutionsInput struct {
+	listInput
+	WorkflowId *string
+}
+
+type describeExecutionInput struct {
+	ExecutionId *string
+	WorkflowId  *string
+}
+
+type listExecutionsOutput struct {
+	Executions []listedExecution
+	NextToken  string `json:",omitempty"`
+	WorkflowId string
+}
+
+type listedExecution struct {
+	ExecutionId         string
+	InitialFileLocation fileLocation
+	ServiceMetadata     serviceMetadata
+	Status              string
+}
+
+type fileLocation struct {
+	S3FileLocation  *s3FileLocation           `json:",omitempty"`
+	EfsFileLocation *transfer.EfsFileLocation `json:",omitempty"`
+}
+
+type s3FileLocation struct {
+	Bucket string
+	Key    string
+	Etag   string `json:",omitempty"`
+}
+
+type serviceMetadata struct {
+	UserDetails userDetails
+}
+
+type userDetails struct {
+	ServerId  string
+	SessionId string `json:",omitempty"`
+	UserName  string
+}
+
+type describeExecutionOutput struct {
+	Execution  describedExecution
+	WorkflowId string
+}
+
+type describedExecution struct {
+	ExecutionId          string
+	ExecutionRole        string `json:",omitempty"`
+	InitialFileLocation  fileLocation
+	LoggingConfiguration *loggingConfiguration `json:",omitempty"`
+	Results              executionResults
+	ServiceMetadata      serviceMetadata
+	Status               string
+}
+
+type loggingConfiguration struct {
+	LoggingRole string `json:",omitempty"`
+}
+
+type executionResults struct {
+	Steps            []stepResult `json:",omitempty"`
+	OnExceptionSteps []stepResult `json:",omitempty"`
+}
+
+type stepResult struct {
+	StepType string
+	Outputs  string                   `json:",omitempty"`
+	Error    *transfer.ExecutionError `json:",omitempty"`
+}
+
+func listed(x *transfer.Execution) listedExecution {
+	loc := fileLocation{S3FileLocation: &s3FileLocation{Bucket: x.File.Bucket, Key: x.File.Key, Etag: x.File.ETag}}
+	if x.Domain == transfer.DomainEFS {
+		loc = fileLocation{EfsFileLocation: &transfer.EfsFileLocation{FileSystemId: x.File.Bucket, Path: "/" + x.File.Key}}
+	}
+	return listedExecution{ExecutionId: x.ExecutionId, InitialFileLocation: loc, Status: x.Status,
+		ServiceMetadata: serviceMetadata{UserDetails: userDetails{ServerId: x.ServerId, SessionId: x.SessionId, UserName: x.UserName}}}
+}
+
+func results(rs []transfer.ExecutionStepResult) []stepResult {
+	out := make([]stepResult, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, stepResult{StepType: r.StepType, Outputs: r.Outputs, Error: r.Error})
+	}
+	return out
+}
+
+func (h *Handler) listExecutions(ctx context.Context, in *listExecutionsInput) (*listExecutionsOutput, error) {
+	id, err := required("WorkflowId", in.WorkflowId)
+	if err != nil {
+		return nil, err
+	}
+	page, err := in.page()
+	if err != nil {
+		return nil, err
+	}
+	xs, next, err := h.svc.ListExecutions(ctx, id, page)
+	if err != nil {
+		return nil, err
+	}
+	out := &listExecutionsOutput{Executions: make([]listedExecution, 0, len(xs)), NextToken: next, WorkflowId: id}
+	for i := range xs {
+		out.Executions = append(out.Executions, listed(&xs[i]))
+	}
+	return out, nil
+}
+
+func (h *Handler) describeExecution(ctx context.Context, in *describeExecutionInput) (*describeExecutionOutput, error) {
+	wid, err := required("WorkflowId", in.WorkflowId)
+	if err != nil {
+		return nil, err
+	}
+	eid, err := required("ExecutionId", in.ExecutionId)
+	if err != nil {
+		return nil, err
+	}
+	d, err := h.svc.DescribeExecution(ctx, wid, eid)
+	if err != nil {
+		return nil, err
+	}
+	x := &d.Execution
+	l := listed(x)
+	out := describedExecution{ExecutionId: x.ExecutionId, ExecutionRole: x.ExecutionRole, InitialFileLocation: l.InitialFileLocation,
+		ServiceMetadata: l.ServiceMetadata, Status: x.Status,
+		Results: executionResults{Steps: results(x.Results.Steps), OnExceptionSteps: results(x.Results.OnExceptionSteps)}}
+	if d.LoggingRole != "" {
+		out.LoggingConfiguration = &loggingConfiguration{LoggingRole: d.LoggingRole}
+	}
+	return &describeExecutionOutput{Execution: out, WorkflowId: wid}, nil
+}

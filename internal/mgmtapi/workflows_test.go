@@ -135,3 +135,64 @@ func TestWorkflowOperations(t *testing.T) {
 		t.Error("ListTagsForResource of a deleted workflow succeeded")
 	}
 }
+
+// A server runs a workflow through its WorkflowDetails: DescribeServer shows them, a workflow in
+// use cannot be deleted, one with steps this build does not run cannot be attached, and an empty
+// OnUpload removes it.
+func TestServerWorkflowDetails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.createServer("a", "1")
+	role := aws.String("arn:aws:iam::000000000000:role/workflow")
+	w, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeDelete, DeleteStepDetails: &types.DeleteStepDetails{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeCustom, CustomStepDetails: &types.CustomStepDetails{Target: aws.String("arn:aws:lambda:us-east-1:000000000000:function:f")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{
+		OnUpload:        []types.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: role}},
+		OnPartialUpload: []types.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: role}}}}); err != nil {
+		t.Fatalf("UpdateServer WorkflowDetails: %v", err)
+	}
+	d, err := e.client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wd := d.Server.WorkflowDetails; wd == nil || len(wd.OnUpload) != 1 || aws.ToString(wd.OnUpload[0].WorkflowId) != aws.ToString(w.WorkflowId) ||
+		aws.ToString(wd.OnPartialUpload[0].ExecutionRole) != aws.ToString(role) {
+		t.Errorf("DescribeServer WorkflowDetails: %+v", wd)
+	}
+	_, err = e.client.DeleteWorkflow(ctx, &transfer.DeleteWorkflowInput{WorkflowId: w.WorkflowId})
+	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "in use by server "+id) {
+		t.Errorf("deleting a workflow in use: %s %q", code, msg)
+	}
+	_, err = e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{
+		OnUpload: []types.WorkflowDetail{{WorkflowId: custom.WorkflowId, ExecutionRole: role}}}})
+	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "CUSTOM step, which this build does not run yet") {
+		t.Errorf("attaching a workflow with a CUSTOM step: %s %q", code, msg)
+	}
+	_, err = e.client.CreateServer(ctx, &transfer.CreateServerInput{WorkflowDetails: &types.WorkflowDetails{
+		OnUpload: []types.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: aws.String("not-a-role")}}}})
+	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "WorkflowDetails.OnUpload[0].ExecutionRole") {
+		t.Errorf("a bad ExecutionRole: %s %q", code, msg)
+	}
+	if _, err := e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{OnUpload: []types.WorkflowDetail{}}}); err != nil {
+		t.Fatalf("removing the workflows: %v", err)
+	}
+	if d, _ := e.client.DescribeServer(ctx, &transfer.DescribeServerInput{ServerId: &id}); d.Server.WorkflowDetails != nil {
+		t.Errorf("after an empty OnUpload: %+v", d.Server.WorkflowDetails)
+	}
+	if _, err := e.client.DeleteWorkflow(ctx, &transfer.DeleteWorkflowInput{WorkflowId: w.WorkflowId}); err != nil {
+		t.Errorf("deleting the workflow no server runs: %v", err)
+	}
+	_, err = e.client.ListExecutions(ctx, &transfer.ListExecutionsInput{WorkflowId: w.WorkflowId})
+	if code, _ := apiError(t, err); code != "ResourceNotFoundException" {
+		t.Errorf("ListExecutions of a deleted workflow: %s", code)
+	}
+}

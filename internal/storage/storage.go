@@ -198,6 +198,17 @@ type SpaceReporter interface {
 	Space(ctx context.Context, loc Location) (SpaceInfo, error)
 }
 
+// Tag is an object tag.
+type Tag struct {
+	Key, Value string
+}
+
+// Tagger keeps object tags, as S3 does (workflows' TAG steps set them).
+type Tagger interface {
+	// AddTags sets tags on a file, keeping its other tags, and returns all of them, sorted by key.
+	AddTags(ctx context.Context, loc Location, tags []Tag) ([]Tag, error)
+}
+
 // DirMaker is a backend that can create a directory and its missing parents, used to create home
 // directories on first login where the storage has real directories.
 type DirMaker interface {

@@ -141,9 +141,11 @@ type Server struct {
 	// StateReason says why the server is in its State, when the daemon knows: what stopped a
 	// START_FAILED server from listening (transferd; shown as the tag transferd:StateReason).
 	StateReason string
-	Tags        []Tag
-	Source      string
-	CreatedAt   time.Time
+	// WorkflowDetails names the workflows the server runs after uploads; nil runs none.
+	WorkflowDetails *WorkflowDetails
+	Tags            []Tag
+	Source          string
+	CreatedAt       time.Time
 }
 
 // HostKey is a server's private host key.

@@ -26,6 +26,10 @@ const (
 // StepTypes lists the step types in the API model's order.
 var StepTypes = []string{StepCopy, StepCustom, StepTag, StepDelete, StepDecrypt}
 
+// RunnableStepTypes are the step types internal/workflow runs: a server cannot be given a
+// workflow with others, which it would not run.
+var RunnableStepTypes = []string{StepCopy, StepTag, StepDelete}
+
 // File locations a step reads: the previous step's output (the default) or the uploaded file.
 const (
 	PreviousFile = "${previous.file}"
@@ -345,3 +349,141 @@ func (a Account) WorkflowARN(workflowID string) string {
 	a = a.WithDefaults()
 	return fmt.Sprintf("arn:aws:transfer:%s:%s:workflow/%s", a.Region, a.AccountID, workflowID)
 }
+
+// WorkflowDetails are the workflows a server runs: OnUpload after a file is uploaded whole,
+// OnPartialUpload after an upload ends early (the session ended with the file open). Each holds
+// at most one.
+type WorkflowDetails struct {
+	OnUpload        []WorkflowDetail `json:",omitempty"`
+	OnPartialUpload []WorkflowDetail `json:",omitempty"`
+}
+
+// WorkflowDetail is a workflow and the role its executions run as (recorded; transferd assumes
+// no role).
+type WorkflowDetail struct {
+	WorkflowId    string
+	ExecutionRole string
+}
+
+// Empty reports whether d runs no workflow.
+func (d *WorkflowDetails) Empty() bool {
+	return d == nil || len(d.OnUpload)+len(d.OnPartialUpload) == 0
+}
+
+// ValidateWorkflowDetails checks a server's WorkflowDetails as the model limits them.
+func ValidateWorkflowDetails(d *WorkflowDetails) error {
+	if d == nil {
+		return nil
+	}
+	for _, list := range []struct {
+		field   string
+		details []WorkflowDetail
+	}{{"WorkflowDetails.OnUpload", d.OnUpload}, {"WorkflowDetails.OnPartialUpload", d.OnPartialUpload}} {
+		if len(list.details) > 1 {
+			return Invalid(list.field, "holds %d workflows; at most 1 is allowed", len(list.details))
+		}
+		for i, w := range list.details {
+			f := fmt.Sprintf("%s[%d]", list.field, i)
+			if !ValidWorkflowID(w.WorkflowId) {
+				return Invalid(f+".WorkflowId", "%q is not a workflow ID: w- and 17 lowercase letters and digits", w.WorkflowId)
+			}
+			// ExecutionRole is required by the model; transferd records it and assumes nothing.
+			if r := w.ExecutionRole; r == "" || len(r) < MinRoleLength || len(r) > MaxRoleLength || !rolePattern.MatchString(r) {
+				return Invalid(f+".ExecutionRole", "%q is not an IAM role ARN (arn:...:role/NAME, 20 to 2048 characters)", r)
+			}
+		}
+	}
+	return nil
+}
+
+// Execution statuses.
+const (
+	ExecutionInProgress        = "IN_PROGRESS"
+	ExecutionCompleted         = "COMPLETED"
+	ExecutionException         = "EXCEPTION"
+	ExecutionHandlingException = "HANDLING_EXCEPTION"
+)
+
+// Execution error types.
+const (
+	ErrPermissionDenied = "PERMISSION_DENIED"
+	ErrCustomStepFailed = "CUSTOM_STEP_FAILED"
+	ErrAlreadyExists    = "ALREADY_EXISTS"
+	ErrNotFound         = "NOT_FOUND"
+	ErrBadRequest       = "BAD_REQUEST"
+	ErrTimeout          = "TIMEOUT"
+	ErrInternal         = "INTERNAL_SERVER_ERROR"
+)
+
+// Triggers of an execution.
+const (
+	TriggerOnUpload        = "OnUpload"
+	TriggerOnPartialUpload = "OnPartialUpload"
+)
+
+// Execution is one run of a workflow for one upload.
+type Execution struct {
+	ExecutionId string
+	WorkflowId  string
+	// Trigger is TriggerOnUpload or TriggerOnPartialUpload.
+	Trigger       string
+	ExecutionRole string
+	// ServerId, UserName and SessionId say whose upload started it.
+	ServerId, UserName, SessionId string
+	// Domain is the server's (S3 or EFS); File is the uploaded file.
+	Domain string
+	File   FileRef
+	// Status is one of the Execution* statuses; Results has a result per step run so far.
+	Status  string
+	Results ExecutionResults
+	// Instance is the transferd process running it ("" when none has it).
+	Instance  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// FileRef is a file in a server's storage: a bucket (or EFS file system) and a key (path).
+type FileRef struct {
+	Bucket string
+	Key    string
+	// ETag is the object's, on S3.
+	ETag string `json:",omitempty"`
+}
+
+// ExecutionResults are the results of the steps run, nominal and exception steps apart.
+type ExecutionResults struct {
+	Steps            []ExecutionStepResult `json:",omitempty"`
+	OnExceptionSteps []ExecutionStepResult `json:",omitempty"`
+}
+
+// ExecutionStepResult is one step's result.
+type ExecutionStepResult struct {
+	StepType string
+	// Outputs is JSON: the tags a TAG step applied, the file a COPY or DECRYPT step wrote.
+	Outputs string          `json:",omitempty"`
+	Error   *ExecutionError `json:",omitempty"`
+	// File is the file the step left for the next one (transferd's, for resuming; not shown).
+	File *FileRef `json:",omitempty"`
+}
+
+// ExecutionError is why a step failed.
+type ExecutionError struct {
+	Type    string
+	Message string
+}
+
+// NewExecutionID returns a random UUID (version 4), as execution IDs are.
+func NewExecutionID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+var executionIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// ValidExecutionID reports whether id is a UUID as the model's pattern has it.
+func ValidExecutionID(id string) bool { return executionIDPattern.MatchString(id) }

@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/transfer"
+	"github.com/aws/aws-sdk-go-v2/service/transfer/types"
+)
+
+// workflowRecord is a workflow record of the activity log, in Transfer Family's shape.
+type workflowRecord struct {
+	Type            string         `json:"type"`
+	Details         map[string]any `json:"details"`
+	WorkflowID      string         `json:"workflowId"`
+	ExecutionID     string         `json:"executionId"`
+	TransferDetails struct {
+		ServerID, Username, SessionID string
+	} `json:"transferDetails"`
+}
+
+// workflowRecords returns the workflow records of p's activity log.
+func (p *proc) workflowRecords(t *testing.T) []workflowRecord {
+	t.Helper()
+	b, err := os.ReadFile(p.actLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []workflowRecord
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var r workflowRecord
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type != "" && r.ExecutionID != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// execution waits until the execution of workflow wid that an upload of path (bucket/key) started
+// has ended, and returns its records in order.
+func (p *proc) execution(t *testing.T, wid, bucket, key string) []workflowRecord {
+	t.Helper()
+	deadline := time.Now().Add(recordLimit)
+	for {
+		recs := p.workflowRecords(t)
+		id := ""
+		for _, r := range recs {
+			if r.Type == "ExecutionStarted" && r.WorkflowID == wid {
+				loc, _ := r.Details["input"].(map[string]any)["initialFileLocation"].(map[string]any)
+				if loc["bucket"] == bucket && loc["key"] == key || loc["fileSystemId"] == bucket && loc["path"] == "/"+key {
+					id = r.ExecutionID
+				}
+			}
+		}
+		var mine []workflowRecord
+		for _, r := range recs {
+			if r.ExecutionID == id {
+				mine = append(mine, r)
+			}
+		}
+		if n := len(mine); id != "" && (mine[n-1].Type == "ExecutionCompleted" || mine[n-1].Type == "ExecutionErrored") {
+			return mine
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ended execution of workflow %s for /%s/%s after %v; workflow records: %+v", wid, bucket, key, recordLimit, recs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func recordTypes(recs []workflowRecord) string {
+	var out []string
+	for _, r := range recs {
+		s := r.Type
+		if st, ok := r.Details["stepType"].(string); ok {
+			s += ":" + st
+		}
+		if et, ok := r.Details["errorType"].(string); ok {
+			s += ":" + et
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " ")
+}
+
+// workflowSite is a transferd with the management API and one API-made server with a LOGICAL
+// user whose "/" is /BUCKET/home.
+type workflowSite struct {
+	p      *proc
+	client *transfer.Client
+	id     string
+	port   int
+	key    *sshKey
+	bucket string
+}
+
+const workflowRole = "arn:aws:iam::123456789012:role/workflow"
+
+func newWorkflowSite(t *testing.T, cfg, domain, bucket string, flags ...string) *workflowSite {
+	t.Helper()
+	p, client, _ := apiClientFor(t, cfg, flags...)
+	return (&workflowSite{p: p, client: client, key: keyFor(t, "ed25519")}).server(t, domain, bucket)
+}
+
+// server adds to s's transferd a server of domain whose user wfuser's "/" is /bucket/home.
+func (s *workflowSite) server(t *testing.T, domain, bucket string) *workflowSite {
+	t.Helper()
+	o := &workflowSite{p: s.p, client: s.client, port: freePort(t), key: s.key, bucket: bucket}
+	out, err := s.client.CreateServer(t.Context(), &transfer.CreateServerInput{Domain: types.Domain(domain),
+		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", o.port))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.id = aws.ToString(out.ServerId)
+	pub, err := os.ReadFile(s.key.Path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.CreateUser(t.Context(), &transfer.CreateUserInput{ServerId: &o.id, UserName: aws.String("wfuser"), Role: aws.String(testRole),
+		HomeDirectoryType: types.HomeDirectoryTypeLogical, SshPublicKeyBody: aws.String(string(pub)),
+		HomeDirectoryMappings: []types.HomeDirectoryMapEntry{{Entry: aws.String("/"), Target: aws.String("/" + bucket + "/home")}},
+		PosixProfile:          posixFor(domain)}); err != nil {
+		t.Fatal(err)
+	}
+	waitListening(t, o.port, true)
+	return o
+}
+
+func posixFor(domain string) *types.PosixProfile {
+	if domain != "EFS" {
+		return nil
+	}
+	return &types.PosixProfile{Uid: aws.Int64(int64(os.Getuid())), Gid: aws.Int64(int64(os.Getgid()))}
+}
+
+// workflow creates a workflow and makes it the server's workflow for trigger.
+func (s *workflowSite) workflow(t *testing.T, trigger string, steps, onException []types.WorkflowStep) string {
+	t.Helper()
+	out, err := s.client.CreateWorkflow(t.Context(), &transfer.CreateWorkflowInput{Steps: steps, OnExceptionSteps: onException})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := &types.WorkflowDetails{OnUpload: []types.WorkflowDetail{}}
+	detail := []types.WorkflowDetail{{WorkflowId: out.WorkflowId, ExecutionRole: aws.String(workflowRole)}}
+	if trigger == "OnUpload" {
+		wd.OnUpload = detail
+	} else {
+		wd.OnPartialUpload = detail
+	}
+	if _, err := s.client.UpdateServer(t.Context(), &transfer.UpdateServerInput{ServerId: &s.id, WorkflowDetails: wd}); err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.WorkflowId)
+}
+
+// archiveSteps copy the upload to archive/USER/, tag the copy and delete the original.
+func archiveSteps(bucket string) []types.WorkflowStep {
+	return []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeCopy, CopyStepDetails: &types.CopyStepDetails{Name: aws.String("archive"), OverwriteExisting: types.OverwriteExistingTrue,
+			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String(bucket), Key: aws.String("archive/${transfer:UserName}/")}}}},
+		{Type: types.WorkflowStepTypeTag, TagStepDetails: &types.TagStepDetails{Name: aws.String("mark"), Tags: []types.S3Tag{{Key: aws.String("state"), Value: aws.String("archived")}}}},
+		{Type: types.WorkflowStepTypeDelete, DeleteStepDetails: &types.DeleteStepDetails{Name: aws.String("remove"), SourceFileLocation: aws.String("${original.file}")}},
+	}
+}
+
+// On S3 (versitygw, checked with the AWS SDK), an upload through OpenSSH's sftp runs the
+// server's OnUpload workflow: the copy, its tags and the deleted original are exactly as the
+// steps say, and the records follow Transfer Family's. A COPY that may not overwrite fails, and
+// the exception steps tag the original, which stays.
+func TestWorkflowS3(t *testing.T) {
+	t.Parallel()
+	e := newS3Env(t)
+	e.put(t, "home/", nil)
+	metricsPort := freePort(t)
+	s := newWorkflowSite(t, strings.Replace(s3ConfigYAML(e.srv), "Servers:\n", "Servers: []\n", 1), "S3", e.bucket,
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", metricsPort))
+	wid := s.workflow(t, "OnUpload", archiveSteps(e.bucket), nil)
+	src := filepath.Join(t.TempDir(), "report.csv")
+	sum := writeRandom(t, src, 3<<20)
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" report.csv\n")
+
+	recs := s.p.execution(t, wid, e.bucket, "home/report.csv")
+	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:COPY StepCompleted:COPY StepStarted:TAG StepCompleted:TAG StepStarted:DELETE StepCompleted:DELETE ExecutionCompleted" {
+		t.Errorf("records: %s", got)
+	}
+	if td := recs[0].TransferDetails; td.ServerID != s.id || td.Username != "wfuser" || td.SessionID == "" {
+		t.Errorf("transferDetails %+v", td)
+	}
+	if size, got, ok := e.object(t, "archive/wfuser/report.csv"); !ok || got != sum || size != 3<<20 {
+		t.Errorf("the copy: %v, %d bytes, sha256 %s", ok, size, got)
+	}
+	tags, err := e.c.GetObjectTagging(t.Context(), &s3.GetObjectTaggingInput{Bucket: &e.bucket, Key: aws.String("archive/wfuser/report.csv")})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Key) != "state" || aws.ToString(tags.TagSet[0].Value) != "archived" {
+		t.Errorf("the copy's tags: %v, %+v", err, tags)
+	}
+	if keys := e.mustKeys(t, ""); !slices.Equal(keys, []string{"archive/wfuser/report.csv", "home/"}) {
+		t.Errorf("the bucket holds %q; want the copy and the home marker only", keys)
+	}
+
+	// A COPY that may not overwrite: the second upload of the name fails at it, and the exception
+	// step tags the original, which stays where it was uploaded.
+	wid = s.workflow(t, "OnUpload", []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeCopy, CopyStepDetails: &types.CopyStepDetails{Name: aws.String("once"),
+			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String(e.bucket), Key: aws.String("once/data.bin")}}}},
+	}, []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeTag, TagStepDetails: &types.TagStepDetails{Name: aws.String("flag"), Tags: []types.S3Tag{{Key: aws.String("state"), Value: aws.String("failed")}}}},
+	})
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" first.bin\n")
+	if got := recordTypes(s.p.execution(t, wid, e.bucket, "home/first.bin")); !strings.HasSuffix(got, "ExecutionCompleted") {
+		t.Errorf("the first upload: %s", got)
+	}
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" second.bin\n")
+	recs = s.p.execution(t, wid, e.bucket, "home/second.bin")
+	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:COPY StepErrored:COPY:ALREADY_EXISTS StepStarted:TAG StepCompleted:TAG ExecutionErrored" {
+		t.Errorf("the second upload: %s", got)
+	}
+	tags, err = e.c.GetObjectTagging(t.Context(), &s3.GetObjectTaggingInput{Bucket: &e.bucket, Key: aws.String("home/second.bin")})
+	if err != nil || len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Value) != "failed" {
+		t.Errorf("the original after the exception steps: %v, %+v", err, tags)
+	}
+	m := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	for event, want := range map[string]float64{"started": 3, "success": 2, "failed": 1} {
+		name := fmt.Sprintf(`transferd_workflow_executions_total{event=%q,server_id=%q,trigger="OnUpload"}`, event, s.id)
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
+}
+
+// On local storage an S3-domain server's TAG step keeps its tags in the state store (its output
+// says them); an EFS-domain server's OnPartialUpload workflow runs after a killed upload, on what
+// arrived.
+func TestWorkflowLocal(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	const fs = "fs-0123456789abcdef0"
+	for _, dir := range []string{"bucket1/home", fs + "/home"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newWorkflowSite(t, strings.Replace(configYAML(root), "Servers:\n", "Servers: []\n", 1), "S3", "bucket1")
+	wid := s.workflow(t, "OnUpload", archiveSteps("bucket1"), nil)
+	src := filepath.Join(t.TempDir(), "report.csv")
+	sum := writeRandom(t, src, 1<<20)
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" report.csv\n")
+	recs := s.p.execution(t, wid, "bucket1", "home/report.csv")
+	if got := recordTypes(recs); !strings.HasSuffix(got, "StepCompleted:DELETE ExecutionCompleted") {
+		t.Errorf("records: %s", got)
+	}
+	for _, r := range recs {
+		if r.Type == "StepCompleted" && r.Details["stepType"] == "TAG" {
+			if b, _ := json.Marshal(r.Details["output"]); string(b) != `{"tags":[{"key":"state","value":"archived"}]}` {
+				t.Errorf("the TAG step's output: %s", b)
+			}
+		}
+	}
+	if got := fileSHA256(t, filepath.Join(root, "bucket1", "archive", "wfuser", "report.csv")); got != sum {
+		t.Errorf("the copy's sha256 %s, want %s", got, sum)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bucket1", "home", "report.csv")); !os.IsNotExist(err) {
+		t.Errorf("the original after DELETE: %v", err)
+	}
+
+	// EFS: a killed upload starts OnPartialUpload, which copies what arrived to quarantine/.
+	efs := s.server(t, "EFS", fs)
+	pwid := efs.workflow(t, "OnPartialUpload", []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeCopy, CopyStepDetails: &types.CopyStepDetails{Name: aws.String("quarantine"),
+			DestinationFileLocation: &types.InputFileLocation{EfsFileLocation: &types.EfsFileLocation{FileSystemId: aws.String(fs), Path: aws.String("/quarantine/")}}}},
+	}, nil)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	writeRandom(t, big, 32<<20)
+	args := append([]string{"-b", "-", "-P", strconv.Itoa(efs.port), "-l", "32768"}, clientOpts(efs.key)...)
+	cmd := exec.Command("sftp", append(args, "wfuser@127.0.0.1")...)
+	cmd.Stdin = strings.NewReader("put " + big + " big.bin\n")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uploaded := filepath.Join(root, fs, "home", "big.bin")
+	for deadline := time.Now().Add(clientLimit); ; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(uploaded); err == nil && fi.Size() >= 4<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			t.Fatalf("the upload did not reach 4 MiB in %v", clientLimit)
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	recs = efs.p.execution(t, pwid, fs, "home/big.bin")
+	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
+		t.Errorf("the partial upload's execution: %s", got)
+	}
+	q, err := os.Stat(filepath.Join(root, fs, "quarantine", "big.bin"))
+	if err != nil || q.Size() < 4<<20 || q.Size() >= 32<<20 {
+		t.Errorf("the quarantined copy: %v, %v", q, err)
+	}
+}

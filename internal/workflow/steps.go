@@ -1,0 +1,274 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/transferd/transferd/internal/storage"
+	"github.com/transferd/transferd/internal/transfer"
+)
+
+// runner runs the steps of one execution.
+type runner struct {
+	e       *Engine
+	x       *transfer.Execution
+	srv     *transfer.Server
+	backend storage.Backend
+}
+
+// stepFailure is a failed step: an execution error type and message.
+type stepFailure struct {
+	typ, msg string
+}
+
+func (f *stepFailure) Error() string { return f.msg }
+
+func failed(typ, format string, args ...any) error {
+	return &stepFailure{typ: typ, msg: fmt.Sprintf(format, args...)}
+}
+
+// step runs one step and returns its result; false when it failed.
+func (r *runner) step(ctx context.Context, s *transfer.WorkflowStep, exception bool) (transfer.ExecutionStepResult, bool) {
+	name, source := stepNameSource(s)
+	in := r.source(source, exception)
+	r.e.record(r.x, "StepStarted", map[string]any{"input": map[string]any{"fileLocation": logged(in, r.x.Domain, true)},
+		"stepType": s.Type, "stepName": name})
+	res := transfer.ExecutionStepResult{StepType: s.Type}
+	out, outputs, err := r.do(ctx, s, in)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, false
+		}
+		var f *stepFailure
+		if !errors.As(err, &f) {
+			f = &stepFailure{typ: errorType(err), msg: err.Error()}
+		}
+		res.Error = &transfer.ExecutionError{Type: f.typ, Message: f.msg}
+		r.e.record(r.x, "StepErrored", map[string]any{"errorType": f.typ, "errorMessage": f.msg, "stepType": s.Type, "stepName": name})
+		return res, false
+	}
+	res.Outputs, res.File = outputs, &out
+	output := map[string]any{}
+	if outputs != "" {
+		_ = json.Unmarshal([]byte(outputs), &output)
+	}
+	r.e.record(r.x, "StepCompleted", map[string]any{"output": output, "stepType": s.Type, "stepName": name})
+	return res, true
+}
+
+// source is the file a step reads: the uploaded file, or the previous step's output (in the
+// exception steps, the previous exception step's, starting from the uploaded file).
+func (r *runner) source(source string, exception bool) transfer.FileRef {
+	if source == transfer.OriginalFile {
+		return r.x.File
+	}
+	steps := r.x.Results.Steps
+	if exception {
+		steps = r.x.Results.OnExceptionSteps
+	}
+	for i := len(steps) - 1; i >= 0; i-- {
+		if steps[i].File != nil {
+			return *steps[i].File
+		}
+	}
+	return r.x.File
+}
+
+// do runs a step's action on in and returns the file it leaves for the next step and its
+// outputs (JSON, "" for none).
+func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.FileRef) (transfer.FileRef, string, error) {
+	switch s.Type {
+	case transfer.StepCopy:
+		d := s.CopyStepDetails
+		to, err := r.destination(d.DestinationFileLocation, in)
+		if err != nil {
+			return in, "", err
+		}
+		if err := r.copy(ctx, in, to, d.OverwriteExisting == "TRUE"); err != nil {
+			return in, "", err
+		}
+		return to, "", nil
+	case transfer.StepDelete:
+		loc := storage.Location{Bucket: in.Bucket, Key: in.Key}
+		if err := r.backend.Remove(ctx, loc); err != nil {
+			return in, "", err
+		}
+		if _, isTagger := r.backend.(storage.Tagger); !isTagger {
+			if err := r.e.opts.Store.UntagFile(ctx, in.Bucket, in.Key); err != nil {
+				r.e.log.Warn("workflow: the deleted file's tags could not be forgotten", "path", loc.String(), "err", err)
+			}
+		}
+		return in, "", nil
+	case transfer.StepTag:
+		all, err := r.tag(ctx, in, s.TagStepDetails.Tags)
+		if err != nil {
+			return in, "", err
+		}
+		type tag struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}
+		out := struct {
+			Tags []tag `json:"tags"`
+		}{Tags: []tag{}}
+		for _, t := range all {
+			out.Tags = append(out.Tags, tag{t.Key, t.Value})
+		}
+		b, _ := json.Marshal(out)
+		return in, string(b), nil
+	}
+	return in, "", failed(transfer.ErrBadRequest, "%s steps are not run by this build", s.Type)
+}
+
+// tag sets tags on a file: object tags on S3; on a local directory serving an S3-domain server,
+// tags kept in the state store. EFS files cannot be tagged, as on AWS.
+func (r *runner) tag(ctx context.Context, in transfer.FileRef, tags []transfer.S3Tag) ([]transfer.Tag, error) {
+	if r.x.Domain == transfer.DomainEFS {
+		return nil, failed(transfer.ErrBadRequest, "Cannot tag Efs file")
+	}
+	loc := storage.Location{Bucket: in.Bucket, Key: in.Key}
+	if t, ok := r.backend.(storage.Tagger); ok {
+		st := make([]storage.Tag, len(tags))
+		for i, tg := range tags {
+			st[i] = storage.Tag{Key: tg.Key, Value: tg.Value}
+		}
+		all, err := t.AddTags(ctx, loc, st)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]transfer.Tag, len(all))
+		for i, tg := range all {
+			out[i] = transfer.Tag{Key: tg.Key, Value: tg.Value}
+		}
+		return out, nil
+	}
+	if _, err := r.backend.Stat(ctx, loc); err != nil {
+		return nil, err
+	}
+	tt := make([]transfer.Tag, len(tags))
+	for i, tg := range tags {
+		tt[i] = transfer.Tag{Key: tg.Key, Value: tg.Value}
+	}
+	return r.e.opts.Store.TagFile(ctx, in.Bucket, in.Key, tt)
+}
+
+// variablePattern matches the variables a destination may hold, ${Transfer:UserName} and
+// ${Transfer:UploadDate} (the model's documentation writes Transfer, AWS's examples transfer).
+var variablePattern = regexp.MustCompile(`\$\{[Tt]ransfer:(UserName|UploadDate)\}`)
+
+// destination is where a COPY (or DECRYPT) step writes: the location with its variables
+// resolved; a key ending in "/" (or none) is a folder the file keeps its name in.
+func (r *runner) destination(l *transfer.InputFileLocation, in transfer.FileRef) (transfer.FileRef, error) {
+	var bucket, key string
+	switch {
+	case l.S3FileLocation != nil:
+		bucket, key = l.S3FileLocation.Bucket, l.S3FileLocation.Key
+	case l.EfsFileLocation != nil:
+		bucket, key = l.EfsFileLocation.FileSystemId, strings.TrimPrefix(l.EfsFileLocation.Path, "/")
+		if i := strings.LastIndex(bucket, "/"); i >= 0 { // an ARN: the file system's ID ends it
+			bucket = bucket[i+1:]
+		}
+	}
+	key = variablePattern.ReplaceAllStringFunc(key, func(v string) string {
+		if strings.HasSuffix(v, "UserName}") {
+			return r.x.UserName
+		}
+		return r.x.CreatedAt.UTC().Format("2006-01-02")
+	})
+	if key == "" || strings.HasSuffix(key, "/") {
+		key += path.Base(in.Key)
+	}
+	key = strings.TrimPrefix(path.Clean("/"+key), "/")
+	if bucket == "" || key == "" || key == "." {
+		return transfer.FileRef{}, failed(transfer.ErrBadRequest, "the destination names no file")
+	}
+	return transfer.FileRef{Bucket: bucket, Key: key}, nil
+}
+
+// copy copies a file, streaming it through the backend; without overwrite an existing
+// destination fails the step.
+func (r *runner) copy(ctx context.Context, from, to transfer.FileRef, overwrite bool) error {
+	src := storage.Location{Bucket: from.Bucket, Key: from.Key}
+	dst := storage.Location{Bucket: to.Bucket, Key: to.Key}
+	if src == dst {
+		return nil
+	}
+	if !overwrite {
+		if _, err := r.backend.Stat(ctx, dst); err == nil {
+			return failed(transfer.ErrAlreadyExists, "%s already exists and OverwriteExisting is not TRUE", dst)
+		}
+	}
+	rd, err := r.backend.OpenRead(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if mk, ok := r.backend.(storage.DirMaker); ok {
+		if err := mk.MkdirAll(ctx, storage.Location{Bucket: dst.Bucket, Key: path.Dir(dst.Key)}); err != nil && path.Dir(dst.Key) != "." {
+			return err
+		}
+	}
+	wr, err := r.backend.OpenWrite(ctx, dst, storage.OpenFlags{Create: true, Truncate: true})
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, rerr := rd.ReadAt(buf, off)
+		if n > 0 {
+			if _, err := wr.WriteAt(buf[:n], off); err != nil {
+				return errors.Join(err, wr.Abort(err))
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return errors.Join(rerr, wr.Abort(rerr))
+		}
+		if err := ctx.Err(); err != nil {
+			return errors.Join(err, wr.Abort(err))
+		}
+	}
+	return wr.Close()
+}
+
+// errorType is the execution error type of a storage error.
+func errorType(err error) string {
+	switch storage.KindOf(err) {
+	case storage.KindNotExist:
+		return transfer.ErrNotFound
+	case storage.KindExist:
+		return transfer.ErrAlreadyExists
+	case storage.KindPermission:
+		return transfer.ErrPermissionDenied
+	case storage.KindInvalid, storage.KindIsDir, storage.KindNotDir, storage.KindNotSupported:
+		return transfer.ErrBadRequest
+	}
+	return transfer.ErrInternal
+}
+
+// stepNameSource returns a step's Name and SourceFileLocation, whatever its type.
+func stepNameSource(s *transfer.WorkflowStep) (string, string) {
+	switch {
+	case s.CopyStepDetails != nil:
+		return s.CopyStepDetails.Name, s.CopyStepDetails.SourceFileLocation
+	case s.CustomStepDetails != nil:
+		return s.CustomStepDetails.Name, s.CustomStepDetails.SourceFileLocation
+	case s.DecryptStepDetails != nil:
+		return s.DecryptStepDetails.Name, s.DecryptStepDetails.SourceFileLocation
+	case s.DeleteStepDetails != nil:
+		return s.DeleteStepDetails.Name, s.DeleteStepDetails.SourceFileLocation
+	case s.TagStepDetails != nil:
+		return s.TagStepDetails.Name, s.TagStepDetails.SourceFileLocation
+	}
+	return "", ""
+}

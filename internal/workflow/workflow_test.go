@@ -1,0 +1,123 @@
+package workflow_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/transferd/transferd/internal/metastore"
+	"github.com/transferd/transferd/internal/storage"
+	"github.com/transferd/transferd/internal/storage/disk"
+	"github.com/transferd/transferd/internal/transfer"
+	"github.com/transferd/transferd/internal/workflow"
+)
+
+// records collects the workflow records.
+type records struct {
+	mu  sync.Mutex
+	all []workflow.Record
+}
+
+func (r *records) LogValue(v any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, v.(workflow.Record))
+}
+
+func (r *records) types() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, x := range r.all {
+		s := x.Type
+		if st, ok := x.Details["stepType"].(string); ok {
+			s += ":" + st
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " ")
+}
+
+// An execution left by a process that died (or by this one before a restart) is claimed and
+// goes on from the step after its last recorded one; one a living process runs is left to it.
+func TestResumeAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	store, err := metastore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bucket1", "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bucket1", "home", "f.csv"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := disk.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{
+		{Type: transfer.StepTag, TagStepDetails: &transfer.TagStepDetails{Tags: []transfer.S3Tag{{Key: "k", Value: "v"}}}},
+		{Type: transfer.StepDelete, DeleteStepDetails: &transfer.DeleteStepDetails{Name: "remove"}},
+	}}
+	if err := store.CreateWorkflow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	srv := &transfer.Server{ServerID: transfer.NewServerID(), Domain: transfer.DomainS3, State: transfer.StateOnline,
+		WorkflowDetails: &transfer.WorkflowDetails{OnUpload: []transfer.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: "arn:aws:iam::0:role/r"}}}}
+	if err := store.CreateServer(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	// The first step was done and recorded by a process that is gone; a second execution belongs
+	// to a process that is alive.
+	gone := &transfer.Execution{ExecutionId: transfer.NewExecutionID(), WorkflowId: w.WorkflowId, Trigger: transfer.TriggerOnUpload,
+		ServerId: srv.ServerID, UserName: "alice", SessionId: "0123456789abcdef0123", Domain: transfer.DomainS3,
+		File: transfer.FileRef{Bucket: "bucket1", Key: "home/f.csv"}, Status: transfer.ExecutionInProgress, Instance: "gone",
+		Results: transfer.ExecutionResults{Steps: []transfer.ExecutionStepResult{{StepType: transfer.StepTag, Outputs: `{"tags":[]}`,
+			File: &transfer.FileRef{Bucket: "bucket1", Key: "home/f.csv"}}}}}
+	alive := *gone
+	alive.ExecutionId, alive.Instance, alive.Results = transfer.NewExecutionID(), "alive", transfer.ExecutionResults{}
+	for _, x := range []*transfer.Execution{gone, &alive} {
+		if err := store.CreateExecution(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.NodeSeen(ctx, "alive", "other"); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := &records{}
+	e := workflow.New(workflow.Options{Store: store, Storage: func(*transfer.Server) storage.Backend { return ds.AtomicUploads() },
+		Records: recs, Instance: "restarted", NodeTimeout: time.Minute, ClaimInterval: 50 * time.Millisecond})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.Run(runCtx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasSuffix(recs.types(), "ExecutionCompleted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("records after 10 s: %s", recs.types())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if got := recs.types(); got != "StepStarted:DELETE StepCompleted:DELETE ExecutionCompleted" {
+		t.Errorf("the resumed execution's records: %s; want its second step only", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bucket1", "home", "f.csv")); !os.IsNotExist(err) {
+		t.Errorf("the file after the DELETE step: %v", err)
+	}
+	x, err := store.GetExecution(ctx, gone.ExecutionId)
+	if err != nil || x.Status != transfer.ExecutionCompleted || len(x.Results.Steps) != 2 {
+		t.Errorf("the resumed execution: %+v, %v", x, err)
+	}
+	if x, err := store.GetExecution(ctx, alive.ExecutionId); err != nil || x.Instance != "alive" || x.Status != transfer.ExecutionInProgress {
+		t.Errorf("the living process's execution was taken: %+v, %v", x, err)
+	}
+}
