@@ -51,6 +51,7 @@ var allowedImports = map[string][]string{
 	"bench/s3direct":                  {},
 	"bench/sessions":                  {},
 	"examples/idp":                    {},
+	"examples/workflow-step":          {},
 }
 
 // testImports are what a package's tests may import besides: the real parts they run it on.

@@ -215,3 +215,26 @@ func (s *Service) DescribeExecution(ctx context.Context, workflowID, executionID
 	}
 	return d, nil
 }
+
+// SendWorkflowStepState records a CUSTOM step's outcome, as its function reports it with the
+// token the step's event carried: SUCCESS goes on to the next step, FAILURE to the exception
+// steps. The execution's process sees it at its next look (within a second).
+func (s *Service) SendWorkflowStepState(ctx context.Context, workflowID, executionID, token, status string) error {
+	if err := checkWorkflowID(workflowID); err != nil {
+		return err
+	}
+	if !transfer.ValidExecutionID(executionID) {
+		return transfer.Invalid("ExecutionId", "%q is not an execution ID (a UUID)", executionID)
+	}
+	if !transfer.ValidStepToken(token) {
+		return transfer.Invalid("Token", "must be 1 to 64 letters, digits and _")
+	}
+	if status != transfer.CustomStepSuccess && status != transfer.CustomStepFailure {
+		return transfer.Invalid("Status", "%q must be SUCCESS or FAILURE", status)
+	}
+	if err := s.store.SetCustomStepStatus(ctx, workflowID, executionID, token, status); err != nil {
+		return err
+	}
+	s.log.Info("workflow step state received", "workflow-id", workflowID, "execution-id", executionID, "status", status)
+	return nil
+}

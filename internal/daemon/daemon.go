@@ -557,7 +557,10 @@ func (d *Daemon) openActivityLog() (activity.Sink, error) {
 	j := activity.NewJSONLines(w, nil)
 	j.Node = d.opts.NodeName
 	d.workflows = workflow.New(workflow.Options{Store: d.store, Storage: d.backendFor, Records: j,
-		Instance: d.instance, NodeTimeout: d.opts.NodeTimeout, Count: d.metrics.WorkflowExecution, Logger: d.log})
+		Instance: d.instance, NodeTimeout: d.opts.NodeTimeout, Count: d.metrics.WorkflowExecution, Logger: d.log,
+		// CUSTOM steps invoke their function with the identity providers' Lambda client (made
+		// after the log, before any server starts).
+		Invoke: func(ctx context.Context, fn string, payload []byte) error { return d.idp.Invoke(ctx, fn, payload) }})
 	return d.workflows.Sink(d.metrics.Sink(j)), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,20 +108,21 @@ type workflowSite struct {
 	port   int
 	key    *sshKey
 	bucket string
+	api    string // the management API's URL
 }
 
 const workflowRole = "arn:aws:iam::123456789012:role/workflow"
 
 func newWorkflowSite(t *testing.T, cfg, domain, bucket string, flags ...string) *workflowSite {
 	t.Helper()
-	p, client, _ := apiClientFor(t, cfg, flags...)
-	return (&workflowSite{p: p, client: client, key: keyFor(t, "ed25519")}).server(t, domain, bucket)
+	p, client, apiPort := apiClientFor(t, cfg, flags...)
+	return (&workflowSite{p: p, client: client, key: keyFor(t, "ed25519"), api: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}).server(t, domain, bucket)
 }
 
 // server adds to s's transferd a server of domain whose user wfuser's "/" is /bucket/home.
 func (s *workflowSite) server(t *testing.T, domain, bucket string) *workflowSite {
 	t.Helper()
-	o := &workflowSite{p: s.p, client: s.client, port: freePort(t), key: s.key, bucket: bucket}
+	o := &workflowSite{p: s.p, client: s.client, port: freePort(t), key: s.key, bucket: bucket, api: s.api}
 	out, err := s.client.CreateServer(t.Context(), &transfer.CreateServerInput{Domain: types.Domain(domain),
 		Tags: []types.Tag{{Key: aws.String("transferd:Endpoint"), Value: aws.String(fmt.Sprintf("127.0.0.1:%d", o.port))}}})
 	if err != nil {
@@ -313,4 +315,136 @@ func TestWorkflowLocal(t *testing.T) {
 	if err != nil || q.Size() < 4<<20 || q.Size() >= 32<<20 {
 		t.Errorf("the quarantined copy: %v, %v", q, err)
 	}
+}
+
+// stepFnBuild is examples/workflow-step, built once per test binary.
+var stepFnBuild struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func stepFnBinary(t *testing.T) string {
+	t.Helper()
+	stepFnBuild.once.Do(func() {
+		stepFnBuild.bin = filepath.Join(filepath.Dir(suite.bin), "workflow-step")
+		build := exec.Command("go", "build", "-o", stepFnBuild.bin, "./examples/workflow-step")
+		build.Dir = suite.root
+		if out, err := build.CombinedOutput(); err != nil {
+			stepFnBuild.err = fmt.Errorf("building examples/workflow-step: %v\n%s", err, out)
+		}
+	})
+	if stepFnBuild.err != nil {
+		t.Fatal(stepFnBuild.err)
+	}
+	return stepFnBuild.bin
+}
+
+// A CUSTOM step invokes examples/workflow-step under the Lambda Runtime Interface Emulator with
+// Transfer Family's event; the function calls back with SendWorkflowStepState through the
+// management API. SUCCESS goes on to the next step, FAILURE to the exception steps, and a
+// restart of transferd while the function runs neither loses nor repeats the execution.
+func TestWorkflowCustomStep(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bucket1", "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	invokeAddr, runtimeAddr := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+	cfg := fmt.Sprintf("IdentityProviders:\n  LambdaEndpoint: http://%s\n  Region: us-east-1\n  AccessKeyId: test\n  SecretAccessKey: test\n", invokeAddr) +
+		strings.Replace(configYAML(root), "Servers:\n", "Servers: []\n", 1)
+	s := newWorkflowSite(t, cfg, "S3", "bucket1")
+	creds := readCredentials(t, s.p)
+	rie, err := exec.Command("bash", filepath.Join(suite.root, "scripts", "lambda-rie.sh"), "path").Output()
+	if err != nil {
+		t.Fatalf("scripts/lambda-rie.sh path: %v", err)
+	}
+	fn := exec.Command(strings.TrimSpace(string(rie)), "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, stepFnBinary(t))
+	fn.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_TRANSFER="+s.api, "AWS_ACCESS_KEY_ID="+creds.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
+		"REJECT=reject", "DELAY=6s", "DELAY_PATTERN=slow")
+	runBeside(t, "the Lambda Runtime Interface Emulator", fn, invokeAddr)
+
+	copyTo := func(prefix string) types.WorkflowStep {
+		return types.WorkflowStep{Type: types.WorkflowStepTypeCopy, CopyStepDetails: &types.CopyStepDetails{Name: aws.String("to-" + strings.TrimSuffix(prefix, "/")),
+			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String("bucket1"), Key: aws.String(prefix)}}}}
+	}
+	wid := s.workflow(t, "OnUpload", []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeCustom, CustomStepDetails: &types.CustomStepDetails{Name: aws.String("check"),
+			Target: aws.String("arn:aws:lambda:us-east-1:000000000000:function:function"), TimeoutSeconds: aws.Int32(60)}},
+		copyTo("done/"),
+	}, []types.WorkflowStep{copyTo("rejected/")})
+	src := filepath.Join(t.TempDir(), "data.csv")
+	writeRandom(t, src, 4096)
+
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" ok.csv\n")
+	if got := recordTypes(s.p.execution(t, wid, "bucket1", "home/ok.csv")); got != "ExecutionStarted StepStarted:CUSTOM StepCompleted:CUSTOM StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
+		t.Errorf("SUCCESS: %s", got)
+	}
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" reject.csv\n")
+	if got := recordTypes(s.p.execution(t, wid, "bucket1", "home/reject.csv")); got != "ExecutionStarted StepStarted:CUSTOM StepErrored:CUSTOM:CUSTOM_STEP_FAILED StepStarted:COPY StepCompleted:COPY ExecutionErrored" {
+		t.Errorf("FAILURE: %s", got)
+	}
+	for _, f := range []string{"done/ok.csv", "rejected/reject.csv", "home/ok.csv", "home/reject.csv"} {
+		if _, err := os.Stat(filepath.Join(root, "bucket1", f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+
+	// The function takes 6 s for slow.csv; transferd restarts meanwhile. While it waits, the
+	// execution is listed and described as in progress.
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" slow.csv\n")
+	deadline := time.Now().Add(recordLimit)
+	for !hasCustomStart(s.p.workflowRecords(t), "home/slow.csv") {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow file's CUSTOM step did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	list, err := s.client.ListExecutions(t.Context(), &transfer.ListExecutionsInput{WorkflowId: &wid})
+	if err != nil || len(list.Executions) != 1 || list.Executions[0].Status != types.ExecutionStatusInProgress ||
+		aws.ToString(list.Executions[0].InitialFileLocation.S3FileLocation.Key) != "home/slow.csv" {
+		t.Fatalf("ListExecutions while the function runs: %v, %+v", err, list)
+	}
+	d, err := s.client.DescribeExecution(t.Context(), &transfer.DescribeExecutionInput{WorkflowId: &wid, ExecutionId: list.Executions[0].ExecutionId})
+	if err != nil || aws.ToString(d.Execution.ServiceMetadata.UserDetails.UserName) != "wfuser" || aws.ToString(d.Execution.ExecutionRole) != workflowRole {
+		t.Errorf("DescribeExecution while the function runs: %v, %+v", err, d)
+	}
+	s.p.restart(t)
+	recs := s.p.execution(t, wid, "bucket1", "home/slow.csv")
+	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:CUSTOM StepCompleted:CUSTOM StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
+		t.Errorf("across a restart: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bucket1", "done", "slow.csv")); err != nil {
+		t.Errorf("the slow file's copy: %v", err)
+	}
+	started := 0
+	for _, r := range s.p.workflowRecords(t) {
+		if r.Type == "ExecutionStarted" {
+			started++
+		}
+	}
+	if started != 3 {
+		t.Errorf("%d executions started for 3 uploads", started)
+	}
+	list, err = s.client.ListExecutions(t.Context(), &transfer.ListExecutionsInput{WorkflowId: &wid})
+	if err != nil || len(list.Executions) != 0 {
+		t.Errorf("ListExecutions after the end: %v, %+v", err, list)
+	}
+}
+
+// hasCustomStart reports whether the CUSTOM step of the execution for key has started.
+func hasCustomStart(recs []workflowRecord, key string) bool {
+	id := ""
+	for _, r := range recs {
+		if r.Type == "ExecutionStarted" {
+			if loc, _ := r.Details["input"].(map[string]any)["initialFileLocation"].(map[string]any); loc["key"] == key {
+				id = r.ExecutionID
+			}
+		}
+		if r.Type == "StepStarted" && r.ExecutionID == id && id != "" && r.Details["stepType"] == "CUSTOM" {
+			return true
+		}
+	}
+	return false
 }

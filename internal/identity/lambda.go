@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -129,4 +131,27 @@ func functionErrorMessage(payload []byte) string {
 		return string(payload[:keep]) + "..."
 	}
 	return string(payload)
+}
+
+// Invoke invokes a Lambda function with payload and waits for it to end, as a workflow's CUSTOM
+// step does (the same client and settings as AWS_LAMBDA providers; the function reports the
+// step's outcome itself, with SendWorkflowStepState). An error is a failed invocation: the
+// function unreachable, or failing (its error message then says why).
+func (c *Client) Invoke(ctx context.Context, functionARN string, payload []byte) error {
+	if c.opts.Credentials == nil {
+		return errors.New("invoking a Lambda function needs AWS credentials, and none are configured (IdentityProviders.AccessKeyId, or the AWS credential chain)")
+	}
+	region, name, qualifier := functionTarget(functionARN, c.opts.LambdaEndpoint != "", c.opts.Region)
+	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse, Payload: payload}
+	if qualifier != "" {
+		in.Qualifier = aws.String(qualifier)
+	}
+	out, err := c.lambdaClient(region).Invoke(ctx, in)
+	if err != nil {
+		return fmt.Errorf("invoking %s: %s", name, describeTransportError(ctx, err))
+	}
+	if fe := aws.ToString(out.FunctionError); fe != "" {
+		return fmt.Errorf("the function failed (%s): %s", fe, functionErrorMessage(out.Payload))
+	}
+	return nil
 }

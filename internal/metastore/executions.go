@@ -16,22 +16,22 @@ import (
 // (or by itself after a restart, under a new instance).
 
 const executionColumns = `execution_id, workflow_id, trigger_name, execution_role, server_id, user_name, session_id,
-	domain, file, status, results, instance, created_at, updated_at`
+	domain, file, status, results, custom, instance, created_at, updated_at`
 
 // inProgress are the statuses of executions still running.
 var inProgress = []any{transfer.ExecutionInProgress, transfer.ExecutionHandlingException}
 
 // CreateExecution records a new execution; zero times are set to now.
 func (s *Store) CreateExecution(ctx context.Context, e *transfer.Execution) error {
-	file, results, err := marshalExecution(e)
+	file, results, custom, err := marshalExecution(e)
 	if err != nil {
 		return err
 	}
 	now := s.stamp(e.CreatedAt)
 	err = s.write(ctx, func(r runner) error {
-		_, err := r.exec(ctx, `INSERT INTO executions (`+executionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := r.exec(ctx, `INSERT INTO executions (`+executionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ExecutionId, e.WorkflowId, e.Trigger, e.ExecutionRole, e.ServerId, e.UserName, e.SessionId,
-			e.Domain, file, e.Status, results, e.Instance, formatTime(now), formatTime(now))
+			e.Domain, file, e.Status, results, custom, e.Instance, formatTime(now), formatTime(now))
 		return err
 	})
 	if err != nil {
@@ -41,18 +41,34 @@ func (s *Store) CreateExecution(ctx context.Context, e *transfer.Execution) erro
 	return nil
 }
 
-// UpdateExecution records an execution's status and results, if instance still runs it; false
-// when another process has taken it over (or it is gone).
+// UpdateExecution records an execution's status, results and the CUSTOM step it waits on, if
+// instance still runs it; false when another process has taken it over (or it is gone). A
+// callback status SendWorkflowStepState stored meanwhile is kept.
 func (s *Store) UpdateExecution(ctx context.Context, e *transfer.Execution) (bool, error) {
-	_, results, err := marshalExecution(e)
+	_, results, _, err := marshalExecution(e)
 	if err != nil {
 		return false, err
 	}
 	now := s.now()
 	var n int64
 	err = s.write(ctx, func(r runner) error {
-		n, err = affected(r.exec(ctx, `UPDATE executions SET status = ?, results = ?, updated_at = ?
-			WHERE execution_id = ? AND instance = ?`, e.Status, results, formatTime(now), e.ExecutionId, e.Instance))
+		if e.Custom != nil && e.Custom.Status == "" {
+			var stored string
+			err := r.queryRow(ctx, `SELECT custom FROM executions WHERE execution_id = ?`, e.ExecutionId).Scan(&stored)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			var w transfer.CustomWait
+			if stored != "" && json.Unmarshal([]byte(stored), &w) == nil && w.Token == e.Custom.Token {
+				e.Custom.Status = w.Status
+			}
+		}
+		custom, err := marshalCustom(e.Custom)
+		if err != nil {
+			return err
+		}
+		n, err = affected(r.exec(ctx, `UPDATE executions SET status = ?, results = ?, custom = ?, updated_at = ?
+			WHERE execution_id = ? AND instance = ?`, e.Status, results, custom, formatTime(now), e.ExecutionId, e.Instance))
 		return err
 	})
 	if err != nil {
@@ -155,21 +171,68 @@ func (s *Store) PruneExecutions(ctx context.Context, cut time.Time) error {
 	return wrapInternal(err, "forget old executions")
 }
 
-func marshalExecution(e *transfer.Execution) (file, results string, err error) {
+// SetCustomStepStatus records SendWorkflowStepState's status for the CUSTOM step of a workflow's
+// execution in progress that waits with token; KindNotFound when there is none, or the step has
+// its status already.
+func (s *Store) SetCustomStepStatus(ctx context.Context, workflowID, executionID, token, status string) error {
+	err := s.write(ctx, func(r runner) error {
+		var stored string
+		err := r.queryRow(ctx, `SELECT custom FROM executions WHERE execution_id = ? AND workflow_id = ? AND status IN (?, ?)`,
+			append([]any{executionID, workflowID}, inProgress...)...).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return transfer.NotFound("Execution", executionID, "Unknown execution: no execution of this workflow is in progress with this ID")
+		}
+		if err != nil {
+			return err
+		}
+		var w transfer.CustomWait
+		if stored == "" || json.Unmarshal([]byte(stored), &w) != nil || w.Token != token || w.Status != "" {
+			return transfer.NotFound("Token", token, "Unknown token: the execution waits on no custom step with this token")
+		}
+		w.Status = status
+		custom, err := marshalCustom(&w)
+		if err != nil {
+			return err
+		}
+		_, err = r.exec(ctx, `UPDATE executions SET custom = ? WHERE execution_id = ?`, custom, executionID)
+		return err
+	})
+	return wrapInternal(err, "record the callback of execution %s", executionID)
+}
+
+func marshalExecution(e *transfer.Execution) (file, results, custom string, err error) {
 	f, err := json.Marshal(e.File)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	res, err := json.Marshal(e.Results)
-	return string(f), string(res), err
+	if err != nil {
+		return "", "", "", err
+	}
+	custom, err = marshalCustom(e.Custom)
+	return string(f), string(res), custom, err
+}
+
+func marshalCustom(w *transfer.CustomWait) (string, error) {
+	if w == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(w)
+	return string(b), err
 }
 
 func scanExecution(sc scanner) (*transfer.Execution, error) {
 	var e transfer.Execution
-	var file, results, created, updated string
+	var file, results, custom, created, updated string
 	if err := sc.Scan(&e.ExecutionId, &e.WorkflowId, &e.Trigger, &e.ExecutionRole, &e.ServerId, &e.UserName, &e.SessionId,
-		&e.Domain, &file, &e.Status, &results, &e.Instance, &created, &updated); err != nil {
+		&e.Domain, &file, &e.Status, &results, &custom, &e.Instance, &created, &updated); err != nil {
 		return nil, err
+	}
+	if custom != "" {
+		e.Custom = &transfer.CustomWait{}
+		if err := json.Unmarshal([]byte(custom), e.Custom); err != nil {
+			return nil, fmt.Errorf("execution %s custom step: %w", e.ExecutionId, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(file), &e.File); err != nil {
 		return nil, fmt.Errorf("execution %s file: %w", e.ExecutionId, err)

@@ -154,6 +154,7 @@ func migrations() []migration {
 				file TEXT NOT NULL,
 				status TEXT NOT NULL,
 				results TEXT NOT NULL DEFAULT '{}',
+				custom TEXT NOT NULL DEFAULT '',
 				instance TEXT NOT NULL DEFAULT '',
 				created_at TEXT NOT NULL,
 				updated_at TEXT NOT NULL

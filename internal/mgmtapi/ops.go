@@ -48,6 +48,7 @@ func (h *Handler) operations() map[string]operation {
 		"DeleteWorkflow":         handle(h.deleteWorkflow),
 		"ListExecutions":         handle(h.listExecutions),
 		"DescribeExecution":      handle(h.describeExecution),
+		"SendWorkflowStepState":  handle(h.sendWorkflowStepState),
 	}
 }
 

@@ -31,6 +31,7 @@ type Workflows interface {
 	DeleteWorkflow(ctx context.Context, workflowID string) error
 	ListExecutions(ctx context.Context, workflowID string, page control.Page) ([]transfer.Execution, string, error)
 	DescribeExecution(ctx context.Context, workflowID, executionID string) (*control.ExecutionDescription, error)
+	SendWorkflowStepState(ctx context.Context, workflowID, executionID, token, status string) error
 }
 
 // Servers creates, reads, changes and removes servers.

@@ -238,3 +238,25 @@ func (h *Handler) describeExecution(ctx context.Context, in *describeExecutionIn
 	}
 	return &describeExecutionOutput{Execution: out, WorkflowId: wid}, nil
 }
+
+type sendWorkflowStepStateInput struct {
+	WorkflowId  *string
+	ExecutionId *string
+	Token       *string
+	Status      *string
+}
+
+func (h *Handler) sendWorkflowStepState(ctx context.Context, in *sendWorkflowStepStateInput) (*emptyOutput, error) {
+	var vals [4]string
+	for i, m := range []struct {
+		name string
+		p    *string
+	}{{"WorkflowId", in.WorkflowId}, {"ExecutionId", in.ExecutionId}, {"Token", in.Token}, {"Status", in.Status}} {
+		v, err := required(m.name, m.p)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v
+	}
+	return &emptyOutput{}, h.svc.SendWorkflowStepState(ctx, vals[0], vals[1], vals[2], vals[3])
+}

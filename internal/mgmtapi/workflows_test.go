@@ -150,8 +150,9 @@ func TestServerWorkflowDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	custom, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
-		{Type: types.WorkflowStepTypeCustom, CustomStepDetails: &types.CustomStepDetails{Target: aws.String("arn:aws:lambda:us-east-1:000000000000:function:f")}}}})
+	decrypt, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeDecrypt, DecryptStepDetails: &types.DecryptStepDetails{Type: types.EncryptionTypePgp,
+			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String("plain"), Key: aws.String("x/")}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +174,20 @@ func TestServerWorkflowDetails(t *testing.T) {
 		t.Errorf("deleting a workflow in use: %s %q", code, msg)
 	}
 	_, err = e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{
-		OnUpload: []types.WorkflowDetail{{WorkflowId: custom.WorkflowId, ExecutionRole: role}}}})
-	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "CUSTOM step, which this build does not run yet") {
-		t.Errorf("attaching a workflow with a CUSTOM step: %s %q", code, msg)
+		OnUpload: []types.WorkflowDetail{{WorkflowId: decrypt.WorkflowId, ExecutionRole: role}}}})
+	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "DECRYPT step, which this build does not run yet") {
+		t.Errorf("attaching a workflow with a DECRYPT step: %s %q", code, msg)
+	}
+	// A callback for no waiting step, and bad callbacks.
+	eid := aws.String("3f1e0c55-7d7a-4b8e-9a53-2d1c0b6f4e21")
+	for _, c := range []struct {
+		token, status, code string
+	}{{"abc", "SUCCESS", "ResourceNotFoundException"}, {"abc", "MAYBE", "InvalidRequestException"}, {"not a token", "SUCCESS", "InvalidRequestException"}} {
+		_, err := e.client.SendWorkflowStepState(ctx, &transfer.SendWorkflowStepStateInput{WorkflowId: w.WorkflowId, ExecutionId: eid,
+			Token: aws.String(c.token), Status: types.CustomStepStatus(c.status)})
+		if code, _ := apiError(t, err); code != c.code {
+			t.Errorf("SendWorkflowStepState %q %s: %s, want %s", c.token, c.status, code, c.code)
+		}
 	}
 	_, err = e.client.CreateServer(ctx, &transfer.CreateServerInput{WorkflowDetails: &types.WorkflowDetails{
 		OnUpload: []types.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: aws.String("not-a-role")}}}})

@@ -28,7 +28,7 @@ var StepTypes = []string{StepCopy, StepCustom, StepTag, StepDelete, StepDecrypt}
 
 // RunnableStepTypes are the step types internal/workflow runs: a server cannot be given a
 // workflow with others, which it would not run.
-var RunnableStepTypes = []string{StepCopy, StepTag, StepDelete}
+var RunnableStepTypes = []string{StepCopy, StepCustom, StepTag, StepDelete}
 
 // File locations a step reads: the previous step's output (the default) or the uploaded file.
 const (
@@ -436,11 +436,35 @@ type Execution struct {
 	// Status is one of the Execution* statuses; Results has a result per step run so far.
 	Status  string
 	Results ExecutionResults
+	// Custom is the CUSTOM step the execution waits on, nil when none.
+	Custom *CustomWait
 	// Instance is the transferd process running it ("" when none has it).
 	Instance  string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// CustomWait is a CUSTOM step whose function was invoked: its callback token, when it times out,
+// and the status SendWorkflowStepState gave ("" until it does).
+type CustomWait struct {
+	// Step is the step's index, in the exception steps when Exception is set.
+	Step      int
+	Exception bool `json:",omitempty"`
+	Token     string
+	Deadline  time.Time
+	Status    string `json:",omitempty"`
+}
+
+// Custom step statuses, as SendWorkflowStepState's Status.
+const (
+	CustomStepSuccess = "SUCCESS"
+	CustomStepFailure = "FAILURE"
+)
+
+var tokenPattern = regexp.MustCompile(`^\w{1,64}$`)
+
+// ValidStepToken reports whether token is a CUSTOM step's callback token as the model has it.
+func ValidStepToken(token string) bool { return tokenPattern.MatchString(token) }
 
 // FileRef is a file in a server's storage: a bucket (or EFS file system) and a key (path).
 type FileRef struct {

@@ -1,7 +1,10 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/transferd/transferd/internal/storage"
 	"github.com/transferd/transferd/internal/transfer"
@@ -33,16 +37,20 @@ func failed(typ, format string, args ...any) error {
 	return &stepFailure{typ: typ, msg: fmt.Sprintf(format, args...)}
 }
 
-// step runs one step and returns its result; false when it failed.
-func (r *runner) step(ctx context.Context, s *transfer.WorkflowStep, exception bool) (transfer.ExecutionStepResult, bool) {
+// step runs one step (index in the nominal or the exception steps) and returns its result;
+// false when it failed.
+func (r *runner) step(ctx context.Context, s *transfer.WorkflowStep, index int, exception bool) (transfer.ExecutionStepResult, bool) {
 	name, source := stepNameSource(s)
 	in := r.source(source, exception)
-	r.e.record(r.x, "StepStarted", map[string]any{"input": map[string]any{"fileLocation": logged(in, r.x.Domain, true)},
-		"stepType": s.Type, "stepName": name})
+	// A CUSTOM step resumed after a restart waits on, and was recorded as started before.
+	if w := r.x.Custom; w == nil || w.Step != index || w.Exception != exception {
+		r.e.record(r.x, "StepStarted", map[string]any{"input": map[string]any{"fileLocation": logged(in, r.x.Domain, true)},
+			"stepType": s.Type, "stepName": name})
+	}
 	res := transfer.ExecutionStepResult{StepType: s.Type}
-	out, outputs, err := r.do(ctx, s, in)
+	out, outputs, err := r.do(ctx, s, in, index, exception)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errNotSaved) {
 			return res, false
 		}
 		var f *stepFailure
@@ -82,8 +90,10 @@ func (r *runner) source(source string, exception bool) transfer.FileRef {
 
 // do runs a step's action on in and returns the file it leaves for the next step and its
 // outputs (JSON, "" for none).
-func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.FileRef) (transfer.FileRef, string, error) {
+func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.FileRef, index int, exception bool) (transfer.FileRef, string, error) {
 	switch s.Type {
+	case transfer.StepCustom:
+		return in, "", r.custom(ctx, s.CustomStepDetails, in, index, exception)
 	case transfer.StepCopy:
 		d := s.CopyStepDetails
 		to, err := r.destination(d.DestinationFileLocation, in)
@@ -271,4 +281,107 @@ func stepNameSource(s *transfer.WorkflowStep) (string, string) {
 		return s.TagStepDetails.Name, s.TagStepDetails.SourceFileLocation
 	}
 	return "", ""
+}
+
+// customEvent is what a CUSTOM step's function is invoked with, as Transfer Family sends it.
+type customEvent struct {
+	Token           string `json:"token"`
+	ServiceMetadata struct {
+		ExecutionDetails struct {
+			WorkflowID  string `json:"workflowId"`
+			ExecutionID string `json:"executionId"`
+		} `json:"executionDetails"`
+		TransferDetails struct {
+			SessionID string `json:"sessionId"`
+			UserName  string `json:"userName"`
+			ServerID  string `json:"serverId"`
+		} `json:"transferDetails"`
+	} `json:"serviceMetadata"`
+	FileLocation map[string]any `json:"fileLocation"`
+}
+
+// customPoll is how often a CUSTOM step looks for its callback in the state store (which any
+// node's API may have written).
+const customPoll = 250 * time.Millisecond
+
+// custom runs a CUSTOM step: it invokes the function with a fresh callback token (recorded first,
+// so that after a restart the step waits on the same token instead of invoking again) and waits
+// for SendWorkflowStepState's SUCCESS or FAILURE until the step's timeout.
+func (r *runner) custom(ctx context.Context, d *transfer.CustomStepDetails, in transfer.FileRef, index int, exception bool) error {
+	x := r.x
+	w := x.Custom
+	var invoked chan error
+	if w == nil || w.Step != index || w.Exception != exception {
+		timeout := time.Duration(cmp.Or(d.TimeoutSeconds, transfer.DefaultCustomStepTimeout)) * time.Second
+		w = &transfer.CustomWait{Step: index, Exception: exception, Token: newToken(), Deadline: r.e.opts.Now().Add(timeout).UTC()}
+		x.Custom = w
+		if !r.e.save(ctx, x) {
+			return errNotSaved
+		}
+		ev := customEvent{Token: w.Token}
+		ev.ServiceMetadata.ExecutionDetails.WorkflowID, ev.ServiceMetadata.ExecutionDetails.ExecutionID = x.WorkflowId, x.ExecutionId
+		td := &ev.ServiceMetadata.TransferDetails
+		td.SessionID, td.UserName, td.ServerID = x.SessionId, x.UserName, x.ServerId
+		ev.FileLocation = map[string]any{"domain": cmp.Or(x.Domain, transfer.DomainS3), "bucket": in.Bucket, "key": in.Key,
+			"eTag": in.ETag, "versionId": nil}
+		if x.Domain == transfer.DomainEFS {
+			ev.FileLocation = map[string]any{"domain": transfer.DomainEFS, "fileSystemId": in.Bucket, "path": "/" + in.Key}
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if r.e.opts.Invoke == nil {
+			return failed(transfer.ErrCustomStepFailed, "this transferd has no Lambda client to invoke %s", d.Target)
+		}
+		invoked = make(chan error, 1)
+		ictx, cancel := context.WithDeadline(ctx, w.Deadline)
+		go func() {
+			defer cancel()
+			invoked <- r.e.opts.Invoke(ictx, d.Target, payload)
+		}()
+	}
+	tick := time.NewTicker(customPoll)
+	defer tick.Stop()
+	for w.Status == "" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-invoked:
+			invoked = nil
+			if err != nil && w.Status == "" {
+				if fresh, gerr := r.e.opts.Store.GetExecution(ctx, x.ExecutionId); gerr == nil && fresh.Custom != nil && fresh.Custom.Token == w.Token && fresh.Custom.Status != "" {
+					w.Status = fresh.Custom.Status // it called back, then failed
+					continue
+				}
+				x.Custom = nil
+				return failed(transfer.ErrCustomStepFailed, "invoking %s: %v", d.Target, err)
+			}
+		case <-tick.C:
+		}
+		if fresh, err := r.e.opts.Store.GetExecution(ctx, x.ExecutionId); err == nil && fresh.Custom != nil && fresh.Custom.Token == w.Token {
+			w.Status = fresh.Custom.Status
+		}
+		if w.Status == "" && r.e.opts.Now().After(w.Deadline) {
+			x.Custom = nil
+			return failed(transfer.ErrTimeout, "the custom step's function did not send SUCCESS within %d seconds", cmp.Or(d.TimeoutSeconds, transfer.DefaultCustomStepTimeout))
+		}
+	}
+	x.Custom = nil
+	if w.Status == transfer.CustomStepFailure {
+		return failed(transfer.ErrCustomStepFailed, "the custom step's function sent FAILURE")
+	}
+	return nil
+}
+
+// errNotSaved stops a step whose start could not be recorded: the execution resumes later.
+var errNotSaved = errors.New("the step's start could not be recorded")
+
+// newToken returns a callback token: 32 random hex digits (the model allows 1 to 64 \w).
+func newToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
 }

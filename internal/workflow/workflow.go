@@ -37,6 +37,7 @@ type Store interface {
 	ClaimExecutions(ctx context.Context, instance string, deadAfter time.Time) ([]transfer.Execution, error)
 	ReleaseExecutions(ctx context.Context, instance string) error
 	PruneExecutions(ctx context.Context, cut time.Time) error
+	GetExecution(ctx context.Context, executionID string) (*transfer.Execution, error)
 	TagFile(ctx context.Context, bucket, key string, tags []transfer.Tag) ([]transfer.Tag, error)
 	UntagFile(ctx context.Context, bucket, key string) error
 }
@@ -52,6 +53,9 @@ type Options struct {
 	// Storage is the backend a server's files are in.
 	Storage func(*transfer.Server) storage.Backend
 	Records Records
+	// Invoke invokes a Lambda function (a CUSTOM step's Target) with a payload; an error is a
+	// failed invocation (the function's own error included).
+	Invoke func(ctx context.Context, functionARN string, payload []byte) error
 	// Instance names this process among those sharing the store; NodeTimeout is how long a
 	// process may go unseen before its executions are claimed.
 	Instance    string
@@ -274,8 +278,8 @@ func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
 	r := &runner{e: e, x: x, srv: srv, backend: e.opts.Storage(srv)}
 	if x.Status == transfer.ExecutionInProgress {
 		for i := len(x.Results.Steps); i < len(wf.Steps); i++ {
-			res, ok := r.step(ctx, &wf.Steps[i], false)
-			if ctx.Err() != nil {
+			res, ok := r.step(ctx, &wf.Steps[i], i, false)
+			if ctx.Err() != nil || !ok && res.Error == nil {
 				return // resumed at this step later
 			}
 			x.Results.Steps = append(x.Results.Steps, res)
@@ -304,8 +308,8 @@ func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
 	}
 	if x.Status == transfer.ExecutionHandlingException {
 		for i := len(x.Results.OnExceptionSteps); i < len(wf.OnExceptionSteps); i++ {
-			res, ok := r.step(ctx, &wf.OnExceptionSteps[i], true)
-			if ctx.Err() != nil {
+			res, ok := r.step(ctx, &wf.OnExceptionSteps[i], i, true)
+			if ctx.Err() != nil || !ok && res.Error == nil {
 				return
 			}
 			x.Results.OnExceptionSteps = append(x.Results.OnExceptionSteps, res)
