@@ -40,6 +40,10 @@ type Config struct {
 	// IdentityProviderType API_GATEWAY or AWS_LAMBDA. Read at start.
 	IdentityProviders IdentityProviders `yaml:"IdentityProviders,omitempty"`
 
+	// Secrets (transferd) stands in for AWS Secrets Manager, where workflows' DECRYPT steps
+	// find their PGP keys.
+	Secrets Secrets `yaml:"Secrets,omitempty"`
+
 	// Penalties (transferd) are the brute-force penalties of every server: source addresses
 	// whose connections end without a login earn penalty time, during which their new
 	// connections are refused before the SSH handshake. Applied again on SIGHUP.
@@ -47,6 +51,16 @@ type Config struct {
 
 	// Servers are the SFTP endpoints to run, at least one.
 	Servers []Server `yaml:"Servers"`
+}
+
+// Secrets is a directory of secrets: the secret NAME is the file Directory/NAME, whose owner
+// must be the user transferd runs as and whose mode must give the group and others nothing
+// (0600 or 0400), or it is not read. A DECRYPT step reads the JSON secret
+// aws/transfer/SERVER-ID/USER-NAME, or aws/transfer/SERVER-ID/@pgp-default when the user has
+// none, with the members PGPPrivateKey (an armored OpenPGP private key) and PGPPassphrase, as
+// Transfer Family reads them from Secrets Manager. Read when a step needs them.
+type Secrets struct {
+	Directory string `yaml:"Directory,omitempty"`
 }
 
 // Penalties configure the brute-force penalties, as OpenSSH's PerSourcePenalties do: each

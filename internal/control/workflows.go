@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/transferd/transferd/internal/transfer"
@@ -119,8 +118,7 @@ func checkWorkflowID(id string) error {
 	return nil
 }
 
-// checkWorkflowDetails checks that the workflows a server is to run exist and hold only steps
-// this build runs.
+// checkWorkflowDetails checks that the workflows a server is to run exist.
 func (s *Service) checkWorkflowDetails(ctx context.Context, d *transfer.WorkflowDetails) error {
 	if d == nil {
 		return nil
@@ -131,18 +129,12 @@ func (s *Service) checkWorkflowDetails(ctx context.Context, d *transfer.Workflow
 	}{{"WorkflowDetails.OnUpload", d.OnUpload}, {"WorkflowDetails.OnPartialUpload", d.OnPartialUpload}} {
 		for i, wd := range list.details {
 			f := fmt.Sprintf("%s[%d].WorkflowId", list.field, i)
-			w, err := s.store.GetWorkflow(ctx, wd.WorkflowId)
+			_, err := s.store.GetWorkflow(ctx, wd.WorkflowId)
 			if transfer.KindOf(err) == transfer.KindNotFound {
 				return transfer.Invalid(f, "there is no workflow %s", wd.WorkflowId)
 			}
 			if err != nil {
 				return err
-			}
-			for _, st := range append(slices.Clone(w.Steps), w.OnExceptionSteps...) {
-				if !slices.Contains(transfer.RunnableStepTypes, st.Type) {
-					return transfer.Invalid(f, "workflow %s has a %s step, which this build does not run yet (it runs %s)",
-						wd.WorkflowId, st.Type, strings.Join(transfer.RunnableStepTypes, ", "))
-				}
 			}
 		}
 	}

@@ -119,6 +119,8 @@ type Daemon struct {
 	// idp calls custom identity providers, with the settings read at start.
 	idp         *identity.Client
 	idpSettings config.IdentityProviders
+	// secretsDir is the config's Secrets.Directory (a string), applied again on SIGHUP.
+	secretsDir atomic.Value
 	// s3Settings are the Storage.S3 settings read at start (nil: no S3 storage).
 	s3Settings *config.S3Storage
 	closers    []io.Closer
@@ -318,6 +320,7 @@ func Start(ctx context.Context, opts Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("%s: IdentityProviders: %w", opts.ConfigPath, err)
 	}
 	d.idpSettings = cfg.IdentityProviders
+	d.secretsDir.Store(cfg.Secrets.Directory)
 	d.closers = append(d.closers, d.idp)
 
 	d.control = control.New(control.Options{Store: d.store, Catalog: d.catalog, Account: d.account,
@@ -518,6 +521,7 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	if cfg.IdentityProviders != d.idpSettings {
 		d.log.Warn("IdentityProviders changed; restart transferd to use the new settings")
 	}
+	d.secretsDir.Store(cfg.Secrets.Directory)
 	if !reflect.DeepEqual(cfg.Storage.S3, d.s3Settings) {
 		d.log.Warn("Storage.S3 changed; restart transferd to use the new settings: until then servers use those read at start")
 	}
@@ -560,7 +564,8 @@ func (d *Daemon) openActivityLog() (activity.Sink, error) {
 		Instance: d.instance, NodeTimeout: d.opts.NodeTimeout, Count: d.metrics.WorkflowExecution, Logger: d.log,
 		// CUSTOM steps invoke their function with the identity providers' Lambda client (made
 		// after the log, before any server starts).
-		Invoke: func(ctx context.Context, fn string, payload []byte) error { return d.idp.Invoke(ctx, fn, payload) }})
+		Invoke: func(ctx context.Context, fn string, payload []byte) error { return d.idp.Invoke(ctx, fn, payload) },
+		Secret: d.readSecret})
 	return d.workflows.Sink(d.metrics.Sink(j)), nil
 }
 

@@ -448,3 +448,96 @@ func hasCustomStart(recs []workflowRecord, key string) bool {
 	}
 	return false
 }
+
+// gpgHome is a GnuPG home of the test's own with one key pair (passphrase-protected) for uid.
+func gpgHome(t *testing.T, uid, passphrase string) (home string, run func(args ...string) []byte) {
+	t.Helper()
+	needTool(t, "gpg")
+	home, err := os.MkdirTemp("", "gnupg") // short: gpg-agent's socket path is limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
+	os.Chmod(home, 0o700)
+	run = func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", passphrase}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %q: %v\n%s", args, err, stderr.String())
+		}
+		return out
+	}
+	run("--quick-gen-key", uid, "default", "default", "never") // RSA 3072 with an encryption subkey (gpg 2.2)
+	return home, run
+}
+
+// A DECRYPT step decrypts a file that gpg (Debian's gnupg) encrypted, binary or armored, with the
+// key of the server's @pgp-default secret in the Secrets directory; a file encrypted to another
+// key fails the step with BAD_REQUEST and leaves nothing written; a secret others can read is
+// refused.
+func TestWorkflowDecrypt(t *testing.T) {
+	t.Parallel()
+	root, secrets := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bucket1", "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("Secrets:\n  Directory: %s\n", strconv.Quote(secrets)) + strings.Replace(configYAML(root), "Servers:\n", "Servers: []\n", 1)
+	s := newWorkflowSite(t, cfg, "S3", "bucket1")
+	_, gpg := gpgHome(t, "workflow <workflow@example.com>", "key passphrase")
+	_, other := gpgHome(t, "other <other@example.com>", "other passphrase")
+	secret, err := json.Marshal(map[string]string{"PGPPrivateKey": string(gpg("--armor", "--export-secret-keys", "workflow@example.com")),
+		"PGPPassphrase": "key passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(secrets, "aws", "transfer", s.id, "@pgp-default")
+	if err := os.MkdirAll(filepath.Dir(secretFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wid := s.workflow(t, "OnUpload", []types.WorkflowStep{
+		{Type: types.WorkflowStepTypeDecrypt, DecryptStepDetails: &types.DecryptStepDetails{Name: aws.String("decrypt"), Type: types.EncryptionTypePgp,
+			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String("bucket1"), Key: aws.String("plain/")}}}},
+	}, nil)
+
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "report.csv")
+	sum := writeRandom(t, plain, 3<<20+17)
+	gpg("--trust-model", "always", "-r", "workflow@example.com", "--output", filepath.Join(dir, "report.csv.gpg"), "--encrypt", plain)
+	gpg("--trust-model", "always", "-r", "workflow@example.com", "--armor", "--output", filepath.Join(dir, "report.csv.asc"), "--encrypt", plain)
+	other("--trust-model", "always", "-r", "other@example.com", "--output", filepath.Join(dir, "other.gpg"), "--encrypt", plain)
+	for _, name := range []string{"report.csv.gpg", "report.csv.asc"} {
+		mustSFTP(t, s.port, "wfuser", s.key, "put "+filepath.Join(dir, name)+" "+name+"\n")
+		if got := recordTypes(s.p.execution(t, wid, "bucket1", "home/"+name)); got != "ExecutionStarted StepStarted:DECRYPT StepCompleted:DECRYPT ExecutionCompleted" {
+			t.Errorf("%s: %s", name, got)
+		}
+		if got := fileSHA256(t, filepath.Join(root, "bucket1", "plain", name)); got != sum {
+			t.Errorf("%s decrypted: sha256 %s, want the plaintext's %s", name, got, sum)
+		}
+	}
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+filepath.Join(dir, "other.gpg")+" other.gpg\n")
+	if got := recordTypes(s.p.execution(t, wid, "bucket1", "home/other.gpg")); got != "ExecutionStarted StepStarted:DECRYPT StepErrored:DECRYPT:BAD_REQUEST ExecutionErrored" {
+		t.Errorf("a file for another key: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bucket1", "plain", "other.gpg")); !os.IsNotExist(err) {
+		t.Errorf("a file for another key left %v", err)
+	}
+	// A secret its group can read is not read.
+	if err := os.Chmod(secretFile, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mustSFTP(t, s.port, "wfuser", s.key, "put "+filepath.Join(dir, "report.csv.gpg")+" again.gpg\n")
+	recs := s.p.execution(t, wid, "bucket1", "home/again.gpg")
+	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:DECRYPT StepErrored:DECRYPT:PERMISSION_DENIED ExecutionErrored" ||
+		!strings.Contains(fmt.Sprint(recs[2].Details["errorMessage"]), "mode 0640 lets others read it") {
+		t.Errorf("a secret others can read: %s %v", got, recs[len(recs)-2].Details)
+	}
+}

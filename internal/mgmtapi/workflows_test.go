@@ -137,8 +137,7 @@ func TestWorkflowOperations(t *testing.T) {
 }
 
 // A server runs a workflow through its WorkflowDetails: DescribeServer shows them, a workflow in
-// use cannot be deleted, one with steps this build does not run cannot be attached, and an empty
-// OnUpload removes it.
+// use cannot be deleted, and an empty OnUpload removes it.
 func TestServerWorkflowDetails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -147,12 +146,6 @@ func TestServerWorkflowDetails(t *testing.T) {
 	role := aws.String("arn:aws:iam::000000000000:role/workflow")
 	w, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
 		{Type: types.WorkflowStepTypeDelete, DeleteStepDetails: &types.DeleteStepDetails{}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	decrypt, err := e.client.CreateWorkflow(ctx, &transfer.CreateWorkflowInput{Steps: []types.WorkflowStep{
-		{Type: types.WorkflowStepTypeDecrypt, DecryptStepDetails: &types.DecryptStepDetails{Type: types.EncryptionTypePgp,
-			DestinationFileLocation: &types.InputFileLocation{S3FileLocation: &types.S3InputFileLocation{Bucket: aws.String("plain"), Key: aws.String("x/")}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +165,6 @@ func TestServerWorkflowDetails(t *testing.T) {
 	_, err = e.client.DeleteWorkflow(ctx, &transfer.DeleteWorkflowInput{WorkflowId: w.WorkflowId})
 	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "in use by server "+id) {
 		t.Errorf("deleting a workflow in use: %s %q", code, msg)
-	}
-	_, err = e.client.UpdateServer(ctx, &transfer.UpdateServerInput{ServerId: &id, WorkflowDetails: &types.WorkflowDetails{
-		OnUpload: []types.WorkflowDetail{{WorkflowId: decrypt.WorkflowId, ExecutionRole: role}}}})
-	if code, msg := apiError(t, err); code != "InvalidRequestException" || !strings.Contains(msg, "DECRYPT step, which this build does not run yet") {
-		t.Errorf("attaching a workflow with a DECRYPT step: %s %q", code, msg)
 	}
 	// A callback for no waiting step, and bad callbacks.
 	eid := aws.String("3f1e0c55-7d7a-4b8e-9a53-2d1c0b6f4e21")

@@ -26,10 +26,6 @@ const (
 // StepTypes lists the step types in the API model's order.
 var StepTypes = []string{StepCopy, StepCustom, StepTag, StepDelete, StepDecrypt}
 
-// RunnableStepTypes are the step types internal/workflow runs: a server cannot be given a
-// workflow with others, which it would not run.
-var RunnableStepTypes = []string{StepCopy, StepCustom, StepTag, StepDelete}
-
 // File locations a step reads: the previous step's output (the default) or the uploaded file.
 const (
 	PreviousFile = "${previous.file}"

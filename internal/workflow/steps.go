@@ -94,6 +94,16 @@ func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.F
 	switch s.Type {
 	case transfer.StepCustom:
 		return in, "", r.custom(ctx, s.CustomStepDetails, in, index, exception)
+	case transfer.StepDecrypt:
+		d := s.DecryptStepDetails
+		to, err := r.destination(d.DestinationFileLocation, in)
+		if err != nil {
+			return in, "", err
+		}
+		if err := r.decrypt(ctx, in, to, d.OverwriteExisting == "TRUE"); err != nil {
+			return in, "", err
+		}
+		return to, "", nil
 	case transfer.StepCopy:
 		d := s.CopyStepDetails
 		to, err := r.destination(d.DestinationFileLocation, in)
@@ -205,22 +215,28 @@ func (r *runner) destination(l *transfer.InputFileLocation, in transfer.FileRef)
 // destination fails the step.
 func (r *runner) copy(ctx context.Context, from, to transfer.FileRef, overwrite bool) error {
 	src := storage.Location{Bucket: from.Bucket, Key: from.Key}
-	dst := storage.Location{Bucket: to.Bucket, Key: to.Key}
-	if src == dst {
+	if src == (storage.Location{Bucket: to.Bucket, Key: to.Key}) {
 		return nil
-	}
-	if !overwrite {
-		if _, err := r.backend.Stat(ctx, dst); err == nil {
-			return failed(transfer.ErrAlreadyExists, "%s already exists and OverwriteExisting is not TRUE", dst)
-		}
 	}
 	rd, err := r.backend.OpenRead(ctx, src)
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
-	if mk, ok := r.backend.(storage.DirMaker); ok {
-		if err := mk.MkdirAll(ctx, storage.Location{Bucket: dst.Bucket, Key: path.Dir(dst.Key)}); err != nil && path.Dir(dst.Key) != "." {
+	return r.write(ctx, to, overwrite, io.NewSectionReader(rd, 0, 1<<62))
+}
+
+// write writes what body reads to a file; without overwrite an existing file fails the step. A
+// read error gives up the file: nothing is left written.
+func (r *runner) write(ctx context.Context, to transfer.FileRef, overwrite bool, body io.Reader) error {
+	dst := storage.Location{Bucket: to.Bucket, Key: to.Key}
+	if !overwrite {
+		if _, err := r.backend.Stat(ctx, dst); err == nil {
+			return failed(transfer.ErrAlreadyExists, "%s already exists and OverwriteExisting is not TRUE", dst)
+		}
+	}
+	if mk, ok := r.backend.(storage.DirMaker); ok && path.Dir(dst.Key) != "." {
+		if err := mk.MkdirAll(ctx, storage.Location{Bucket: dst.Bucket, Key: path.Dir(dst.Key)}); err != nil {
 			return err
 		}
 	}
@@ -231,14 +247,14 @@ func (r *runner) copy(ctx context.Context, from, to transfer.FileRef, overwrite 
 	buf := make([]byte, 1<<20)
 	var off int64
 	for {
-		n, rerr := rd.ReadAt(buf, off)
+		n, rerr := io.ReadFull(body, buf)
 		if n > 0 {
 			if _, err := wr.WriteAt(buf[:n], off); err != nil {
 				return errors.Join(err, wr.Abort(err))
 			}
 			off += int64(n)
 		}
-		if rerr == io.EOF {
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
 		}
 		if rerr != nil {

@@ -56,6 +56,9 @@ type Options struct {
 	// Invoke invokes a Lambda function (a CUSTOM step's Target) with a payload; an error is a
 	// failed invocation (the function's own error included).
 	Invoke func(ctx context.Context, functionARN string, payload []byte) error
+	// Secret reads a secret by name, as AWS Secrets Manager holds them (a DECRYPT step's PGP
+	// key); an error wrapping fs.ErrNotExist when there is none.
+	Secret func(name string) ([]byte, error)
 	// Instance names this process among those sharing the store; NodeTimeout is how long a
 	// process may go unseen before its executions are claimed.
 	Instance    string
