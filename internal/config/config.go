@@ -49,8 +49,35 @@ type Config struct {
 	// connections are refused before the SSH handshake. Applied again on SIGHUP.
 	Penalties Penalties `yaml:"Penalties,omitempty"`
 
+	// Workflows are managed workflows the file keeps, with AWS::Transfer::Workflow's
+	// properties and the API's member names, and the WorkflowId servers name them by (w- and 17
+	// lowercase letters and digits, chosen by the file). Servers of the file and of the API may
+	// run them; the API may read them but not delete them. A workflow the file no longer lists is
+	// deleted, unless a server still runs it.
+	Workflows []Workflow `yaml:"Workflows,omitempty"`
+
 	// Servers are the SFTP endpoints to run, at least one.
 	Servers []Server `yaml:"Servers"`
+}
+
+// Workflow is a managed workflow of the file.
+type Workflow struct {
+	WorkflowID       string                  `yaml:"WorkflowId"`
+	Description      string                  `yaml:"Description,omitempty"`
+	Steps            []transfer.WorkflowStep `yaml:"Steps"`
+	OnExceptionSteps []transfer.WorkflowStep `yaml:"OnExceptionSteps,omitempty"`
+	Tags             []Tag                   `yaml:"Tags,omitempty"`
+}
+
+// TransferWorkflow is the workflow as the state store keeps it.
+func (w *Workflow) TransferWorkflow() transfer.Workflow {
+	out := transfer.Workflow{WorkflowId: w.WorkflowID, Description: w.Description, Steps: slices.Clone(w.Steps),
+		OnExceptionSteps: slices.Clone(w.OnExceptionSteps), Source: transfer.SourceConfig}
+	if out.Steps == nil {
+		out.Steps = []transfer.WorkflowStep{}
+	}
+	out.Tags = transferTags(w.Tags)
+	return out
 }
 
 // Secrets is a directory of secrets: the secret NAME is the file Directory/NAME, whose owner
@@ -312,6 +339,11 @@ type Server struct {
 	// server tags transferd:<Name>; the file's values win when it is applied, and a limit the
 	// file does not give returns to its default.
 	Limits Limits `yaml:"Limits,omitempty"`
+
+	// WorkflowDetails are the workflows the server runs after uploads, as the API's:
+	// OnUpload and OnPartialUpload, each at most one {WorkflowId, ExecutionRole}. A WorkflowId
+	// names a workflow of the file's Workflows or one made through the API.
+	WorkflowDetails *transfer.WorkflowDetails `yaml:"WorkflowDetails,omitempty"`
 
 	// Users are the server's service-managed users. User names are distinct within a server.
 	Users []User `yaml:"Users,omitempty"`
@@ -614,6 +646,7 @@ func (s *Server) TransferServer() transfer.Server {
 		Protocols:                     d.Protocols,
 		SetStatOption:                 d.ProtocolDetails.SetStatOption,
 		State:                         transfer.StateOnline,
+		WorkflowDetails:               d.WorkflowDetails,
 		Tags:                          d.transferTags(),
 		Source:                        transfer.SourceConfig,
 	}

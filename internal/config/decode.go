@@ -423,7 +423,7 @@ func notSupported(t reflect.Type, key string) string {
 			return unsupported("transferd generates host keys in its data directory; import others through the API")
 		case "LoggingRole", "StructuredLogDestinations":
 			return unsupported("transferd writes activity records itself, without CloudWatch")
-		case "S3StorageOptions", "WorkflowDetails":
+		case "S3StorageOptions":
 			return unsupported("transferd does not implement it")
 		}
 	case reflect.TypeFor[IdentityProviderDetails]():

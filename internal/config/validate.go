@@ -107,6 +107,21 @@ func (v *validator) config(c *Config) {
 	}
 	v.identityProviders("IdentityProviders", &c.IdentityProviders)
 	v.penalties("Penalties", &c.Penalties)
+	workflows := map[string]int{}
+	for i := range c.Workflows {
+		w := &c.Workflows[i]
+		p := indexed("Workflows", i)
+		if !transfer.ValidWorkflowID(w.WorkflowID) {
+			v.problem(p+".WorkflowId", "%q must be w- and 17 lowercase letters and digits, e.g. w-0123456789abcdefg", w.WorkflowID)
+		} else if j, ok := workflows[w.WorkflowID]; ok {
+			v.problem(p+".WorkflowId", "%q is also the WorkflowId of Workflows[%d]", w.WorkflowID, j)
+		} else {
+			workflows[w.WorkflowID] = i
+		}
+		tw := w.TransferWorkflow()
+		v.check(p, transfer.ValidateWorkflow(&tw))
+		v.check(p, transfer.ValidateTags("Tags", tw.Tags, 0))
+	}
 	if c.Servers == nil {
 		// An explicit "Servers: []" is fine: servers then come from the management API.
 		if !v.misspelled["Servers"] {
@@ -226,6 +241,7 @@ func (v *validator) server(p string, s *Server) {
 			v.problem(p+".SecurityPolicyName", "%s", message(err))
 		}
 	}
+	v.check(p, transfer.ValidateWorkflowDetails(s.WorkflowDetails))
 	v.check(p, transfer.ValidateBanner("PreAuthenticationLoginBanner", s.PreAuthenticationLoginBanner))
 	v.check(p, transfer.ValidateBanner("PostAuthenticationLoginBanner", s.PostAuthenticationLoginBanner))
 	switch s.Domain {

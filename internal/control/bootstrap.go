@@ -1,9 +1,11 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/transferd/transferd/internal/config"
 	"github.com/transferd/transferd/internal/metastore"
@@ -90,7 +92,12 @@ func (n *noteList) ServerChanged(_ context.Context, serverID string) { *n = appe
 
 // applyConfig is ApplyConfig's work, on a Service whose store is the transaction.
 func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file string) (configManaged, error) {
-	managed := configManaged{file: file, servers: map[string]map[string]bool{}}
+	managed := configManaged{file: file, servers: map[string]map[string]bool{}, workflows: map[string]bool{}}
+	// Workflows before the servers that run them; those the file dropped after the servers have
+	// let go of them.
+	if err := s.applyWorkflows(ctx, cfg, file, managed.workflows); err != nil {
+		return managed, err
+	}
 	existing, err := s.AllServers(ctx)
 	if err != nil {
 		return managed, err
@@ -136,7 +143,67 @@ func (s *Service) applyConfig(ctx context.Context, cfg *config.Config, file stri
 		s.log.Warn("server is no longer in the config file; it is stopped and kept with its host keys and users, for the API to manage or the file to list again",
 			"server-id", srv.ServerID, "endpoint", srv.Endpoint, "config", file)
 	}
-	return managed, nil
+	return managed, s.dropWorkflows(ctx, file, managed.workflows)
+}
+
+// applyWorkflows creates the file's workflows, or makes the stored ones what the file says
+// (their steps and description; the file's tags are set, others stay). The file cannot take
+// over a workflow made through the API.
+func (s *Service) applyWorkflows(ctx context.Context, cfg *config.Config, file string, kept map[string]bool) error {
+	for i := range cfg.Workflows {
+		want := cfg.Workflows[i].TransferWorkflow()
+		field := fmt.Sprintf("Workflows[%d]", i)
+		have, err := s.store.GetWorkflow(ctx, want.WorkflowId)
+		switch {
+		case transfer.KindOf(err) == transfer.KindNotFound:
+			want.CreatedAt = s.stamp()
+			if err := s.store.CreateWorkflow(ctx, &want); err != nil {
+				return fmt.Errorf("%s: %s: creating workflow %s: %w", file, field, want.WorkflowId, err)
+			}
+			s.log.Info("created workflow", "workflow-id", want.WorkflowId, "source", transfer.SourceConfig)
+		case err != nil:
+			return err
+		case have.Source == transfer.SourceAPI:
+			return fmt.Errorf("%s: %s.WorkflowId: %w", file, field, refuseAPIOwned("workflow "+want.WorkflowId, have.Source))
+		default:
+			changed, err := s.store.ReplaceWorkflow(ctx, &want)
+			if err != nil {
+				return fmt.Errorf("%s: %s: workflow %s: %w", file, field, want.WorkflowId, err)
+			}
+			if changed {
+				s.log.Info("changed workflow", "workflow-id", want.WorkflowId, "source", transfer.SourceConfig)
+			}
+		}
+		kept[want.WorkflowId] = true
+	}
+	return nil
+}
+
+// dropWorkflows deletes the workflows the file made and no longer lists, unless a server still
+// runs one: then the file is refused, naming both.
+func (s *Service) dropWorkflows(ctx context.Context, file string, kept map[string]bool) error {
+	all, err := s.store.ListWorkflows(ctx, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, w := range all {
+		if w.Source != transfer.SourceConfig || kept[w.WorkflowId] {
+			continue
+		}
+		servers, err := s.store.ServersUsingWorkflow(ctx, w.WorkflowId)
+		if err != nil {
+			return err
+		}
+		if len(servers) > 0 {
+			return fmt.Errorf("%s: Workflows: workflow %s, which the file made, is no longer listed but server %s runs it: keep it in the file, or remove it from the server's WorkflowDetails",
+				file, w.WorkflowId, strings.Join(servers, ", "))
+		}
+		if err := s.store.DeleteWorkflow(ctx, w.WorkflowId); err != nil {
+			return err
+		}
+		s.log.Info("deleted workflow: no longer in the config file", "workflow-id", w.WorkflowId, "config", file)
+	}
+	return nil
 }
 
 // matchServer finds the stored server a server of the file is: the one with its ServerId or, when
@@ -170,6 +237,7 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 			Protocols:                     want.Protocols,
 			SetStatOption:                 want.SetStatOption,
 			LoggingRole:                   want.LoggingRole,
+			WorkflowDetails:               want.WorkflowDetails,
 			Tags:                          want.Tags,
 			Source:                        transfer.SourceConfig,
 		})
@@ -207,8 +275,9 @@ func (s *Service) applyServer(ctx context.Context, file string, i int, cs *confi
 		IdentityProviderDetails: &IdentityDetailsUpdate{URL: &want.IdentityProviderDetails.URL,
 			InvocationRole: &want.IdentityProviderDetails.InvocationRole, Function: &want.IdentityProviderDetails.Function,
 			SftpAuthenticationMethods: &want.IdentityProviderDetails.SftpAuthenticationMethods},
-		Protocols:     want.Protocols,
-		SetStatOption: &want.SetStatOption,
+		Protocols:       want.Protocols,
+		SetStatOption:   &want.SetStatOption,
+		WorkflowDetails: cmp.Or(want.WorkflowDetails, &transfer.WorkflowDetails{}), // none in the file: none
 	})
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: updating server %s: %w", file, field, id, err)

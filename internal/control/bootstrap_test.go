@@ -253,3 +253,66 @@ func TestApplyConfigSummary(t *testing.T) {
 		}
 	}
 }
+
+// The file's workflows are created with the file's IDs, changed when the file changes, run by the
+// file's servers, closed to the API's changes, and deleted when the file drops them, unless a
+// server still runs one.
+func TestApplyConfigWorkflows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const wid = "w-0123456789abcdefg"
+	workflow := func(step string) string {
+		return "Workflows:\n  - WorkflowId: " + wid + "\n    Description: archive\n    Tags: [{Key: team, Value: ops}]\n    Steps:\n" + step
+	}
+	deleteStep := "      - Type: DELETE\n        DeleteStepDetails: {Name: remove}\n"
+	tagStep := "      - Type: TAG\n        TagStepDetails: {Tags: [{Key: state, Value: seen}]}\n"
+	server := func(details string) string {
+		return "Servers:\n  - Endpoint: 127.0.0.1:2222\n    ServerId: s-0123456789abcdef0\n" + details
+	}
+	runs := "    WorkflowDetails:\n      OnUpload: [{WorkflowId: " + wid + ", ExecutionRole: \"arn:aws:iam::123456789012:role/workflow\"}]\n"
+	if err := f.applyYAML(t, workflow(deleteStep)+server(runs)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := f.store.GetWorkflow(f.ctx, wid)
+	if err != nil || w.Source != transfer.SourceConfig || w.Steps[0].Type != transfer.StepDelete || len(w.Tags) != 1 {
+		t.Fatalf("the file's workflow: %+v, %v", w, err)
+	}
+	srv, err := f.store.GetServer(f.ctx, "s-0123456789abcdef0")
+	if err != nil || srv.WorkflowDetails == nil || srv.WorkflowDetails.OnUpload[0].WorkflowId != wid {
+		t.Fatalf("the file's server: %+v, %v", srv, err)
+	}
+	if err := f.svc.DeleteWorkflow(f.ctx, wid); err == nil || !strings.Contains(err.Error(), "managed by the config file") {
+		t.Errorf("DeleteWorkflow of the file's workflow: %v", err)
+	}
+	// The file changes the steps.
+	if err := f.applyYAML(t, workflow(tagStep)+server(runs)); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := f.store.GetWorkflow(f.ctx, wid); w.Steps[0].Type != transfer.StepTag {
+		t.Errorf("after the file changed the steps: %+v", w.Steps)
+	}
+	// Dropped while its server still runs it: refused, nothing changed.
+	err = f.applyYAML(t, server(runs))
+	if err == nil || !strings.Contains(err.Error(), "is no longer listed but server s-0123456789abcdef0 runs it") {
+		t.Errorf("dropping a workflow a server runs: %v", err)
+	}
+	// Dropped from both: deleted, and the server runs none.
+	if err := f.applyYAML(t, server("")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.GetWorkflow(f.ctx, wid); transfer.KindOf(err) != transfer.KindNotFound {
+		t.Errorf("the dropped workflow: %v", err)
+	}
+	if srv, _ := f.store.GetServer(f.ctx, "s-0123456789abcdef0"); srv.WorkflowDetails != nil {
+		t.Errorf("the server after its WorkflowDetails left the file: %+v", srv.WorkflowDetails)
+	}
+	// A workflow made through the API cannot be taken over by the file.
+	id, err := f.svc.CreateWorkflow(f.ctx, transfer.Workflow{Steps: []transfer.WorkflowStep{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.applyYAML(t, strings.Replace(workflow(deleteStep), wid, id, 1)+server(""))
+	if err == nil || !strings.Contains(err.Error(), "Workflows[0].WorkflowId: workflow "+id+" was created through the management API") {
+		t.Errorf("the file naming an API workflow: %v", err)
+	}
+}

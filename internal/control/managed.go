@@ -27,8 +27,21 @@ import (
 //     on what the file manages; like transferd:Endpoint it is derived, not stored, and cannot be
 //     set or removed.
 type configManaged struct {
-	file    string
-	servers map[string]map[string]bool // server ID → names of the users the file lists on it
+	file      string
+	servers   map[string]map[string]bool // server ID → names of the users the file lists on it
+	workflows map[string]bool            // IDs of the workflows the file lists
+}
+
+// managedWorkflow refuses a change to a workflow the config file manages (DeleteWorkflow,
+// TagResource, UntagResource); servers may still run it.
+func (s *Service) managedWorkflow(workflowID, op string) error {
+	return s.refuseManaged(func(m *configManaged) error {
+		if !m.workflows[workflowID] {
+			return nil
+		}
+		return transfer.Invalid("WorkflowId", "workflow %s is managed by the config file %s, which would undo %s at the next SIGHUP or restart: change the file and send transferd SIGHUP",
+			workflowID, m.file, op)
+	})
 }
 
 // managedServer refuses a change to a server the config file manages.
@@ -71,6 +84,8 @@ func (s *Service) managedResource(r resource, op string) error {
 		return s.managedServer(r.serverID, op)
 	case typeUser:
 		return s.managedUser(r.serverID, r.name, op)
+	case typeWorkflow:
+		return s.managedWorkflow(r.name, op)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -32,7 +33,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, w transfer.Workflow) (stri
 			return "", err
 		}
 	}
-	w.WorkflowId, w.CreatedAt = transfer.NewWorkflowID(), s.stamp()
+	w.WorkflowId, w.CreatedAt, w.Source = transfer.NewWorkflowID(), s.stamp(), cmp.Or(w.Source, transfer.SourceAPI)
 	if err := s.store.CreateWorkflow(ctx, &w); err != nil {
 		return "", err
 	}
@@ -85,6 +86,9 @@ func (s *Service) ListWorkflows(ctx context.Context, p Page) ([]WorkflowSummary,
 // DeleteWorkflow deletes a workflow and its tags; one a server runs cannot be deleted.
 func (s *Service) DeleteWorkflow(ctx context.Context, workflowID string) error {
 	if err := checkWorkflowID(workflowID); err != nil {
+		return err
+	}
+	if err := s.managedWorkflow(workflowID, "DeleteWorkflow"); err != nil {
 		return err
 	}
 	err := s.exclusive(ctx, func(ts *Service) error {

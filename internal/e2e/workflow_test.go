@@ -541,3 +541,27 @@ func TestWorkflowDecrypt(t *testing.T) {
 		t.Errorf("a secret others can read: %s %v", got, recs[len(recs)-2].Details)
 	}
 }
+
+// A workflow of the config file, run by a server of the file, with the API's member names.
+func TestWorkflowFromConfig(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	key := keyFor(t, "ed25519")
+	port := freePort(t)
+	const wid = "w-configfile0000001"
+	cfg := "Workflows:\n  - WorkflowId: " + wid + "\n    Description: from the file\n    Steps:\n" +
+		"      - Type: COPY\n        CopyStepDetails:\n          Name: archive\n          DestinationFileLocation:\n" +
+		"            S3FileLocation: {Bucket: bucket1, Key: \"archive/${transfer:UploadDate}/\"}\n" +
+		configYAML(root, serverConf{Port: port, Users: []userConf{chrootUser("cfguser", key)},
+			Extra: "WorkflowDetails:\n  OnUpload: [{WorkflowId: " + wid + ", ExecutionRole: \"" + workflowRole + "\"}]\n"})
+	p := start(t, cfg)
+	src := filepath.Join(t.TempDir(), "in.txt")
+	sum := writeRandom(t, src, 1000)
+	mustSFTP(t, port, "cfguser", key, "put "+src+" in.txt\n")
+	if got := recordTypes(p.execution(t, wid, "bucket1", "cfguser/in.txt")); got != "ExecutionStarted StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
+		t.Errorf("records: %s", got)
+	}
+	if got := fileSHA256(t, filepath.Join(root, "bucket1", "archive", time.Now().UTC().Format("2006-01-02"), "in.txt")); got != sum {
+		t.Errorf("the copy: sha256 %s, want %s", got, sum)
+	}
+}

@@ -45,6 +45,40 @@ func (s *Store) CreateWorkflow(ctx context.Context, w *transfer.Workflow) error 
 	return nil
 }
 
+// ReplaceWorkflow makes a stored workflow's description, steps and source w's and sets w's tags
+// (others stay); false when nothing changed.
+func (s *Store) ReplaceWorkflow(ctx context.Context, w *transfer.Workflow) (bool, error) {
+	steps, err := marshalSteps(w.Steps)
+	if err != nil {
+		return false, err
+	}
+	onException, err := marshalSteps(w.OnExceptionSteps)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	err = s.write(ctx, func(r runner) error {
+		have, err := scanWorkflow(r.queryRow(ctx, `SELECT `+workflowColumns+` FROM workflows WHERE workflow_id = ?`, w.WorkflowId))
+		if errors.Is(err, sql.ErrNoRows) {
+			return transfer.NotFound(typeWflow, w.WorkflowId, msgUnknownWflow)
+		}
+		if err != nil {
+			return err
+		}
+		haveSteps, _ := marshalSteps(have.Steps)
+		haveExc, _ := marshalSteps(have.OnExceptionSteps)
+		if have.Description != w.Description || haveSteps != steps || haveExc != onException || have.Source != w.Source {
+			changed = true
+			if _, err := r.exec(ctx, `UPDATE workflows SET description = ?, steps = ?, on_exception_steps = ?, source = ? WHERE workflow_id = ?`,
+				w.Description, steps, onException, w.Source, w.WorkflowId); err != nil {
+				return err
+			}
+		}
+		return upsertTags(ctx, r, s.acct.WorkflowARN(w.WorkflowId), w.Tags)
+	})
+	return changed, wrapInternal(err, "replace workflow %s", w.WorkflowId)
+}
+
 // GetWorkflow returns a workflow with its tags.
 func (s *Store) GetWorkflow(ctx context.Context, workflowID string) (*transfer.Workflow, error) {
 	var w *transfer.Workflow

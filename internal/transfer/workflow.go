@@ -78,76 +78,76 @@ type Workflow struct {
 
 // WorkflowStep is one step: its Type and the details of that type.
 type WorkflowStep struct {
-	Type               string              `json:",omitempty"`
-	CopyStepDetails    *CopyStepDetails    `json:",omitempty"`
-	CustomStepDetails  *CustomStepDetails  `json:",omitempty"`
-	DecryptStepDetails *DecryptStepDetails `json:",omitempty"`
-	DeleteStepDetails  *DeleteStepDetails  `json:",omitempty"`
-	TagStepDetails     *TagStepDetails     `json:",omitempty"`
+	Type               string              `json:",omitempty" yaml:"Type,omitempty"`
+	CopyStepDetails    *CopyStepDetails    `json:",omitempty" yaml:"CopyStepDetails,omitempty"`
+	CustomStepDetails  *CustomStepDetails  `json:",omitempty" yaml:"CustomStepDetails,omitempty"`
+	DecryptStepDetails *DecryptStepDetails `json:",omitempty" yaml:"DecryptStepDetails,omitempty"`
+	DeleteStepDetails  *DeleteStepDetails  `json:",omitempty" yaml:"DeleteStepDetails,omitempty"`
+	TagStepDetails     *TagStepDetails     `json:",omitempty" yaml:"TagStepDetails,omitempty"`
 }
 
 // CopyStepDetails copies the file to DestinationFileLocation.
 type CopyStepDetails struct {
-	Name                    string             `json:",omitempty"`
-	DestinationFileLocation *InputFileLocation `json:",omitempty"`
-	OverwriteExisting       string             `json:",omitempty"`
-	SourceFileLocation      string             `json:",omitempty"`
+	Name                    string             `json:",omitempty" yaml:"Name,omitempty"`
+	DestinationFileLocation *InputFileLocation `json:",omitempty" yaml:"DestinationFileLocation,omitempty"`
+	OverwriteExisting       string             `json:",omitempty" yaml:"OverwriteExisting,omitempty"`
+	SourceFileLocation      string             `json:",omitempty" yaml:"SourceFileLocation,omitempty"`
 }
 
 // CustomStepDetails invokes a Lambda function, which reports back with SendWorkflowStepState.
 type CustomStepDetails struct {
-	Name               string `json:",omitempty"`
-	Target             string `json:",omitempty"`
-	TimeoutSeconds     int    `json:",omitempty"`
-	SourceFileLocation string `json:",omitempty"`
+	Name               string `json:",omitempty" yaml:"Name,omitempty"`
+	Target             string `json:",omitempty" yaml:"Target,omitempty"`
+	TimeoutSeconds     int    `json:",omitempty" yaml:"TimeoutSeconds,omitempty"`
+	SourceFileLocation string `json:",omitempty" yaml:"SourceFileLocation,omitempty"`
 }
 
 // DecryptStepDetails decrypts the file (OpenPGP) to DestinationFileLocation.
 type DecryptStepDetails struct {
-	Name                    string             `json:",omitempty"`
-	Type                    string             `json:",omitempty"`
-	SourceFileLocation      string             `json:",omitempty"`
-	OverwriteExisting       string             `json:",omitempty"`
-	DestinationFileLocation *InputFileLocation `json:",omitempty"`
+	Name                    string             `json:",omitempty" yaml:"Name,omitempty"`
+	Type                    string             `json:",omitempty" yaml:"Type,omitempty"`
+	SourceFileLocation      string             `json:",omitempty" yaml:"SourceFileLocation,omitempty"`
+	OverwriteExisting       string             `json:",omitempty" yaml:"OverwriteExisting,omitempty"`
+	DestinationFileLocation *InputFileLocation `json:",omitempty" yaml:"DestinationFileLocation,omitempty"`
 }
 
 // DeleteStepDetails deletes the file.
 type DeleteStepDetails struct {
-	Name               string `json:",omitempty"`
-	SourceFileLocation string `json:",omitempty"`
+	Name               string `json:",omitempty" yaml:"Name,omitempty"`
+	SourceFileLocation string `json:",omitempty" yaml:"SourceFileLocation,omitempty"`
 }
 
 // TagStepDetails tags the file.
 type TagStepDetails struct {
-	Name               string  `json:",omitempty"`
-	Tags               []S3Tag `json:",omitempty"`
-	SourceFileLocation string  `json:",omitempty"`
+	Name               string  `json:",omitempty" yaml:"Name,omitempty"`
+	Tags               []S3Tag `json:",omitempty" yaml:"Tags,omitempty"`
+	SourceFileLocation string  `json:",omitempty" yaml:"SourceFileLocation,omitempty"`
 }
 
 // S3Tag is a tag a TAG step sets.
 type S3Tag struct {
-	Key   string
-	Value string
+	Key   string `yaml:"Key"`
+	Value string `yaml:"Value"`
 }
 
 // InputFileLocation is where a COPY or DECRYPT step writes: an S3 bucket and key, or an EFS file
 // system and path.
 type InputFileLocation struct {
-	S3FileLocation  *S3InputFileLocation `json:",omitempty"`
-	EfsFileLocation *EfsFileLocation     `json:",omitempty"`
+	S3FileLocation  *S3InputFileLocation `json:",omitempty" yaml:"S3FileLocation,omitempty"`
+	EfsFileLocation *EfsFileLocation     `json:",omitempty" yaml:"EfsFileLocation,omitempty"`
 }
 
 // S3InputFileLocation is a bucket and a key; a key ending in "/" is a folder the file keeps its
 // name in.
 type S3InputFileLocation struct {
-	Bucket string `json:",omitempty"`
-	Key    string `json:",omitempty"`
+	Bucket string `json:",omitempty" yaml:"Bucket,omitempty"`
+	Key    string `json:",omitempty" yaml:"Key,omitempty"`
 }
 
 // EfsFileLocation is an EFS file system and a path in it.
 type EfsFileLocation struct {
-	FileSystemId string `json:",omitempty"`
-	Path         string `json:",omitempty"`
+	FileSystemId string `json:",omitempty" yaml:"FileSystemId,omitempty"`
+	Path         string `json:",omitempty" yaml:"Path,omitempty"`
 }
 
 // NewWorkflowID returns a fresh workflow ID: w- and 17 lowercase letters and digits, each
@@ -350,15 +350,15 @@ func (a Account) WorkflowARN(workflowID string) string {
 // OnPartialUpload after an upload ends early (the session ended with the file open). Each holds
 // at most one.
 type WorkflowDetails struct {
-	OnUpload        []WorkflowDetail `json:",omitempty"`
-	OnPartialUpload []WorkflowDetail `json:",omitempty"`
+	OnUpload        []WorkflowDetail `json:",omitempty" yaml:"OnUpload,omitempty"`
+	OnPartialUpload []WorkflowDetail `json:",omitempty" yaml:"OnPartialUpload,omitempty"`
 }
 
 // WorkflowDetail is a workflow and the role its executions run as (recorded; transferd assumes
 // no role).
 type WorkflowDetail struct {
-	WorkflowId    string
-	ExecutionRole string
+	WorkflowId    string `yaml:"WorkflowId"`
+	ExecutionRole string `yaml:"ExecutionRole"`
 }
 
 // Empty reports whether d runs no workflow.
