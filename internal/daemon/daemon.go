@@ -460,6 +460,9 @@ func (d *Daemon) syncAllServers(ctx context.Context, retryFailed bool) error {
 	}
 	d.mu.Unlock()
 	for _, id := range leaving {
+		if known[id] == nil {
+			d.workflows.Forget(id)
+		}
 		d.stopServer(id)
 	}
 	var errs []error

@@ -29,6 +29,7 @@ func (d *Daemon) syncChanged(ctx context.Context, serverID string) {
 	defer d.syncMu.Unlock()
 	s, err := d.store.GetServer(ctx, serverID)
 	if transfer.KindOf(err) == transfer.KindNotFound {
+		d.workflows.Forget(serverID)
 		d.stopServer(serverID)
 		return
 	}
@@ -47,6 +48,7 @@ func (d *Daemon) syncServer(ctx context.Context, s *transfer.Server) error {
 	if err := ctx.Err(); err != nil {
 		return err // shutting down (a resync's context): change nothing, record nothing
 	}
+	d.workflows.Know(s)
 	d.mu.Lock()
 	r := d.servers[s.ServerID]
 	d.mu.Unlock()

@@ -84,6 +84,46 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[string]bool // executions a worker has
+	// servers caches what a CLOSE needs of each server (Know, Forget), so that uploads to
+	// servers without workflows cost no read of the state store.
+	servers map[string]serverWorkflows
+}
+
+// serverWorkflows is what the engine needs of a server.
+type serverWorkflows struct {
+	details *transfer.WorkflowDetails
+	domain  string
+}
+
+// Know tells the engine a server's current settings (the daemon calls it whenever it syncs a
+// server with the state store).
+func (e *Engine) Know(s *transfer.Server) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.servers[s.ServerID] = serverWorkflows{details: s.WorkflowDetails, domain: s.Domain}
+}
+
+// Forget tells the engine a server is gone.
+func (e *Engine) Forget(serverID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.servers, serverID)
+}
+
+// server returns a server's workflows and domain, from the cache or the state store.
+func (e *Engine) server(ctx context.Context, serverID string) (serverWorkflows, bool) {
+	e.mu.Lock()
+	sw, ok := e.servers[serverID]
+	e.mu.Unlock()
+	if ok {
+		return sw, true
+	}
+	srv, err := e.opts.Store.GetServer(ctx, serverID)
+	if err != nil {
+		return serverWorkflows{}, false
+	}
+	e.Know(srv)
+	return serverWorkflows{details: srv.WorkflowDetails, domain: srv.Domain}, true
 }
 
 // New returns an Engine; Run starts it.
@@ -106,7 +146,7 @@ func New(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opts: opts, log: opts.Logger, work: make(chan string, 1024), running: map[string]bool{}}
+	return &Engine{opts: opts, log: opts.Logger, work: make(chan string, 1024), running: map[string]bool{}, servers: map[string]serverWorkflows{}}
 }
 
 // Sink returns an activity sink that passes records to next and starts the executions they
@@ -142,13 +182,13 @@ func (e *Engine) observe(r *activity.Record) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := e.opts.Store.GetServer(ctx, serverID)
-	if err != nil || srv.WorkflowDetails == nil {
+	srv, ok := e.server(ctx, serverID)
+	if !ok || srv.details == nil {
 		return
 	}
-	details := srv.WorkflowDetails.OnUpload
+	details := srv.details.OnUpload
 	if trigger == transfer.TriggerOnPartialUpload {
-		details = srv.WorkflowDetails.OnPartialUpload
+		details = srv.details.OnPartialUpload
 	}
 	if len(details) == 0 {
 		return
@@ -157,7 +197,7 @@ func (e *Engine) observe(r *activity.Record) {
 	x := &transfer.Execution{
 		ExecutionId: transfer.NewExecutionID(), WorkflowId: details[0].WorkflowId, Trigger: trigger,
 		ExecutionRole: details[0].ExecutionRole, ServerId: serverID, UserName: r.User, SessionId: r.SessionID,
-		Domain: srv.Domain, File: transfer.FileRef{Bucket: loc.Bucket, Key: loc.Key},
+		Domain: srv.domain, File: transfer.FileRef{Bucket: loc.Bucket, Key: loc.Key},
 		Status: transfer.ExecutionInProgress, Instance: e.opts.Instance, CreatedAt: r.Timestamp,
 	}
 	if err := e.opts.Store.CreateExecution(ctx, x); err != nil {

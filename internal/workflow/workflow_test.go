@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/metastore"
 	"github.com/transferd/transferd/internal/storage"
 	"github.com/transferd/transferd/internal/storage/disk"
@@ -119,5 +120,47 @@ func TestResumeAfterRestart(t *testing.T) {
 	}
 	if x, err := store.GetExecution(ctx, alive.ExecutionId); err != nil || x.Instance != "alive" || x.Status != transfer.ExecutionInProgress {
 		t.Errorf("the living process's execution was taken: %+v, %v", x, err)
+	}
+}
+
+type discard struct{}
+
+func (discard) Log(*activity.Record) {}
+
+// BenchmarkCloseRecord measures what the engine adds to a CLOSE of an upload, which the SFTP
+// session waits on: a look at the server's WorkflowDetails in the state store (SQLite here)
+// and, when it runs a workflow, recording the execution.
+func BenchmarkCloseRecord(b *testing.B) {
+	ctx := context.Background()
+	store, err := metastore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "state.db"), metastore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	w := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{
+		{Type: transfer.StepDelete, DeleteStepDetails: &transfer.DeleteStepDetails{}}}}
+	if err := store.CreateWorkflow(ctx, w); err != nil {
+		b.Fatal(err)
+	}
+	plain := &transfer.Server{ServerID: transfer.NewServerID(), Domain: transfer.DomainS3}
+	running := &transfer.Server{ServerID: transfer.NewServerID(), Domain: transfer.DomainS3,
+		WorkflowDetails: &transfer.WorkflowDetails{OnUpload: []transfer.WorkflowDetail{{WorkflowId: w.WorkflowId, ExecutionRole: "arn:aws:iam::0:role/r"}}}}
+	for _, s := range []*transfer.Server{plain, running} {
+		if err := store.CreateServer(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e := workflow.New(workflow.Options{Store: store, Instance: "bench"})
+	sink := e.Sink(discard{})
+	for _, c := range []struct {
+		name string
+		srv  *transfer.Server
+	}{{"no workflow", plain}, {"OnUpload workflow", running}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				sink.Log(&activity.Record{ActivityType: activity.Close, ResourceARN: "arn:aws:transfer:us-east-1:000000000000:server/" + c.srv.ServerID,
+					User: "alice", SessionID: "0123456789abcdef0123", Path: "/bucket1/home/f.csv", BytesIn: "100", Timestamp: time.Now()})
+			}
+		})
 	}
 }
