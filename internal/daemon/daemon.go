@@ -563,7 +563,7 @@ func (d *Daemon) openActivityLog() (activity.Sink, error) {
 	}
 	j := activity.NewJSONLines(w, nil)
 	j.Node = d.opts.NodeName
-	d.workflows = workflow.New(workflow.Options{Store: d.store, Storage: d.backendFor, Records: j,
+	d.workflows = workflow.New(workflow.Options{Store: d.store, Storage: d.workflowStorage, Records: j,
 		Instance: d.instance, NodeTimeout: d.opts.NodeTimeout, Count: d.metrics.WorkflowExecution, Logger: d.log,
 		// CUSTOM steps invoke their function with the identity providers' Lambda client (made
 		// after the log, before any server starts).
@@ -650,6 +650,16 @@ func (d *Daemon) backendFor(s *transfer.Server) storage.Backend {
 		return d.s3stored
 	}
 	return d.s3
+}
+
+// workflowStorage is the storage a server's workflows work on: the server's, except that on
+// local storage a file they write appears at its close (as uploads of S3-domain servers do)
+// even for EFS-domain servers, so that a step that fails leaves nothing half written.
+func (d *Daemon) workflowStorage(s *transfer.Server) storage.Backend {
+	if !d.onS3(s) {
+		return d.localS3
+	}
+	return d.backendFor(s)
 }
 
 // onS3 says whether the server's files are in S3.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 )
 
 // readSecret reads the secret name from the Secrets directory (config Secrets.Directory), which
@@ -28,7 +29,8 @@ func (d *Daemon) readSecret(name string) ([]byte, error) {
 		return nil, fmt.Errorf("Secrets.Directory: %w", err)
 	}
 	defer root.Close()
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO would block
+
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}

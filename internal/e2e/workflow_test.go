@@ -56,7 +56,13 @@ func (p *proc) workflowRecords(t *testing.T) []workflowRecord {
 // has ended, and returns its records in order.
 func (p *proc) execution(t *testing.T, wid, bucket, key string) []workflowRecord {
 	t.Helper()
-	deadline := time.Now().Add(recordLimit)
+	return p.executionWithin(t, recordLimit, wid, bucket, key)
+}
+
+// executionWithin is execution for executions that take longer than recordLimit.
+func (p *proc) executionWithin(t *testing.T, limit time.Duration, wid, bucket, key string) []workflowRecord {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		recs := p.workflowRecords(t)
 		id := ""
@@ -78,7 +84,7 @@ func (p *proc) execution(t *testing.T, wid, bucket, key string) []workflowRecord
 			return mine
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no ended execution of workflow %s for /%s/%s after %v; workflow records: %+v", wid, bucket, key, recordLimit, recs)
+			t.Fatalf("no ended execution of workflow %s for /%s/%s after %v; workflow records: %+v", wid, bucket, key, limit, recs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -343,7 +349,7 @@ func stepFnBinary(t *testing.T) string {
 // A CUSTOM step invokes examples/workflow-step under the Lambda Runtime Interface Emulator with
 // Transfer Family's event; the function calls back with SendWorkflowStepState through the
 // management API. SUCCESS goes on to the next step, FAILURE to the exception steps, and a
-// restart of transferd while the function runs neither loses nor repeats the execution.
+// restart of transferd while the function runs (11 s) neither loses nor repeats the execution.
 func TestWorkflowCustomStep(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -362,7 +368,7 @@ func TestWorkflowCustomStep(t *testing.T) {
 	fn := exec.Command(strings.TrimSpace(string(rie)), "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, stepFnBinary(t))
 	fn.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_TIMEOUT=120", "AWS_REGION=us-east-1",
 		"AWS_ENDPOINT_URL_TRANSFER="+s.api, "AWS_ACCESS_KEY_ID="+creds.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
-		"REJECT=reject", "DELAY=6s", "DELAY_PATTERN=slow")
+		"REJECT=reject", "DELAY=11s", "DELAY_PATTERN=ok|slow")
 	runBeside(t, "the Lambda Runtime Interface Emulator", fn, invokeAddr)
 
 	copyTo := func(prefix string) types.WorkflowStep {
@@ -378,7 +384,7 @@ func TestWorkflowCustomStep(t *testing.T) {
 	writeRandom(t, src, 4096)
 
 	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" ok.csv\n")
-	if got := recordTypes(s.p.execution(t, wid, "bucket1", "home/ok.csv")); got != "ExecutionStarted StepStarted:CUSTOM StepCompleted:CUSTOM StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
+	if got := recordTypes(s.p.executionWithin(t, time.Minute, wid, "bucket1", "home/ok.csv")); got != "ExecutionStarted StepStarted:CUSTOM StepCompleted:CUSTOM StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
 		t.Errorf("SUCCESS: %s", got)
 	}
 	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" reject.csv\n")
@@ -391,7 +397,8 @@ func TestWorkflowCustomStep(t *testing.T) {
 		}
 	}
 
-	// The function takes 6 s for slow.csv; transferd restarts meanwhile. While it waits, the
+	// The function takes 11 s for slow.csv, as for ok.csv above (longer than the identity
+	// providers' 10 s wait for an answer, which steps do not have); transferd restarts meanwhile. While it waits, the
 	// execution is listed and described as in progress.
 	mustSFTP(t, s.port, "wfuser", s.key, "put "+src+" slow.csv\n")
 	deadline := time.Now().Add(recordLimit)
@@ -411,7 +418,7 @@ func TestWorkflowCustomStep(t *testing.T) {
 		t.Errorf("DescribeExecution while the function runs: %v, %+v", err, d)
 	}
 	s.p.restart(t)
-	recs := s.p.execution(t, wid, "bucket1", "home/slow.csv")
+	recs := s.p.executionWithin(t, time.Minute, wid, "bucket1", "home/slow.csv")
 	if got := recordTypes(recs); got != "ExecutionStarted StepStarted:CUSTOM StepCompleted:CUSTOM StepStarted:COPY StepCompleted:COPY ExecutionCompleted" {
 		t.Errorf("across a restart: %s", got)
 	}

@@ -69,6 +69,7 @@ type Client struct {
 	mu      sync.Mutex
 	slots   map[string]chan struct{} // per server: a place per call in flight
 	lambdas map[string]invoker       // per region
+	steps   map[string]invoker       // per region, for workflow steps (see stepClient)
 }
 
 // New returns a Client.
@@ -108,6 +109,7 @@ func New(opts Options) *Client {
 		log:     opts.Logger,
 		slots:   map[string]chan struct{}{},
 		lambdas: map[string]invoker{},
+		steps:   map[string]invoker{},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -146,12 +147,37 @@ func (c *Client) Invoke(ctx context.Context, functionARN string, payload []byte)
 	if qualifier != "" {
 		in.Qualifier = aws.String(qualifier)
 	}
-	out, err := c.lambdaClient(region).Invoke(ctx, in)
+	out, err := c.stepClient(region).Invoke(ctx, in)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("invoking %s: %s", name, describeTransportError(ctx, err))
 	}
 	if fe := aws.ToString(out.FunctionError); fe != "" {
 		return fmt.Errorf("the function failed (%s): %s", fe, functionErrorMessage(out.Payload))
 	}
 	return nil
+}
+
+// stepClient returns the Lambda client for workflow steps in a region, made once: the
+// providers' settings, but no wait for response headers, which come only when a step's function
+// returns (bounded by the step's timeout instead).
+func (c *Client) stepClient(region string) invoker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.steps[region]; ok {
+		return l
+	}
+	tr := c.http.Transport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 0
+	o := lambda.Options{Region: region, Credentials: c.opts.Credentials, HTTPClient: &http.Client{Transport: tr}}
+	if c.opts.LambdaEndpoint != "" {
+		o.BaseEndpoint = aws.String(c.opts.LambdaEndpoint)
+	}
+	l := lambda.New(o, func(o *lambda.Options) {
+		o.RetryMaxAttempts = 1 // a retry would run the function twice
+	})
+	c.steps[region] = l
+	return l
 }

@@ -16,7 +16,7 @@ import (
 // (or by itself after a restart, under a new instance).
 
 const executionColumns = `execution_id, workflow_id, trigger_name, execution_role, server_id, user_name, session_id,
-	domain, file, status, results, custom, instance, created_at, updated_at`
+	domain, file, status, results, custom, definition, instance, created_at, updated_at`
 
 // inProgress are the statuses of executions still running.
 var inProgress = []any{transfer.ExecutionInProgress, transfer.ExecutionHandlingException}
@@ -27,11 +27,19 @@ func (s *Store) CreateExecution(ctx context.Context, e *transfer.Execution) erro
 	if err != nil {
 		return err
 	}
+	definition := ""
+	if e.Definition != nil {
+		b, err := json.Marshal(e.Definition)
+		if err != nil {
+			return err
+		}
+		definition = string(b)
+	}
 	now := s.stamp(e.CreatedAt)
 	err = s.write(ctx, func(r runner) error {
-		_, err := r.exec(ctx, `INSERT INTO executions (`+executionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := r.exec(ctx, `INSERT INTO executions (`+executionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ExecutionId, e.WorkflowId, e.Trigger, e.ExecutionRole, e.ServerId, e.UserName, e.SessionId,
-			e.Domain, file, e.Status, results, custom, e.Instance, formatTime(now), formatTime(now))
+			e.Domain, file, e.Status, results, custom, definition, e.Instance, formatTime(now), formatTime(now))
 		return err
 	})
 	if err != nil {
@@ -51,26 +59,38 @@ func (s *Store) UpdateExecution(ctx context.Context, e *transfer.Execution) (boo
 	}
 	now := s.now()
 	var n int64
-	err = s.write(ctx, func(r runner) error {
-		if e.Custom != nil && e.Custom.Status == "" {
+	for attempt := 0; ; attempt++ {
+		err = s.write(ctx, func(r runner) error {
+			// A callback stored since the wait was recorded is kept; the update is made over the
+			// wait read, so one landing meanwhile (PostgreSQL) is not lost: then it is read again.
 			var stored string
 			err := r.queryRow(ctx, `SELECT custom FROM executions WHERE execution_id = ?`, e.ExecutionId).Scan(&stored)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			var w transfer.CustomWait
-			if stored != "" && json.Unmarshal([]byte(stored), &w) == nil && w.Token == e.Custom.Token {
+			if e.Custom != nil && e.Custom.Status == "" && stored != "" && json.Unmarshal([]byte(stored), &w) == nil && w.Token == e.Custom.Token {
 				e.Custom.Status = w.Status
 			}
-		}
-		custom, err := marshalCustom(e.Custom)
-		if err != nil {
+			custom, err := marshalCustom(e.Custom)
+			if err != nil {
+				return err
+			}
+			n, err = affected(r.exec(ctx, `UPDATE executions SET status = ?, results = ?, custom = ?, updated_at = ?
+				WHERE execution_id = ? AND instance = ? AND custom = ?`, e.Status, results, custom, formatTime(now), e.ExecutionId, e.Instance, stored))
 			return err
+		})
+		if err != nil || n == 1 || attempt == 2 {
+			break
 		}
-		n, err = affected(r.exec(ctx, `UPDATE executions SET status = ?, results = ?, custom = ?, updated_at = ?
-			WHERE execution_id = ? AND instance = ?`, e.Status, results, custom, formatTime(now), e.ExecutionId, e.Instance))
-		return err
-	})
+		// Nothing updated: the wait changed meanwhile, or another process has the execution.
+		var owner string
+		if qerr := s.read(ctx, func(r runner) error {
+			return r.queryRow(ctx, `SELECT instance FROM executions WHERE execution_id = ?`, e.ExecutionId).Scan(&owner)
+		}); qerr != nil || owner != e.Instance {
+			break
+		}
+	}
 	if err != nil {
 		return false, wrapInternal(err, "record execution %s", e.ExecutionId)
 	}
@@ -194,7 +214,11 @@ func (s *Store) SetCustomStepStatus(ctx context.Context, workflowID, executionID
 		if err != nil {
 			return err
 		}
-		_, err = r.exec(ctx, `UPDATE executions SET custom = ? WHERE execution_id = ?`, custom, executionID)
+		// Only over the wait read: on PostgreSQL another writer may have changed it meanwhile.
+		n, err := affected(r.exec(ctx, `UPDATE executions SET custom = ? WHERE execution_id = ? AND custom = ?`, custom, executionID, stored))
+		if err == nil && n == 0 {
+			return transfer.NotFound("Token", token, "Unknown token: the execution's custom step changed meanwhile")
+		}
 		return err
 	})
 	return wrapInternal(err, "record the callback of execution %s", executionID)
@@ -223,10 +247,16 @@ func marshalCustom(w *transfer.CustomWait) (string, error) {
 
 func scanExecution(sc scanner) (*transfer.Execution, error) {
 	var e transfer.Execution
-	var file, results, custom, created, updated string
+	var file, results, custom, definition, created, updated string
 	if err := sc.Scan(&e.ExecutionId, &e.WorkflowId, &e.Trigger, &e.ExecutionRole, &e.ServerId, &e.UserName, &e.SessionId,
-		&e.Domain, &file, &e.Status, &results, &custom, &e.Instance, &created, &updated); err != nil {
+		&e.Domain, &file, &e.Status, &results, &custom, &definition, &e.Instance, &created, &updated); err != nil {
 		return nil, err
+	}
+	if definition != "" {
+		e.Definition = &transfer.Workflow{}
+		if err := json.Unmarshal([]byte(definition), e.Definition); err != nil {
+			return nil, fmt.Errorf("execution %s definition: %w", e.ExecutionId, err)
+		}
 	}
 	if custom != "" {
 		e.Custom = &transfer.CustomWait{}

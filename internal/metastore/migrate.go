@@ -155,6 +155,7 @@ func migrations() []migration {
 				status TEXT NOT NULL,
 				results TEXT NOT NULL DEFAULT '{}',
 				custom TEXT NOT NULL DEFAULT '',
+				definition TEXT NOT NULL DEFAULT '',
 				instance TEXT NOT NULL DEFAULT '',
 				created_at TEXT NOT NULL,
 				updated_at TEXT NOT NULL

@@ -432,6 +432,9 @@ type Execution struct {
 	// Status is one of the Execution* statuses; Results has a result per step run so far.
 	Status  string
 	Results ExecutionResults
+	// Definition is the workflow's steps when the execution started, which it runs to the end
+	// whatever becomes of the workflow.
+	Definition *Workflow
 	// Custom is the CUSTOM step the execution waits on, nil when none.
 	Custom *CustomWait
 	// Instance is the transferd process running it ("" when none has it).

@@ -27,6 +27,9 @@ type pgpSecret struct {
 // user's secret (aws/transfer/SERVER/USER) or the server's default (.../@pgp-default). A file
 // that does not decrypt whole (a wrong key, a failed integrity check) leaves nothing written.
 func (r *runner) decrypt(ctx context.Context, in, to transfer.FileRef, overwrite bool) error {
+	if in.Bucket == to.Bucket && in.Key == to.Key {
+		return failed(transfer.ErrBadRequest, "the destination /%s/%s is the file being decrypted", to.Bucket, to.Key)
+	}
 	keys, err := r.pgpKeys()
 	if err != nil {
 		return err
@@ -36,18 +39,52 @@ func (r *runner) decrypt(ctx context.Context, in, to transfer.FileRef, overwrite
 		return err
 	}
 	defer rd.Close()
-	body, err := plaintext(io.NewSectionReader(rd, 0, 1<<62), keys)
+	src := &sourceReader{r: io.NewSectionReader(rd, 0, 1<<62)}
+	body, err := plaintext(src, keys)
 	if err != nil {
 		return err
 	}
-	if err := r.write(ctx, to, overwrite, body); err != nil {
-		var f *stepFailure
-		if !errors.As(err, &f) && storage.KindOf(err) == storage.KindInternal {
-			return failed(transfer.ErrBadRequest, "/%s/%s does not decrypt: %v", in.Bucket, in.Key, err)
-		}
+	var pe *plaintextError
+	if err := r.write(ctx, to, overwrite, &plaintextReader{r: body, src: src}); errors.As(err, &pe) {
+		return failed(transfer.ErrBadRequest, "/%s/%s does not decrypt: %v", in.Bucket, in.Key, pe.err)
+	} else if err != nil {
 		return err
 	}
 	return nil
+}
+
+// sourceReader reads the encrypted file and remembers a read error of storage, which then is
+// not the message's fault.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// plaintextReader reads the decrypted contents; an error that is not storage's is the message's
+// (a failed integrity check, a truncated message).
+type plaintextReader struct {
+	r   io.Reader
+	src *sourceReader
+}
+
+type plaintextError struct{ err error }
+
+func (e *plaintextError) Error() string { return e.err.Error() }
+
+func (p *plaintextReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF && p.src.err == nil {
+		return n, &plaintextError{err}
+	}
+	return n, err
 }
 
 // plaintext opens an OpenPGP message, armored or binary, and returns its decrypted contents;

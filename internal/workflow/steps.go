@@ -48,6 +48,14 @@ func (r *runner) step(ctx context.Context, s *transfer.WorkflowStep, index int, 
 			"stepType": s.Type, "stepName": name})
 	}
 	res := transfer.ExecutionStepResult{StepType: s.Type}
+	if s.Type != transfer.StepCustom { // a CUSTOM step mostly waits
+		select {
+		case r.e.slots <- struct{}{}:
+			defer func() { <-r.e.slots }()
+		case <-ctx.Done():
+			return res, false
+		}
+	}
 	out, outputs, err := r.do(ctx, s, in, index, exception)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, errNotSaved) {
@@ -116,7 +124,9 @@ func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.F
 		return to, "", nil
 	case transfer.StepDelete:
 		loc := storage.Location{Bucket: in.Bucket, Key: in.Key}
-		if err := r.backend.Remove(ctx, loc); err != nil {
+		// A file already gone counts as deleted, as S3's DeleteObject has it: the step may run
+		// again after a restart.
+		if err := r.backend.Remove(ctx, loc); err != nil && storage.KindOf(err) != storage.KindNotExist {
 			return in, "", err
 		}
 		if _, isTagger := r.backend.(storage.Tagger); !isTagger {
@@ -226,8 +236,9 @@ func (r *runner) copy(ctx context.Context, from, to transfer.FileRef, overwrite 
 	return r.write(ctx, to, overwrite, io.NewSectionReader(rd, 0, 1<<62))
 }
 
-// write writes what body reads to a file; without overwrite an existing file fails the step. A
-// read error gives up the file: nothing is left written.
+// write writes what body reads to a file; without overwrite an existing file fails the step. The
+// file appears whole or not at all: the backends workflows get publish a file when it is closed
+// (S3, and local storage with uploads published at CLOSE), and give up what was written otherwise.
 func (r *runner) write(ctx context.Context, to transfer.FileRef, overwrite bool, body io.Reader) error {
 	dst := storage.Location{Bucket: to.Bucket, Key: to.Key}
 	if !overwrite {
@@ -365,7 +376,8 @@ func (r *runner) custom(ctx context.Context, d *transfer.CustomStepDetails, in t
 			return ctx.Err()
 		case err := <-invoked:
 			invoked = nil
-			if err != nil && w.Status == "" {
+			// Still running at the step's deadline is a TIMEOUT, which the deadline check says.
+			if err != nil && w.Status == "" && !errors.Is(err, context.DeadlineExceeded) {
 				if fresh, gerr := r.e.opts.Store.GetExecution(ctx, x.ExecutionId); gerr == nil && fresh.Custom != nil && fresh.Custom.Token == w.Token && fresh.Custom.Status != "" {
 					w.Status = fresh.Custom.Status // it called back, then failed
 					continue

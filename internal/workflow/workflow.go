@@ -50,7 +50,8 @@ type Records interface {
 // Options configure an Engine.
 type Options struct {
 	Store Store
-	// Storage is the backend a server's files are in.
+	// Storage is the backend a server's files are in, as workflows use it: one that publishes a
+	// file it writes when the file is closed, and leaves nothing of one it gives up.
 	Storage func(*transfer.Server) storage.Backend
 	Records Records
 	// Invoke invokes a Lambda function (a CUSTOM step's Target) with a payload; an error is a
@@ -63,7 +64,8 @@ type Options struct {
 	// process may go unseen before its executions are claimed.
 	Instance    string
 	NodeTimeout time.Duration
-	// Workers bounds the executions run at once (default 4).
+	// Workers bounds the steps working at once (default 4); CUSTOM steps waiting for their
+	// callback do not count.
 	Workers int
 	// ClaimInterval is how often executions without a living process are looked for (default 5 s).
 	ClaimInterval time.Duration
@@ -81,6 +83,8 @@ type Engine struct {
 	opts Options
 	log  *slog.Logger
 	work chan string // execution IDs to run
+	// slots bound the steps that work (copy, tag, delete, decrypt) at once.
+	slots chan struct{}
 
 	mu      sync.Mutex
 	running map[string]bool // executions a worker has
@@ -146,7 +150,8 @@ func New(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opts: opts, log: opts.Logger, work: make(chan string, 1024), running: map[string]bool{}, servers: map[string]serverWorkflows{}}
+	return &Engine{opts: opts, log: opts.Logger, work: make(chan string, 1024), running: map[string]bool{}, servers: map[string]serverWorkflows{},
+		slots: make(chan struct{}, opts.Workers)}
 }
 
 // Sink returns an activity sink that passes records to next and starts the executions they
@@ -183,7 +188,11 @@ func (e *Engine) observe(r *activity.Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, ok := e.server(ctx, serverID)
-	if !ok || srv.details == nil {
+	if !ok {
+		e.log.Error("workflow: the upload's server could not be read, so its workflow will not run", "server-id", serverID, "path", r.Path)
+		return
+	}
+	if srv.details == nil {
 		return
 	}
 	details := srv.details.OnUpload
@@ -193,8 +202,14 @@ func (e *Engine) observe(r *activity.Record) {
 	if len(details) == 0 {
 		return
 	}
+	wf, err := e.opts.Store.GetWorkflow(ctx, details[0].WorkflowId)
+	if err != nil {
+		e.log.Error("workflow: the server's workflow could not be read, so it will not run for this upload",
+			"workflow-id", details[0].WorkflowId, "server-id", serverID, "path", r.Path, "err", err)
+		return
+	}
 	loc := storage.ParseLocation(r.Path)
-	x := &transfer.Execution{
+	x := &transfer.Execution{Definition: &transfer.Workflow{Steps: wf.Steps, OnExceptionSteps: wf.OnExceptionSteps},
 		ExecutionId: transfer.NewExecutionID(), WorkflowId: details[0].WorkflowId, Trigger: trigger,
 		ExecutionRole: details[0].ExecutionRole, ServerId: serverID, UserName: r.User, SessionId: r.SessionID,
 		Domain: srv.domain, File: transfer.FileRef{Bucket: loc.Bucket, Key: loc.Key},
@@ -217,18 +232,27 @@ func (e *Engine) observe(r *activity.Record) {
 // next process (or the next start of this one).
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range e.opts.Workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-e.work:
-					e.runID(ctx, id)
+	wg.Go(func() {
+		// Each execution runs in its own goroutine (at most maxActive at once; the claim loop
+		// brings back what had to wait); the slots bound the steps working at once, so that
+		// CUSTOM steps waiting for their callback hold none.
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-e.work:
+				e.mu.Lock()
+				start := !e.running[id] && len(e.running) < maxActive
+				if start {
+					e.running[id] = true
+				}
+				e.mu.Unlock()
+				if start {
+					wg.Go(func() { e.runID(ctx, id) })
 				}
 			}
-		})
-	}
+		}
+	})
 	tick := time.NewTicker(e.opts.ClaimInterval)
 	defer tick.Stop()
 	for {
@@ -274,15 +298,11 @@ func (e *Engine) claim(ctx context.Context) {
 	}
 }
 
-// runID runs one execution, unless a worker has it already.
+// maxActive bounds the executions in progress in one process (most wait on CUSTOM steps).
+const maxActive = 1000
+
+// runID runs one execution that Run marked running.
 func (e *Engine) runID(ctx context.Context, id string) {
-	e.mu.Lock()
-	if e.running[id] {
-		e.mu.Unlock()
-		return
-	}
-	e.running[id] = true
-	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		delete(e.running, id)
@@ -302,14 +322,20 @@ func (e *Engine) runID(ctx context.Context, id string) {
 
 // run goes on with an execution from where its results end.
 func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
-	wf, err := e.opts.Store.GetWorkflow(ctx, x.WorkflowId)
+	wf, err := x.Definition, error(nil)
+	if wf == nil {
+		wf, err = e.opts.Store.GetWorkflow(ctx, x.WorkflowId)
+	}
 	var srv *transfer.Server
 	if err == nil {
 		srv, err = e.opts.Store.GetServer(ctx, x.ServerId)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() != nil || transfer.KindOf(err) != transfer.KindNotFound {
+			if ctx.Err() == nil {
+				e.log.Warn("workflow: an execution waits: the state store did not answer", "execution-id", x.ExecutionId, "err", err)
+			}
+			return // the claim loop tries again
 		}
 		x.Status = transfer.ExecutionException
 		e.save(ctx, x)
@@ -322,8 +348,8 @@ func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
 	if x.Status == transfer.ExecutionInProgress {
 		for i := len(x.Results.Steps); i < len(wf.Steps); i++ {
 			res, ok := r.step(ctx, &wf.Steps[i], i, false)
-			if ctx.Err() != nil || !ok && res.Error == nil {
-				return // resumed at this step later
+			if !ok && res.Error == nil {
+				return // stopped (shutdown): resumed at this step later
 			}
 			x.Results.Steps = append(x.Results.Steps, res)
 			if !ok {
@@ -352,7 +378,7 @@ func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
 	if x.Status == transfer.ExecutionHandlingException {
 		for i := len(x.Results.OnExceptionSteps); i < len(wf.OnExceptionSteps); i++ {
 			res, ok := r.step(ctx, &wf.OnExceptionSteps[i], i, true)
-			if ctx.Err() != nil || !ok && res.Error == nil {
+			if !ok && res.Error == nil {
 				return
 			}
 			x.Results.OnExceptionSteps = append(x.Results.OnExceptionSteps, res)

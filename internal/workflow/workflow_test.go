@@ -1,13 +1,19 @@
 package workflow_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/transferd/transferd/internal/activity"
 	"github.com/transferd/transferd/internal/metastore"
@@ -162,5 +168,115 @@ func BenchmarkCloseRecord(b *testing.B) {
 					User: "alice", SessionID: "0123456789abcdef0123", Path: "/bucket1/home/f.csv", BytesIn: "100", Timestamp: time.Now()})
 			}
 		})
+	}
+}
+
+// run runs e until every execution the store holds has ended, or fails the test after 10 s.
+func runUntilDone(t *testing.T, e *workflow.Engine, store *metastore.Store, ids ...string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range ids {
+		for {
+			x, err := store.GetExecution(context.Background(), id)
+			if err == nil && x.Status != transfer.ExecutionInProgress && x.Status != transfer.ExecutionHandlingException {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("execution %s still in progress after 10 s: %+v, %v", id, x, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// On an EFS-domain server (files written in place), a DECRYPT whose message fails its integrity
+// check at the end leaves nothing: no plaintext, no temporary file. A DELETE of a file already gone
+// (a step run again after a restart) counts as done.
+func TestDecryptFailureLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	store, err := metastore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	root := t.TempDir()
+	fs := "fs-0123456789abcdef0"
+	if err := os.MkdirAll(filepath.Join(root, fs, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entity, err := openpgp.NewEntity("wf", "", "wf@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key, msg bytes.Buffer
+	aw, _ := armor.Encode(&key, openpgp.PrivateKeyType, nil)
+	if err := entity.SerializePrivate(aw, nil); err != nil {
+		t.Fatal(err)
+	}
+	aw.Close()
+	pw, err := openpgp.Encrypt(&msg, []*openpgp.Entity{entity}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(bytes.Repeat([]byte("plaintext "), 300000))
+	pw.Close()
+	corrupt := msg.Bytes()
+	corrupt[len(corrupt)-5] ^= 0xff // inside the integrity check, read last
+	if err := os.WriteFile(filepath.Join(root, fs, "in", "f.gpg"), corrupt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := json.Marshal(map[string]string{"PGPPrivateKey": key.String()})
+	ds, err := disk.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{
+		{Type: transfer.StepDecrypt, DecryptStepDetails: &transfer.DecryptStepDetails{Type: "PGP",
+			DestinationFileLocation: &transfer.InputFileLocation{EfsFileLocation: &transfer.EfsFileLocation{FileSystemId: fs, Path: "/out/"}}}}}}
+	gone := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{
+		{Type: transfer.StepDelete, DeleteStepDetails: &transfer.DeleteStepDetails{}}}}
+	srv := &transfer.Server{ServerID: transfer.NewServerID(), Domain: transfer.DomainEFS}
+	if err := store.CreateServer(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range []struct {
+		w   *transfer.Workflow
+		key string
+	}{{w, "in/f.gpg"}, {gone, "in/missing.txt"}} {
+		if err := store.CreateWorkflow(ctx, c.w); err != nil {
+			t.Fatal(err)
+		}
+		x := &transfer.Execution{ExecutionId: transfer.NewExecutionID(), WorkflowId: c.w.WorkflowId, Trigger: transfer.TriggerOnUpload,
+			ServerId: srv.ServerID, UserName: "alice", Domain: transfer.DomainEFS, File: transfer.FileRef{Bucket: fs, Key: c.key},
+			Status: transfer.ExecutionInProgress, Definition: c.w}
+		if err := store.CreateExecution(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, x.ExecutionId)
+	}
+	recs := &records{}
+	e := workflow.New(workflow.Options{Store: store, Storage: func(*transfer.Server) storage.Backend { return ds.AtomicUploads() },
+		Records: recs, Instance: "me", ClaimInterval: 50 * time.Millisecond,
+		Secret: func(name string) ([]byte, error) {
+			if strings.HasSuffix(name, "/@pgp-default") {
+				return secret, nil
+			}
+			return nil, iofs.ErrNotExist
+		}})
+	runUntilDone(t, e, store, ids...)
+	x, _ := store.GetExecution(ctx, ids[0])
+	if x.Status != transfer.ExecutionException || len(x.Results.Steps) != 1 || x.Results.Steps[0].Error == nil || x.Results.Steps[0].Error.Type != transfer.ErrBadRequest {
+		t.Errorf("the corrupt message's execution: %s %+v", x.Status, x.Results.Steps[0].Error)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, fs, "out")); len(entries) != 0 {
+		t.Errorf("after a failed decryption the destination holds %v", entries)
+	}
+	if x, _ := store.GetExecution(ctx, ids[1]); x.Status != transfer.ExecutionCompleted {
+		t.Errorf("a DELETE of a file already gone: %s %+v", x.Status, x.Results)
 	}
 }
