@@ -80,14 +80,9 @@ func (s *Store) UpdateExecution(ctx context.Context, e *transfer.Execution) (boo
 				WHERE execution_id = ? AND instance = ? AND custom = ?`, e.Status, results, custom, formatTime(now), e.ExecutionId, e.Instance, stored))
 			return err
 		})
+		// Nothing updated: the wait changed meanwhile (read it again), or another process has the
+		// execution (which the attempts do not change).
 		if err != nil || n == 1 || attempt == 2 {
-			break
-		}
-		// Nothing updated: the wait changed meanwhile, or another process has the execution.
-		var owner string
-		if qerr := s.read(ctx, func(r runner) error {
-			return r.queryRow(ctx, `SELECT instance FROM executions WHERE execution_id = ?`, e.ExecutionId).Scan(&owner)
-		}); qerr != nil || owner != e.Instance {
 			break
 		}
 	}

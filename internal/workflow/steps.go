@@ -22,7 +22,6 @@ import (
 type runner struct {
 	e       *Engine
 	x       *transfer.Execution
-	srv     *transfer.Server
 	backend storage.Backend
 }
 
@@ -69,12 +68,14 @@ func (r *runner) step(ctx context.Context, s *transfer.WorkflowStep, index int, 
 		r.e.record(r.x, "StepErrored", map[string]any{"errorType": f.typ, "errorMessage": f.msg, "stepType": s.Type, "stepName": name})
 		return res, false
 	}
-	res.Outputs, res.File = outputs, &out
-	output := map[string]any{}
-	if outputs != "" {
-		_ = json.Unmarshal([]byte(outputs), &output)
+	res.File = &out
+	if outputs == nil {
+		outputs = struct{}{}
+	} else {
+		b, _ := json.Marshal(outputs)
+		res.Outputs = string(b)
 	}
-	r.e.record(r.x, "StepCompleted", map[string]any{"output": output, "stepType": s.Type, "stepName": name})
+	r.e.record(r.x, "StepCompleted", map[string]any{"output": outputs, "stepType": s.Type, "stepName": name})
 	return res, true
 }
 
@@ -97,48 +98,42 @@ func (r *runner) source(source string, exception bool) transfer.FileRef {
 }
 
 // do runs a step's action on in and returns the file it leaves for the next step and its
-// outputs (JSON, "" for none).
-func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.FileRef, index int, exception bool) (transfer.FileRef, string, error) {
+// outputs (nil for none), which the result and the record show as JSON.
+func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.FileRef, index int, exception bool) (transfer.FileRef, any, error) {
 	switch s.Type {
 	case transfer.StepCustom:
-		return in, "", r.custom(ctx, s.CustomStepDetails, in, index, exception)
+		return in, nil, r.custom(ctx, s.CustomStepDetails, in, index, exception)
 	case transfer.StepDecrypt:
 		d := s.DecryptStepDetails
 		to, err := r.destination(d.DestinationFileLocation, in)
-		if err != nil {
-			return in, "", err
+		if err == nil {
+			err = r.decrypt(ctx, in, to, d.OverwriteExisting == "TRUE")
 		}
-		if err := r.decrypt(ctx, in, to, d.OverwriteExisting == "TRUE"); err != nil {
-			return in, "", err
-		}
-		return to, "", nil
+		return to, nil, err
 	case transfer.StepCopy:
 		d := s.CopyStepDetails
 		to, err := r.destination(d.DestinationFileLocation, in)
-		if err != nil {
-			return in, "", err
+		if err == nil {
+			err = r.copy(ctx, in, to, d.OverwriteExisting == "TRUE")
 		}
-		if err := r.copy(ctx, in, to, d.OverwriteExisting == "TRUE"); err != nil {
-			return in, "", err
-		}
-		return to, "", nil
+		return to, nil, err
 	case transfer.StepDelete:
 		loc := storage.Location{Bucket: in.Bucket, Key: in.Key}
 		// A file already gone counts as deleted, as S3's DeleteObject has it: the step may run
 		// again after a restart.
 		if err := r.backend.Remove(ctx, loc); err != nil && storage.KindOf(err) != storage.KindNotExist {
-			return in, "", err
+			return in, nil, err
 		}
 		if _, isTagger := r.backend.(storage.Tagger); !isTagger {
 			if err := r.e.opts.Store.UntagFile(ctx, in.Bucket, in.Key); err != nil {
 				r.e.log.Warn("workflow: the deleted file's tags could not be forgotten", "path", loc.String(), "err", err)
 			}
 		}
-		return in, "", nil
+		return in, nil, nil
 	case transfer.StepTag:
 		all, err := r.tag(ctx, in, s.TagStepDetails.Tags)
 		if err != nil {
-			return in, "", err
+			return in, nil, err
 		}
 		type tag struct {
 			Key   string `json:"key"`
@@ -150,10 +145,9 @@ func (r *runner) do(ctx context.Context, s *transfer.WorkflowStep, in transfer.F
 		for _, t := range all {
 			out.Tags = append(out.Tags, tag{t.Key, t.Value})
 		}
-		b, _ := json.Marshal(out)
-		return in, string(b), nil
+		return in, out, nil
 	}
-	return in, "", failed(transfer.ErrBadRequest, "%s steps are not run by this build", s.Type)
+	return in, nil, failed(transfer.ErrBadRequest, "%s steps are not run by this build", s.Type)
 }
 
 // tag sets tags on a file: object tags on S3; on a local directory serving an S3-domain server,
@@ -370,6 +364,7 @@ func (r *runner) custom(ctx context.Context, d *transfer.CustomStepDetails, in t
 	}
 	tick := time.NewTicker(customPoll)
 	defer tick.Stop()
+	var invokeErr error
 	for w.Status == "" {
 		select {
 		case <-ctx.Done():
@@ -377,20 +372,21 @@ func (r *runner) custom(ctx context.Context, d *transfer.CustomStepDetails, in t
 		case err := <-invoked:
 			invoked = nil
 			// Still running at the step's deadline is a TIMEOUT, which the deadline check says.
-			if err != nil && w.Status == "" && !errors.Is(err, context.DeadlineExceeded) {
-				if fresh, gerr := r.e.opts.Store.GetExecution(ctx, x.ExecutionId); gerr == nil && fresh.Custom != nil && fresh.Custom.Token == w.Token && fresh.Custom.Status != "" {
-					w.Status = fresh.Custom.Status // it called back, then failed
-					continue
-				}
-				x.Custom = nil
-				return failed(transfer.ErrCustomStepFailed, "invoking %s: %v", d.Target, err)
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				invokeErr = err
 			}
 		case <-tick.C:
 		}
+		// A callback counts even when the invocation then failed.
 		if fresh, err := r.e.opts.Store.GetExecution(ctx, x.ExecutionId); err == nil && fresh.Custom != nil && fresh.Custom.Token == w.Token {
 			w.Status = fresh.Custom.Status
 		}
-		if w.Status == "" && r.e.opts.Now().After(w.Deadline) {
+		switch {
+		case w.Status != "":
+		case invokeErr != nil:
+			x.Custom = nil
+			return failed(transfer.ErrCustomStepFailed, "invoking %s: %v", d.Target, invokeErr)
+		case r.e.opts.Now().After(w.Deadline):
 			x.Custom = nil
 			return failed(transfer.ErrTimeout, "the custom step's function did not send SUCCESS within %d seconds", cmp.Or(d.TimeoutSeconds, transfer.DefaultCustomStepTimeout))
 		}

@@ -5,8 +5,8 @@
 // The engine reads the activity stream (it is a sink in front of the activity log), so it
 // reacts to exactly what the records say happened. It records each execution in the state store
 // before the record's CLOSE is answered to the client, so an upload the client saw succeed always
-// has its execution, and a restart resumes it rather than losing it. Executions then run in a
-// bounded pool of workers, away from the SFTP session; each step's result is recorded before the
+// has its execution, and a restart resumes it rather than losing it. Executions then run away
+// from the SFTP session, a bounded number of steps working at once; each step's result is recorded before the
 // next step starts, so a resumed execution goes on from the step it was in (which may run again:
 // steps are at least once) and never starts a second time. A process that dies leaves its
 // executions to whichever process claims them after the node timeout.
@@ -86,8 +86,9 @@ type Engine struct {
 	// slots bound the steps that work (copy, tag, delete, decrypt) at once.
 	slots chan struct{}
 
-	mu      sync.Mutex
-	running map[string]bool // executions a worker has
+	mu        sync.Mutex
+	running   map[string]bool // executions being run
+	lastPrune time.Time
 	// servers caches what a CLOSE needs of each server (Know, Forget), so that uploads to
 	// servers without workflows cost no read of the state store.
 	servers map[string]serverWorkflows
@@ -293,10 +294,16 @@ func (e *Engine) claim(ctx context.Context) {
 			return
 		}
 	}
-	if err := e.opts.Store.PruneExecutions(ctx, e.opts.Now().Add(-e.opts.Keep)); err != nil && ctx.Err() == nil {
-		e.log.Warn("workflow: forgetting old executions failed", "err", err)
+	if now := e.opts.Now(); now.Sub(e.lastPrune) >= pruneInterval {
+		e.lastPrune = now
+		if err := e.opts.Store.PruneExecutions(ctx, now.Add(-e.opts.Keep)); err != nil && ctx.Err() == nil {
+			e.log.Warn("workflow: forgetting old executions failed", "err", err)
+		}
 	}
 }
+
+// pruneInterval is how often ended executions older than Options.Keep are forgotten.
+const pruneInterval = 10 * time.Minute
 
 // maxActive bounds the executions in progress in one process (most wait on CUSTOM steps).
 const maxActive = 1000
@@ -308,16 +315,13 @@ func (e *Engine) runID(ctx context.Context, id string) {
 		delete(e.running, id)
 		e.mu.Unlock()
 	}()
-	xs, err := e.opts.Store.ClaimExecutions(ctx, e.opts.Instance, e.opts.Now().Add(-e.opts.NodeTimeout))
-	if err != nil {
+	// It was recorded for this process by observe, or claimed for it by claim.
+	x, err := e.opts.Store.GetExecution(ctx, id)
+	if err != nil || x.Instance != e.opts.Instance ||
+		x.Status != transfer.ExecutionInProgress && x.Status != transfer.ExecutionHandlingException {
 		return
 	}
-	for i := range xs {
-		if xs[i].ExecutionId == id {
-			e.run(ctx, &xs[i])
-			return
-		}
-	}
+	e.run(ctx, x)
 }
 
 // run goes on with an execution from where its results end.
@@ -344,7 +348,7 @@ func (e *Engine) run(ctx context.Context, x *transfer.Execution) {
 		e.count(x, "failed")
 		return
 	}
-	r := &runner{e: e, x: x, srv: srv, backend: e.opts.Storage(srv)}
+	r := &runner{e: e, x: x, backend: e.opts.Storage(srv)}
 	if x.Status == transfer.ExecutionInProgress {
 		for i := len(x.Results.Steps); i < len(wf.Steps); i++ {
 			res, ok := r.step(ctx, &wf.Steps[i], i, false)
