@@ -322,9 +322,6 @@ type listName struct {
 	Chosen, Marker bool
 }
 
-// hostKeyTypes are the host key types a server may have, in the order the form shows them.
-var hostKeyTypes = []string{"ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
-
 // explainPage predicts a negotiation, as `transferd explain --policy P (--client PROFILE |
 // --client-offer FILE)` does, and draws it as the SSH exchange. With server=ID the policy and
 // host key types are that server's.
@@ -361,7 +358,7 @@ func (c *Console) explainPage(w http.ResponseWriter, r *http.Request, s *session
 	if len(keyTypes) == 0 {
 		keyTypes = explain.DefaultHostKeyTypes
 	}
-	for _, t := range hostKeyTypes {
+	for _, t := range explain.HostKeyTypes {
 		d.KeyTypes = append(d.KeyTypes, keyTypeChoice{Type: t, Checked: slices.Contains(keyTypes, t)})
 	}
 	if d.Policy == "" || (d.Profile == "" && d.Offer == "") {
@@ -387,10 +384,9 @@ func (c *Console) explain(policyName string, keyTypes []string, profile, offer s
 	if err != nil || !p.IsServer() {
 		return nil, "", transfer.Invalid("Security policy", "%q is not a security policy for servers", policyName)
 	}
-	for _, t := range keyTypes {
-		if !slices.Contains(hostKeyTypes, t) {
-			return nil, "", transfer.Invalid("Host keys", "%q is not a host key type", t)
-		}
+	keyTypes, err = explain.ParseHostKeyTypes(strings.Join(keyTypes, ","))
+	if err != nil {
+		return nil, "", transfer.Invalid("Host keys", "%s", err)
 	}
 	var cl *explain.Client
 	line := ""

@@ -56,12 +56,9 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, 
 		c.failPage(w, s, err)
 		return
 	}
-	q, after := strings.TrimSpace(r.URL.Query().Get("q")), r.URL.Query().Get("after")
-	d := usersData{ServerID: id, Query: q, First: after == "", Form: form}
-	token := ""
-	if after != "" {
-		token = after
-	}
+	q, token := strings.TrimSpace(r.URL.Query().Get("q")), r.URL.Query().Get("after")
+	d := usersData{ServerID: id, Query: q, First: token == "", Form: form}
+	lq := strings.ToLower(q)
 	scanned := 0
 	for len(d.Users) <= usersPerPage && scanned < scanLimit {
 		size := usersPerPage + 1
@@ -75,7 +72,7 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, 
 		}
 		scanned += len(page)
 		for _, u := range page {
-			if q == "" || strings.Contains(strings.ToLower(u.User.UserName), strings.ToLower(q)) {
+			if q == "" || strings.Contains(strings.ToLower(u.User.UserName), lq) {
 				d.Users = append(d.Users, u)
 			}
 		}
@@ -87,13 +84,10 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, 
 	if len(d.Users) > usersPerPage {
 		// More follow: the next page starts after the last one shown.
 		d.Users = d.Users[:usersPerPage]
-		d.Next = usersCursor(id, d.Users[usersPerPage-1].User.UserName)
+		d.Next = control.UsersAfter(id, d.Users[usersPerPage-1].User.UserName)
 	}
 	c.render(w, status, "users", s, "Users of "+id, "servers", d)
 }
-
-// usersCursor is the control plane's paging token that lists the users after name.
-func usersCursor(serverID, name string) string { return control.UsersAfter(serverID, name) }
 
 func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
@@ -118,7 +112,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, s *session)
 	default:
 		u.HomeDirectory = form.HomeDirectory
 	}
-	key, err := uploadedKey(r, form.Key)
+	key, err := uploaded(r, form.Key, "key_file")
 	if err != nil {
 		fail("%v", err)
 		return
@@ -164,11 +158,6 @@ func formatMappings(ms []transfer.Mapping) string {
 		fmt.Fprintf(&b, "%s %s\n", m.Entry, m.Target)
 	}
 	return b.String()
-}
-
-// uploadedKey is the public key pasted, or else the one in an uploaded .pub file.
-func uploadedKey(r *http.Request, pasted string) (string, error) {
-	return uploaded(r, pasted, "key_file")
 }
 
 // uploaded is what was pasted, or else the content of the file uploaded as field.
@@ -244,7 +233,7 @@ func (c *Console) updateHome(w http.ResponseWriter, r *http.Request, s *session)
 func (c *Console) addKey(w http.ResponseWriter, r *http.Request, s *session) {
 	id, name := r.PathValue("id"), r.PathValue("user")
 	c.userAction(w, r, s, "Key added.", func() error {
-		key, err := uploadedKey(r, strings.TrimSpace(r.PostForm.Get("key")))
+		key, err := uploaded(r, strings.TrimSpace(r.PostForm.Get("key")), "key_file")
 		if err != nil {
 			return err
 		}

@@ -21,8 +21,9 @@ import (
 	"github.com/transferd/transferd/internal/policy"
 )
 
-// Key types a host key may have, as DescribeHostKey's HostKeyType and ssh-keygen name them.
-var keyTypes = []string{"ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
+// HostKeyTypes are the types a host key may have, as DescribeHostKey's HostKeyType and
+// ssh-keygen name them.
+var HostKeyTypes = []string{"ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
 
 // DefaultHostKeyTypes is what a transferd server has unless keys were imported: the RSA-3072 key
 // made when it was created.
@@ -33,8 +34,8 @@ func ParseHostKeyTypes(list string) ([]string, error) {
 	var out []string
 	for _, t := range strings.Split(list, ",") {
 		t = strings.TrimSpace(t)
-		if !slices.Contains(keyTypes, t) {
-			return nil, fmt.Errorf("%q is not a host key type; use %s", t, strings.Join(keyTypes, ", "))
+		if !slices.Contains(HostKeyTypes, t) {
+			return nil, fmt.Errorf("%q is not a host key type; use %s", t, strings.Join(HostKeyTypes, ", "))
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
