@@ -66,10 +66,11 @@ type Client struct {
 	signer *v4.Signer
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	slots   map[string]chan struct{} // per server: a place per call in flight
-	lambdas map[string]invoker       // per region
-	steps   map[string]invoker       // per region, for workflow steps (see stepClient)
+	mu       sync.Mutex
+	slots    map[string]chan struct{} // per server: a place per call in flight
+	lambdas  map[string]invoker       // per region
+	steps    map[string]invoker       // per region, for workflow steps (see stepClient)
+	stepHTTP *http.Client             // made at the first step
 }
 
 // New returns a Client.

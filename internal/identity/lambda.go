@@ -53,34 +53,61 @@ func functionTarget(functionARN string, local bool, defaultRegion string) (regio
 	return region, name, qualifier
 }
 
-// lambdaClient returns the Lambda client for a region, made once.
-func (c *Client) lambdaClient(region string) invoker {
+// lambdaClient returns the providers' Lambda client for a region, made once.
+func (c *Client) lambdaClient(region string) invoker { return c.lambdaFor(c.lambdas, region, c.http) }
+
+// stepClient returns the workflow steps' Lambda client for a region, made once: the providers'
+// settings, but no wait for response headers, which come only when a step's function returns
+// (bounded by the step's timeout instead).
+func (c *Client) stepClient(region string) invoker {
+	c.mu.Lock()
+	hc := c.stepHTTP
+	if hc == nil {
+		tr := c.http.Transport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = 0
+		hc = &http.Client{Transport: tr}
+		c.stepHTTP = hc
+	}
+	c.mu.Unlock()
+	return c.lambdaFor(c.steps, region, hc)
+}
+
+// lambdaFor returns cache's client for a region, made once over hc. It makes one attempt: a login
+// waits for one answer, and a retry would run a step's function twice.
+func (c *Client) lambdaFor(cache map[string]invoker, region string, hc *http.Client) invoker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if l, ok := c.lambdas[region]; ok {
+	if l, ok := cache[region]; ok {
 		return l
 	}
-	o := lambda.Options{
-		Region:      region,
-		Credentials: c.opts.Credentials,
-		HTTPClient:  c.http,
-	}
+	o := lambda.Options{Region: region, Credentials: c.opts.Credentials, HTTPClient: hc}
 	if c.opts.LambdaEndpoint != "" {
 		o.BaseEndpoint = aws.String(c.opts.LambdaEndpoint)
 	}
-	l := lambda.New(o, func(o *lambda.Options) {
-		o.RetryMaxAttempts = 1 // a login waits for one answer; a retry would double its wait
-	})
-	c.lambdas[region] = l
+	l := lambda.New(o, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	cache[region] = l
 	return l
 }
+
+// invokeInput is the request invoking a function ARN with payload, and the region to call.
+func (c *Client) invokeInput(functionARN string, payload []byte) (string, *lambda.InvokeInput) {
+	region, name, qualifier := functionTarget(functionARN, c.opts.LambdaEndpoint != "", c.opts.Region)
+	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse, Payload: payload}
+	if qualifier != "" {
+		in.Qualifier = aws.String(qualifier)
+	}
+	return region, in
+}
+
+// errNoCredentials refuses an invocation without AWS credentials.
+const errNoCredentials = "invoking a Lambda function needs AWS credentials, and none are configured (IdentityProviders.AccessKeyId, or the AWS credential chain)"
 
 // callLambda invokes an AWS_LAMBDA provider and returns its answer.
 func (c *Client) callLambda(ctx context.Context, srv *transfer.Server, q Query) (Call, error) {
 	arn := srv.IdentityProviderDetails.Function
 	call := Call{URL: arn}
 	if c.opts.Credentials == nil {
-		return call, fail(Unreachable, call, "invoking a Lambda function needs AWS credentials, and none are configured (IdentityProviders.AccessKeyId, or the AWS credential chain)")
+		return call, fail(Unreachable, call, errNoCredentials)
 	}
 	ev := lambdaEvent{Username: q.UserName, Protocol: q.Protocol, ServerID: srv.ServerID, SourceIP: q.SourceIP}
 	if q.HasPassword {
@@ -90,14 +117,10 @@ func (c *Client) callLambda(ctx context.Context, srv *transfer.Server, q Query) 
 	if err != nil {
 		return call, fail(Unreachable, call, "encoding the event: %v", err)
 	}
-	region, name, qualifier := functionTarget(arn, c.opts.LambdaEndpoint != "", c.opts.Region)
-	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse, Payload: payload}
-	if qualifier != "" {
-		in.Qualifier = aws.String(qualifier)
-	}
+	region, in := c.invokeInput(arn, payload)
 	out, err := c.lambdaClient(region).Invoke(ctx, in)
 	if err != nil {
-		return call, fail(Unreachable, call, "invoking %s: %s", name, describeTransportError(ctx, err))
+		return call, fail(Unreachable, call, "invoking %s: %s", aws.ToString(in.FunctionName), describeTransportError(ctx, err))
 	}
 	call.StatusCode = int(out.StatusCode)
 	call.Body = out.Payload
@@ -140,44 +163,18 @@ func functionErrorMessage(payload []byte) string {
 // function unreachable, or failing (its error message then says why).
 func (c *Client) Invoke(ctx context.Context, functionARN string, payload []byte) error {
 	if c.opts.Credentials == nil {
-		return errors.New("invoking a Lambda function needs AWS credentials, and none are configured (IdentityProviders.AccessKeyId, or the AWS credential chain)")
+		return errors.New(errNoCredentials)
 	}
-	region, name, qualifier := functionTarget(functionARN, c.opts.LambdaEndpoint != "", c.opts.Region)
-	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse, Payload: payload}
-	if qualifier != "" {
-		in.Qualifier = aws.String(qualifier)
-	}
+	region, in := c.invokeInput(functionARN, payload)
 	out, err := c.stepClient(region).Invoke(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("invoking %s: %s", name, describeTransportError(ctx, err))
+		return fmt.Errorf("invoking %s: %s", aws.ToString(in.FunctionName), describeTransportError(ctx, err))
 	}
 	if fe := aws.ToString(out.FunctionError); fe != "" {
 		return fmt.Errorf("the function failed (%s): %s", fe, functionErrorMessage(out.Payload))
 	}
 	return nil
-}
-
-// stepClient returns the Lambda client for workflow steps in a region, made once: the
-// providers' settings, but no wait for response headers, which come only when a step's function
-// returns (bounded by the step's timeout instead).
-func (c *Client) stepClient(region string) invoker {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if l, ok := c.steps[region]; ok {
-		return l
-	}
-	tr := c.http.Transport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 0
-	o := lambda.Options{Region: region, Credentials: c.opts.Credentials, HTTPClient: &http.Client{Transport: tr}}
-	if c.opts.LambdaEndpoint != "" {
-		o.BaseEndpoint = aws.String(c.opts.LambdaEndpoint)
-	}
-	l := lambda.New(o, func(o *lambda.Options) {
-		o.RetryMaxAttempts = 1 // a retry would run the function twice
-	})
-	c.steps[region] = l
-	return l
 }
