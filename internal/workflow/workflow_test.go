@@ -23,6 +23,17 @@ import (
 	"github.com/transferd/transferd/internal/workflow"
 )
 
+// openStore opens a fresh SQLite state store, closed when the test ends.
+func openStore(tb testing.TB) *metastore.Store {
+	tb.Helper()
+	store, err := metastore.OpenSQLite(context.Background(), filepath.Join(tb.TempDir(), "state.db"), metastore.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store
+}
+
 // records collects the workflow records.
 type records struct {
 	mu  sync.Mutex
@@ -53,11 +64,7 @@ func (r *records) types() string {
 // goes on from the step after its last recorded one; one a living process runs is left to it.
 func TestResumeAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	store, err := metastore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t)
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "bucket1", "home"), 0o755); err != nil {
 		t.Fatal(err)
@@ -138,11 +145,7 @@ func (discard) Log(*activity.Record) {}
 // and, when it runs a workflow, recording the execution.
 func BenchmarkCloseRecord(b *testing.B) {
 	ctx := context.Background()
-	store, err := metastore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "state.db"), metastore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(b)
 	w := &transfer.Workflow{WorkflowId: transfer.NewWorkflowID(), Steps: []transfer.WorkflowStep{
 		{Type: transfer.StepDelete, DeleteStepDetails: &transfer.DeleteStepDetails{}}}}
 	if err := store.CreateWorkflow(ctx, w); err != nil {
@@ -198,11 +201,7 @@ func runUntilDone(t *testing.T, e *workflow.Engine, store *metastore.Store, ids 
 // (a step run again after a restart) counts as done.
 func TestDecryptFailureLeavesNothing(t *testing.T) {
 	ctx := context.Background()
-	store, err := metastore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "state.db"), metastore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t)
 	root := t.TempDir()
 	fs := "fs-0123456789abcdef0"
 	if err := os.MkdirAll(filepath.Join(root, fs, "in"), 0o755); err != nil {
