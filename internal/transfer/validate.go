@@ -51,10 +51,15 @@ func ValidateRole(role string) error {
 	if role == "" {
 		return nil
 	}
-	if len(role) < MinRoleLength || len(role) > MaxRoleLength || !rolePattern.MatchString(role) {
+	if !validRole(role) {
 		return Invalid("Role", "%q is not an IAM role ARN (arn:...:role/NAME, 20 to 2048 characters)", role)
 	}
 	return nil
+}
+
+// validRole reports whether role has an IAM role ARN's shape, as the model's Role limits it.
+func validRole(role string) bool {
+	return len(role) >= MinRoleLength && len(role) <= MaxRoleLength && rolePattern.MatchString(role)
 }
 
 // ValidateBanner checks a login banner's length and characters.

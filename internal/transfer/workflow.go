@@ -384,8 +384,8 @@ func ValidateWorkflowDetails(d *WorkflowDetails) error {
 				return Invalid(f+".WorkflowId", "%q is not a workflow ID: w- and 17 lowercase letters and digits", w.WorkflowId)
 			}
 			// ExecutionRole is required by the model; transferd records it and assumes nothing.
-			if r := w.ExecutionRole; r == "" || len(r) < MinRoleLength || len(r) > MaxRoleLength || !rolePattern.MatchString(r) {
-				return Invalid(f+".ExecutionRole", "%q is not an IAM role ARN (arn:...:role/NAME, 20 to 2048 characters)", r)
+			if !validRole(w.ExecutionRole) {
+				return Invalid(f+".ExecutionRole", "%q is not an IAM role ARN (arn:...:role/NAME, 20 to 2048 characters)", w.ExecutionRole)
 			}
 		}
 	}
